@@ -1,1 +1,54 @@
-fn main() {}
+//! The `rampart` command. Thin: parses arguments, loads configuration and calls the library
+//! crates; no domain logic lives here.
+mod commands;
+mod config;
+mod generate;
+
+use clap::{Parser, Subcommand};
+
+/// Rampart: self-hosted alert triage and investigation.
+#[derive(Debug, Parser)]
+#[command(name = "rampart", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (API and UI) on the embedded store.
+    Serve(commands::serve::Args),
+    /// Load an NDJSON file of Graph alerts into the store.
+    Ingest(commands::ingest::Args),
+    /// Fill a store with realistic generated attacks and background noise.
+    Demo(commands::demo::Args),
+    /// Measure ingest and queue performance.
+    #[command(subcommand)]
+    Bench(commands::bench::Bench),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(commands::config_cmd::ConfigCmd),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Serve(a) => commands::serve::run(a).await,
+            Command::Ingest(a) => commands::ingest::run(a).await,
+            Command::Demo(a) => commands::demo::run(a).await,
+            Command::Bench(b) => commands::bench::run(b).await,
+            Command::Config(c) => commands::config_cmd::run(c),
+        }
+    })
+}

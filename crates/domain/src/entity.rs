@@ -53,7 +53,10 @@ impl EntityKind {
     }
     /// Kinds shown as "impacted assets" in the queue.
     pub const fn is_asset(self) -> bool {
-        matches!(self, EntityKind::Device | EntityKind::User | EntityKind::Mailbox)
+        matches!(
+            self,
+            EntityKind::Device | EntityKind::User | EntityKind::Mailbox
+        )
     }
 }
 
@@ -187,8 +190,14 @@ mod tests {
 
     #[test]
     fn url_hosts() {
-        assert_eq!(url_host("https://User@Evil.Example:8443/x?y").as_deref(), Some("evil.example"));
-        assert_eq!(url_host("evil.example/path").as_deref(), Some("evil.example"));
+        assert_eq!(
+            url_host("https://User@Evil.Example:8443/x?y").as_deref(),
+            Some("evil.example")
+        );
+        assert_eq!(
+            url_host("evil.example/path").as_deref(),
+            Some("evil.example")
+        );
         assert_eq!(url_host("http://[::1]:80/").as_deref(), Some("::1"));
     }
 

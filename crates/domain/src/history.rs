@@ -28,11 +28,17 @@ crate::vocab::vocab_enum!(
 impl Actor {
     /// The ingest pipeline acting for a producer.
     pub fn producer(name: impl Into<String>) -> Self {
-        Actor { kind: ActorKind::Producer, name: name.into() }
+        Actor {
+            kind: ActorKind::Producer,
+            name: name.into(),
+        }
     }
     /// Rampart itself.
     pub fn system() -> Self {
-        Actor { kind: ActorKind::System, name: "rampart".into() }
+        Actor {
+            kind: ActorKind::System,
+            name: "rampart".into(),
+        }
     }
 }
 

@@ -43,16 +43,21 @@ impl PrefixRegistry {
             ));
         }
         if prefix == "ed" || self.by_source.values().any(|p| p == prefix) {
-            return Err(DomainError::invalid("prefix", format!("{prefix:?} is already taken")));
+            return Err(DomainError::invalid(
+                "prefix",
+                format!("{prefix:?} is already taken"),
+            ));
         }
-        self.by_source.insert(source.to_string(), prefix.to_string());
+        self.by_source
+            .insert(source.to_string(), prefix.to_string());
         Ok(())
     }
 
     /// The prefix for an alert from `service_source` raised by `detection_source`. Endpoint
     /// custom detections get `ed`, as in the reference product.
     pub fn prefix_for(&self, service_source: &str, detection_source: &str) -> &str {
-        if service_source == "microsoftDefenderForEndpoint" && detection_source == "customDetection" {
+        if service_source == "microsoftDefenderForEndpoint" && detection_source == "customDetection"
+        {
             return "ed";
         }
         self.by_source
@@ -61,13 +66,22 @@ impl PrefixRegistry {
     }
 
     /// The derived id for an alert that came without one.
-    pub fn derive_id(&self, service_source: &str, detection_source: &str, provider_alert_id: &str) -> String {
+    pub fn derive_id(
+        &self,
+        service_source: &str,
+        detection_source: &str,
+        provider_alert_id: &str,
+    ) -> String {
         let mut name = Vec::with_capacity(service_source.len() + provider_alert_id.len() + 1);
         name.extend_from_slice(service_source.as_bytes());
         name.push(0x1f);
         name.extend_from_slice(provider_alert_id.as_bytes());
         let uuid = Uuid::new_v5(&ALERT_NAMESPACE, &name);
-        format!("{}{}", self.prefix_for(service_source, detection_source), uuid)
+        format!(
+            "{}{}",
+            self.prefix_for(service_source, detection_source),
+            uuid
+        )
     }
 }
 
@@ -78,10 +92,16 @@ pub fn check_id(field: &str, s: &str) -> Result<(), DomainError> {
         return Err(DomainError::invalid(field, "must not be blank"));
     }
     if s.chars().count() > MAX_ID_LEN {
-        return Err(DomainError::invalid(field, format!("longer than {MAX_ID_LEN} characters")));
+        return Err(DomainError::invalid(
+            field,
+            format!("longer than {MAX_ID_LEN} characters"),
+        ));
     }
     if s.chars().any(char::is_control) {
-        return Err(DomainError::invalid(field, "must not contain control characters"));
+        return Err(DomainError::invalid(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }
@@ -99,12 +119,17 @@ mod tests {
     fn derived_ids_are_stable_and_prefixed() {
         let r = PrefixRegistry::default();
         let a = r.derive_id("microsoftDefenderForEndpoint", "antivirus", "p-1");
-        assert_eq!(a, r.derive_id("microsoftDefenderForEndpoint", "antivirus", "p-1"));
+        assert_eq!(
+            a,
+            r.derive_id("microsoftDefenderForEndpoint", "antivirus", "p-1")
+        );
         assert!(a.starts_with("da"));
         let custom = r.derive_id("microsoftDefenderForEndpoint", "customDetection", "p-1");
         assert!(custom.starts_with("ed"));
         assert_eq!(a[2..], custom[2..], "prefix never changes the UUID part");
-        assert!(r.derive_id("acme", "x", "p-1").starts_with(UNREGISTERED_PREFIX));
+        assert!(r
+            .derive_id("acme", "x", "p-1")
+            .starts_with(UNREGISTERED_PREFIX));
     }
 
     #[test]

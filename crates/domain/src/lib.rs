@@ -5,10 +5,11 @@
 //! ingest pipeline and the server all agree on one meaning of every field and rule.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-pub mod alert;
 pub mod access;
+pub mod alert;
 pub mod clock;
 pub mod condition;
+pub mod document;
 pub mod entity;
 pub mod error;
 pub mod history;

@@ -34,7 +34,10 @@ impl Timestamp {
     pub fn parse_rfc3339(s: &str) -> Result<Self, String> {
         let b = s.as_bytes();
         // time's parser accepts lower-case separators and some leniencies; require the shape.
-        if b.len() < 20 || b.get(4) != Some(&b'-') || b.get(10).map(|c| c.to_ascii_uppercase()) != Some(b'T') {
+        if b.len() < 20
+            || b.get(4) != Some(&b'-')
+            || b.get(10).map(|c| c.to_ascii_uppercase()) != Some(b'T')
+        {
             return Err(format!("{s:?} is not an RFC 3339 date-time with an offset"));
         }
         let dt = OffsetDateTime::parse(s, &Rfc3339)

@@ -25,30 +25,48 @@ fn one(bytes: &[u8], prefixes: &PrefixRegistry, now: Timestamp) -> Result<NewAle
     if bytes.len() > MAX_ALERT_BYTES {
         return Err(IngestError::TooLarge {
             location: Location::Body,
-            msg: format!("alert is {} bytes; the limit is {MAX_ALERT_BYTES}", bytes.len()),
+            msg: format!(
+                "alert is {} bytes; the limit is {MAX_ALERT_BYTES}",
+                bytes.len()
+            ),
         });
     }
-    let node = Node::parse(bytes).map_err(|msg| IngestError::Json { location: Location::Body, msg })?;
+    let node = Node::parse(bytes).map_err(|msg| IngestError::Json {
+        location: Location::Body,
+        msg,
+    })?;
     normalise_alert(bytes, &node, prefixes, now)
 }
 
 /// Parses a JSON body holding one alert object or an array of them. Atomic: the first bad
 /// item fails the whole body, naming its index.
-pub fn parse_json_body(bytes: &[u8], prefixes: &PrefixRegistry, now: Timestamp) -> Result<Parsed, IngestError> {
+pub fn parse_json_body(
+    bytes: &[u8],
+    prefixes: &PrefixRegistry,
+    now: Timestamp,
+) -> Result<Parsed, IngestError> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(IngestError::TooLarge {
             location: Location::Body,
-            msg: format!("body is {} bytes; the limit is {MAX_BODY_BYTES}", bytes.len()),
+            msg: format!(
+                "body is {} bytes; the limit is {MAX_BODY_BYTES}",
+                bytes.len()
+            ),
         });
     }
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
-        let items: Vec<&RawValue> = serde_json::from_slice(bytes)
-            .map_err(|e| IngestError::Json { location: Location::Body, msg: e.to_string() })?;
+        let items: Vec<&RawValue> =
+            serde_json::from_slice(bytes).map_err(|e| IngestError::Json {
+                location: Location::Body,
+                msg: e.to_string(),
+            })?;
         items
             .iter()
             .enumerate()
-            .map(|(i, raw)| one(raw.get().as_bytes(), prefixes, now).map_err(|e| e.at(Location::Item(i))))
+            .map(|(i, raw)| {
+                one(raw.get().as_bytes(), prefixes, now).map_err(|e| e.at(Location::Item(i)))
+            })
             .collect()
     } else {
         one(bytes, prefixes, now).map(|a| vec![a])
@@ -65,7 +83,10 @@ pub fn parse_bulk(bytes: &[u8], prefixes: &PrefixRegistry, now: Timestamp) -> Ve
             continue;
         }
         let loc = Location::Line(i + 1);
-        out.push(BulkLine { line: i + 1, result: one(line, prefixes, now).map_err(|e| e.at(loc)) });
+        out.push(BulkLine {
+            line: i + 1,
+            result: one(line, prefixes, now).map_err(|e| e.at(loc)),
+        });
     }
     out
 }

@@ -10,7 +10,11 @@ pub enum IngestError {
     Json { location: Location, msg: String },
     /// A field is missing, of the wrong type or holds a value that is not allowed.
     #[error("{location}{field}: {msg}")]
-    Field { location: Location, field: String, msg: String },
+    Field {
+        location: Location,
+        field: String,
+        msg: String,
+    },
     /// The body or one item is larger than allowed.
     #[error("{location}{msg}")]
     TooLarge { location: Location, msg: String },
@@ -64,7 +68,11 @@ impl IngestError {
     }
     /// A field error at the body level (the caller places it).
     pub fn field_err(field: impl Into<String>, msg: impl Into<String>) -> Self {
-        IngestError::Field { location: Location::Body, field: field.into(), msg: msg.into() }
+        IngestError::Field {
+            location: Location::Body,
+            field: field.into(),
+            msg: msg.into(),
+        }
     }
 }
 

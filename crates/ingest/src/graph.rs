@@ -6,13 +6,13 @@
 //! stored verbatim.
 use crate::error::IngestError;
 use crate::json::Node;
-use rampart_domain::alert::{AlertRecord, NewAlert, MAX_EVIDENCE, MAX_SYSTEM_TAGS, MAX_TITLE_BYTES};
+use rampart_domain::alert::{
+    AlertRecord, NewAlert, MAX_EVIDENCE, MAX_SYSTEM_TAGS, MAX_TITLE_BYTES,
+};
 use rampart_domain::entity::{normalise, url_host, EntityKey, EntityKind, ImpactedAsset};
 use rampart_domain::ids::{check_id, PrefixRegistry};
 use rampart_domain::timestamp::Timestamp;
-use rampart_domain::vocab::{
-    check_pairing, AlertStatus, Classification, Determination, Severity,
-};
+use rampart_domain::vocab::{check_pairing, AlertStatus, Classification, Determination, Severity};
 
 /// Most impacted assets kept on the queue row (the entity index holds them all).
 const MAX_IMPACTED: usize = 8;
@@ -20,7 +20,10 @@ const MAX_IMPACTED: usize = 8;
 type Result<T> = std::result::Result<T, IngestError>;
 
 fn wrong_type(field: &str, expected: &str, got: &Node<'_>) -> IngestError {
-    IngestError::field_err(field, format!("expected {expected}, got {}", got.type_name()))
+    IngestError::field_err(
+        field,
+        format!("expected {expected}, got {}", got.type_name()),
+    )
 }
 
 fn opt_str<'n>(field: &str, v: &'n Node<'_>) -> Result<Option<&'n str>> {
@@ -45,7 +48,10 @@ fn str_array<'n>(field: &str, v: &'n Node<'_>, max: usize) -> Result<Vec<&'n str
         Node::Null => Ok(Vec::new()),
         Node::Arr(items) => {
             if items.len() > max {
-                return Err(IngestError::field_err(field, format!("more than {max} items")));
+                return Err(IngestError::field_err(
+                    field,
+                    format!("more than {max} items"),
+                ));
             }
             items
                 .iter()
@@ -60,11 +66,19 @@ fn str_array<'n>(field: &str, v: &'n Node<'_>, max: usize) -> Result<Vec<&'n str
     }
 }
 
-fn member<T>(field: &str, v: &Node<'_>, parse: fn(&str) -> Option<T>, expected: fn() -> String) -> Result<Option<T>> {
+fn member<T>(
+    field: &str,
+    v: &Node<'_>,
+    parse: fn(&str) -> Option<T>,
+    expected: fn() -> String,
+) -> Result<Option<T>> {
     match opt_str(field, v)? {
         None => Ok(None),
         Some(s) => parse(s).map(Some).ok_or_else(|| {
-            IngestError::field_err(field, format!("unknown value {s:?}; expected one of {}", expected()))
+            IngestError::field_err(
+                field,
+                format!("unknown value {s:?}; expected one of {}", expected()),
+            )
         }),
     }
 }
@@ -86,7 +100,10 @@ fn int32(field: &str, v: &Node<'_>) -> Result<()> {
     }
 }
 
-fn object_fields<'n, 'a>(field: &str, v: &'n Node<'a>) -> Result<Option<&'n [(std::borrow::Cow<'a, str>, Node<'a>)]>> {
+fn object_fields<'n, 'a>(
+    field: &str,
+    v: &'n Node<'a>,
+) -> Result<Option<&'n [(std::borrow::Cow<'a, str>, Node<'a>)]>> {
     match v {
         Node::Null => Ok(None),
         Node::Obj(f) => Ok(Some(f)),
@@ -96,9 +113,17 @@ fn object_fields<'n, 'a>(field: &str, v: &'n Node<'a>) -> Result<Option<&'n [(st
 
 /// Normalises one Graph alert document. `doc` is the exact bytes `node` was parsed from;
 /// `now` stands in for missing timestamps.
-pub fn normalise_alert(doc: &[u8], node: &Node<'_>, prefixes: &PrefixRegistry, now: Timestamp) -> Result<NewAlert> {
+pub fn normalise_alert(
+    doc: &[u8],
+    node: &Node<'_>,
+    prefixes: &PrefixRegistry,
+    now: Timestamp,
+) -> Result<NewAlert> {
     let Node::Obj(fields) = node else {
-        return Err(IngestError::field_err("(alert)", format!("expected an object, got {}", node.type_name())));
+        return Err(IngestError::field_err(
+            "(alert)",
+            format!("expected an object, got {}", node.type_name()),
+        ));
     };
     let mut id = None;
     let mut provider_id = None;
@@ -113,7 +138,8 @@ pub fn normalise_alert(doc: &[u8], node: &Node<'_>, prefixes: &PrefixRegistry, n
     let mut investigation_state = None;
     let mut assigned_to = None;
     let mut tags: Vec<String> = Vec::new();
-    let (mut first, mut last, mut created, mut updated, mut resolved) = (None, None, None, None, None);
+    let (mut first, mut last, mut created, mut updated, mut resolved) =
+        (None, None, None, None, None);
     let mut evidence: &[Node<'_>] = &[];
 
     for (key, v) in fields {
@@ -124,8 +150,12 @@ pub fn normalise_alert(doc: &[u8], node: &Node<'_>, prefixes: &PrefixRegistry, n
             "title" => title = opt_str(k, v)?,
             "severity" => severity = member(k, v, Severity::parse, Severity::expected)?,
             "status" => status = member(k, v, AlertStatus::parse, AlertStatus::expected)?,
-            "classification" => classification = member(k, v, Classification::parse, Classification::expected)?,
-            "determination" => determination = member(k, v, Determination::parse, Determination::expected)?,
+            "classification" => {
+                classification = member(k, v, Classification::parse, Classification::expected)?
+            }
+            "determination" => {
+                determination = member(k, v, Determination::parse, Determination::expected)?
+            }
             "serviceSource" => service_source = opt_str(k, v)?,
             "detectionSource" => detection_source = opt_str(k, v)?,
             "category" => category = opt_str(k, v)?,
@@ -148,13 +178,19 @@ pub fn normalise_alert(doc: &[u8], node: &Node<'_>, prefixes: &PrefixRegistry, n
                 str_array(k, v, MAX_SYSTEM_TAGS)?;
             }
             "tags" => {
-                tags = str_array(k, v, MAX_SYSTEM_TAGS)?.into_iter().map(str::to_string).collect();
+                tags = str_array(k, v, MAX_SYSTEM_TAGS)?
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
             }
             "evidence" => match v {
                 Node::Null => {}
                 Node::Arr(items) => {
                     if items.len() > MAX_EVIDENCE {
-                        return Err(IngestError::field_err(k, format!("more than {MAX_EVIDENCE} items")));
+                        return Err(IngestError::field_err(
+                            k,
+                            format!("more than {MAX_EVIDENCE} items"),
+                        ));
                     }
                     evidence = items;
                 }
@@ -165,7 +201,9 @@ pub fn normalise_alert(doc: &[u8], node: &Node<'_>, prefixes: &PrefixRegistry, n
                 Node::Arr(items) => {
                     for (i, c) in items.iter().enumerate() {
                         let f = format!("comments[{i}]");
-                        let Some(cf) = object_fields(&f, c)? else { continue };
+                        let Some(cf) = object_fields(&f, c)? else {
+                            continue;
+                        };
                         for (ck, cv) in cf {
                             match ck.as_ref() {
                                 "comment" | "createdByDisplayName" => {
@@ -186,15 +224,25 @@ pub fn normalise_alert(doc: &[u8], node: &Node<'_>, prefixes: &PrefixRegistry, n
     }
 
     let id = id.map(|s| check_id("id", s).map(|()| s)).transpose()?;
-    let provider_id = provider_id.map(|s| check_id("providerAlertId", s).map(|()| s)).transpose()?;
+    let provider_id = provider_id
+        .map(|s| check_id("providerAlertId", s).map(|()| s))
+        .transpose()?;
     let title = title.ok_or_else(|| IngestError::field_err("title", "is required"))?;
     if title.is_empty() {
         return Err(IngestError::field_err("title", "must not be empty"));
     }
     if title.len() > MAX_TITLE_BYTES {
-        return Err(IngestError::field_err("title", format!("longer than {MAX_TITLE_BYTES} bytes")));
+        return Err(IngestError::field_err(
+            "title",
+            format!("longer than {MAX_TITLE_BYTES} bytes"),
+        ));
     }
-    let severity = severity.ok_or_else(|| IngestError::field_err("severity", format!("is required; one of {}", Severity::expected())))?;
+    let severity = severity.ok_or_else(|| {
+        IngestError::field_err(
+            "severity",
+            format!("is required; one of {}", Severity::expected()),
+        )
+    })?;
     let classification = classification.unwrap_or(Classification::Unknown);
     let determination = determination.unwrap_or(Determination::Unknown);
     check_pairing(classification, determination)?;
@@ -203,7 +251,12 @@ pub fn normalise_alert(doc: &[u8], node: &Node<'_>, prefixes: &PrefixRegistry, n
     let id = match (id, provider_id) {
         (Some(id), _) => id.to_string(),
         (None, Some(p)) => prefixes.derive_id(&service_source, &detection_source, p),
-        (None, None) => return Err(IngestError::field_err("id", "an alert needs `id` or `providerAlertId`")),
+        (None, None) => {
+            return Err(IngestError::field_err(
+                "id",
+                "an alert needs `id` or `providerAlertId`",
+            ))
+        }
     };
 
     let mut entities = Vec::new();
@@ -242,11 +295,19 @@ pub fn normalise_alert(doc: &[u8], node: &Node<'_>, prefixes: &PrefixRegistry, n
         last_activity: last,
         created,
         last_update: updated.unwrap_or(now),
-        resolved: if status == AlertStatus::Resolved { Some(resolved.unwrap_or(now)) } else { None },
+        resolved: if status == AlertStatus::Resolved {
+            Some(resolved.unwrap_or(now))
+        } else {
+            None
+        },
         version: 1,
         impacted_assets: impacted,
     };
-    Ok(NewAlert { record, entities, document: doc.to_vec() })
+    Ok(NewAlert {
+        record,
+        entities,
+        document: doc.to_vec(),
+    })
 }
 
 fn push_key(out: &mut Vec<EntityKey>, kind: EntityKind, raw: Option<&str>) {
@@ -256,7 +317,12 @@ fn push_key(out: &mut Vec<EntityKey>, kind: EntityKind, raw: Option<&str>) {
 }
 
 /// Checks the typed fields of one evidence item and collects its entity keys and assets.
-fn evidence_entities(i: usize, ev: &Node<'_>, out: &mut Vec<EntityKey>, assets: &mut Vec<ImpactedAsset>) -> Result<()> {
+fn evidence_entities(
+    i: usize,
+    ev: &Node<'_>,
+    out: &mut Vec<EntityKey>,
+    assets: &mut Vec<ImpactedAsset>,
+) -> Result<()> {
     let path = format!("evidence[{i}]");
     let Node::Obj(fields) = ev else {
         return Err(wrong_type(&path, "an object", ev));
@@ -265,7 +331,9 @@ fn evidence_entities(i: usize, ev: &Node<'_>, out: &mut Vec<EntityKey>, assets: 
         Some(v) => opt_str(&format!("{path}.@odata.type"), v)?.unwrap_or(""),
         None => "",
     };
-    let kind = odata.strip_prefix("#microsoft.graph.security.").unwrap_or(odata);
+    let kind = odata
+        .strip_prefix("#microsoft.graph.security.")
+        .unwrap_or(odata);
     let f = |name: &str| format!("{path}.{name}");
 
     // Common evidence fields.
@@ -296,11 +364,18 @@ fn evidence_entities(i: usize, ev: &Node<'_>, out: &mut Vec<EntityKey>, assets: 
             s("azureAdDeviceId")?;
             int32(&f("rbacGroupId"), get("rbacGroupId"))?;
             if let Some(n) = name {
-                assets.push(ImpactedAsset { kind: EntityKind::Device, name: n.to_string() });
+                assets.push(ImpactedAsset {
+                    kind: EntityKind::Device,
+                    name: n.to_string(),
+                });
             }
             if let Node::Arr(ips) = get("ipInterfaces") {
                 for (j, ip) in ips.iter().enumerate() {
-                    push_key(out, EntityKind::Ip, opt_str(&f(&format!("ipInterfaces[{j}]")), ip)?);
+                    push_key(
+                        out,
+                        EntityKind::Ip,
+                        opt_str(&f(&format!("ipInterfaces[{j}]")), ip)?,
+                    );
                 }
             }
             if let Node::Arr(users) = get("loggedOnUsers") {
@@ -309,7 +384,11 @@ fn evidence_entities(i: usize, ev: &Node<'_>, out: &mut Vec<EntityKey>, assets: 
                     if let Some(fields) = object_fields(&uf, u)? {
                         for (uk, uv) in fields {
                             if uk == "accountName" {
-                                push_key(out, EntityKind::User, opt_str(&format!("{uf}.accountName"), uv)?);
+                                push_key(
+                                    out,
+                                    EntityKind::User,
+                                    opt_str(&format!("{uf}.accountName"), uv)?,
+                                );
                             }
                         }
                     }
@@ -323,20 +402,33 @@ fn evidence_entities(i: usize, ev: &Node<'_>, out: &mut Vec<EntityKey>, assets: 
             let addr = s("primaryAddress")?;
             push_key(out, EntityKind::Mailbox, addr);
             if let Some(a) = addr {
-                assets.push(ImpactedAsset { kind: EntityKind::Mailbox, name: a.to_string() });
+                assets.push(ImpactedAsset {
+                    kind: EntityKind::Mailbox,
+                    name: a.to_string(),
+                });
             }
             user_account(&f("userAccount"), get("userAccount"), out, None)?;
         }
         "processEvidence" => {
             int64(&f("processId"), get("processId"))?;
             int64(&f("parentProcessId"), get("parentProcessId"))?;
-            let created = opt_time(&f("processCreationDateTime"), get("processCreationDateTime"))?;
-            opt_time(&f("parentProcessCreationDateTime"), get("parentProcessCreationDateTime"))?;
+            let created = opt_time(
+                &f("processCreationDateTime"),
+                get("processCreationDateTime"),
+            )?;
+            opt_time(
+                &f("parentProcessCreationDateTime"),
+                get("parentProcessCreationDateTime"),
+            )?;
             s("processCommandLine")?;
             let device = s("mdeDeviceId")?;
             s("detectionStatus")?;
             file_details(&f("imageFile"), get("imageFile"), out)?;
-            file_details(&f("parentProcessImageFile"), get("parentProcessImageFile"), out)?;
+            file_details(
+                &f("parentProcessImageFile"),
+                get("parentProcessImageFile"),
+                out,
+            )?;
             user_account(&f("userAccount"), get("userAccount"), out, None)?;
             if let (Some(dev), Node::Int(pid), Some(c)) = (device, get("processId"), created) {
                 let key = format!("{dev}|{pid}|{}", c.micros());
@@ -398,7 +490,11 @@ fn evidence_entities(i: usize, ev: &Node<'_>, out: &mut Vec<EntityKey>, assets: 
                 if let Some(fields) = object_fields(&f(sender), get(sender))? {
                     for (k, v) in fields {
                         if k == "emailAddress" {
-                            push_key(out, EntityKind::Mailbox, opt_str(&format!("{}.emailAddress", f(sender)), v)?);
+                            push_key(
+                                out,
+                                EntityKind::Mailbox,
+                                opt_str(&format!("{}.emailAddress", f(sender)), v)?,
+                            );
                         }
                     }
                 }
@@ -410,8 +506,15 @@ fn evidence_entities(i: usize, ev: &Node<'_>, out: &mut Vec<EntityKey>, assets: 
     Ok(())
 }
 
-fn user_account(path: &str, v: &Node<'_>, out: &mut Vec<EntityKey>, assets: Option<&mut Vec<ImpactedAsset>>) -> Result<()> {
-    let Some(fields) = object_fields(path, v)? else { return Ok(()) };
+fn user_account(
+    path: &str,
+    v: &Node<'_>,
+    out: &mut Vec<EntityKey>,
+    assets: Option<&mut Vec<ImpactedAsset>>,
+) -> Result<()> {
+    let Some(fields) = object_fields(path, v)? else {
+        return Ok(());
+    };
     let (mut name, mut domain, mut upn) = (None, None, None);
     for (k, val) in fields {
         let fk = format!("{path}.{k}");
@@ -434,14 +537,19 @@ fn user_account(path: &str, v: &Node<'_>, out: &mut Vec<EntityKey>, assets: Opti
             _ => None,
         };
         if let Some(name) = shown {
-            assets.push(ImpactedAsset { kind: EntityKind::User, name });
+            assets.push(ImpactedAsset {
+                kind: EntityKind::User,
+                name,
+            });
         }
     }
     Ok(())
 }
 
 fn file_details(path: &str, v: &Node<'_>, out: &mut Vec<EntityKey>) -> Result<()> {
-    let Some(fields) = object_fields(path, v)? else { return Ok(()) };
+    let Some(fields) = object_fields(path, v)? else {
+        return Ok(());
+    };
     for (k, val) in fields {
         let fk = format!("{path}.{k}");
         match k.as_ref() {

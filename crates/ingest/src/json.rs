@@ -117,13 +117,22 @@ impl<'de> Visitor<'de> for NodeVisitor {
                 None => {
                     let d = fields.iter().any(|(k, _)| *k == key);
                     if fields.len() >= 32 {
-                        seen = Some(fields.iter().map(|(k, _)| k.clone()).chain([key.clone()]).collect());
+                        seen = Some(
+                            fields
+                                .iter()
+                                .map(|(k, _)| k.clone())
+                                .chain([key.clone()])
+                                .collect(),
+                        );
                     }
                     d
                 }
             };
             if dup {
-                return Err(de::Error::custom(format!("duplicate key {:?}", key.as_ref())));
+                return Err(de::Error::custom(format!(
+                    "duplicate key {:?}",
+                    key.as_ref()
+                )));
             }
             let value = map.next_value_seed(NodeSeed)?;
             fields.push((key, value));

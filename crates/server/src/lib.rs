@@ -1,1 +1,41 @@
-//! placeholder
+//! Rampart's HTTP server: the REST API under `/api/v1` with its OpenAPI document, problem+json
+//! errors, and (later) auth and the web UI. Handlers are thin: they parse, call the ingest
+//! pipeline or the store, and shape the response.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod state;
+
+use axum::Router;
+pub use config::ServerConfig;
+pub use error::ApiError;
+pub use state::AppState;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/api/v1", api::routes())
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves.
+pub async fn serve_on(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -10,7 +10,13 @@ fn parses_offsets_and_fractions() {
 
 #[test]
 fn rejects_missing_offset_and_garbage() {
-    for s in ["2021-04-27T12:19:27", "yesterday", "", "2021-04-27", "10000-01-01T00:00:00Z"] {
+    for s in [
+        "2021-04-27T12:19:27",
+        "yesterday",
+        "",
+        "2021-04-27",
+        "10000-01-01T00:00:00Z",
+    ] {
         assert!(Timestamp::parse_rfc3339(s).is_err(), "{s}");
     }
 }

@@ -5,9 +5,19 @@ fn spellings_round_trip() {
     for s in Determination::ALL {
         assert_eq!(Determination::parse(s.as_str()), Some(*s));
     }
-    assert_eq!(AlertStatus::parse("inProgress"), Some(AlertStatus::InProgress));
-    assert_eq!(AlertStatus::parse("InProgress"), None, "wire spelling is exact");
-    assert_eq!(AlertStatus::parse_loose("INPROGRESS"), Some(AlertStatus::InProgress));
+    assert_eq!(
+        AlertStatus::parse("inProgress"),
+        Some(AlertStatus::InProgress)
+    );
+    assert_eq!(
+        AlertStatus::parse("InProgress"),
+        None,
+        "wire spelling is exact"
+    );
+    assert_eq!(
+        AlertStatus::parse_loose("INPROGRESS"),
+        Some(AlertStatus::InProgress)
+    );
 }
 
 #[test]
@@ -22,7 +32,11 @@ fn pairing_follows_the_reference_product() {
     assert!(check_pairing(C::Unknown, D::Malware).is_err());
     assert!(check_pairing(C::Unknown, D::Unknown).is_ok());
     // "Other" exists under every real classification.
-    for c in [C::TruePositive, C::FalsePositive, C::InformationalExpectedActivity] {
+    for c in [
+        C::TruePositive,
+        C::FalsePositive,
+        C::InformationalExpectedActivity,
+    ] {
         assert!(check_pairing(c, D::Other).is_ok());
     }
 }
@@ -30,14 +44,25 @@ fn pairing_follows_the_reference_product() {
 #[test]
 fn severity_ranks_are_ordered() {
     assert!(Severity::High.rank() > Severity::Medium.rank());
-    for s in [Severity::Informational, Severity::Low, Severity::Medium, Severity::High] {
+    for s in [
+        Severity::Informational,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+    ] {
         assert_eq!(Severity::from_rank(s.rank()), s);
     }
 }
 
 #[test]
 fn aliases_resolve() {
-    assert_eq!(service_source_canonical("endpoint"), "microsoftDefenderForEndpoint");
-    assert_eq!(service_source_canonical("EMAIL"), "microsoftDefenderForOffice365");
+    assert_eq!(
+        service_source_canonical("endpoint"),
+        "microsoftDefenderForEndpoint"
+    );
+    assert_eq!(
+        service_source_canonical("EMAIL"),
+        "microsoftDefenderForOffice365"
+    );
     assert_eq!(service_source_canonical("acmeEdr"), "acmeEdr");
 }

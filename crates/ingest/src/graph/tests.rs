@@ -26,10 +26,16 @@ fn graph_documents_are_accepted_as_is() {
     assert!(has(K::Device, "tempdns"));
     assert!(has(K::User, "alice"));
     assert!(has(K::User, "s-1-5-18"));
-    assert!(has(K::FileSha256, "8963a19fb992ad9a76576c5638fd68292cffb9aaac29eb8285f9abf6196a7dec"));
+    assert!(has(
+        K::FileSha256,
+        "8963a19fb992ad9a76576c5638fd68292cffb9aaac29eb8285f9abf6196a7dec"
+    ));
     assert!(has(K::FileName, "services.exe"));
     assert!(has(K::Ip, "fe80::1"));
-    assert!(a.entities.iter().any(|e| e.kind == K::Process && e.value.contains("|4780|")));
+    assert!(a
+        .entities
+        .iter()
+        .any(|e| e.kind == K::Process && e.value.contains("|4780|")));
     assert_eq!(a.record.impacted_assets[0].name, "tempDns.corp.contoso.com");
     assert!(a.record.first_activity < a.record.last_activity);
 }
@@ -48,18 +54,39 @@ fn missing_id_is_derived_and_stable() {
 fn wrong_types_are_rejected_never_coerced() {
     let cases: &[(&str, &str)] = &[
         (r#""title2":1,"severity2":"x","status":1"#, "status"),
-        (r##""evidence":[{"@odata.type":"#microsoft.graph.security.processEvidence","processId":"4242"}]"##, "evidence[0].processId"),
-        (r##""evidence":[{"@odata.type":"#microsoft.graph.security.processEvidence","processId":18446744073709551615}]"##, "evidence[0].processId"),
-        (r##""evidence":[{"@odata.type":"#microsoft.graph.security.deviceEvidence","rbacGroupId":4294967296}]"##, "evidence[0].rbacGroupId"),
+        (
+            r##""evidence":[{"@odata.type":"#microsoft.graph.security.processEvidence","processId":"4242"}]"##,
+            "evidence[0].processId",
+        ),
+        (
+            r##""evidence":[{"@odata.type":"#microsoft.graph.security.processEvidence","processId":18446744073709551615}]"##,
+            "evidence[0].processId",
+        ),
+        (
+            r##""evidence":[{"@odata.type":"#microsoft.graph.security.deviceEvidence","rbacGroupId":4294967296}]"##,
+            "evidence[0].rbacGroupId",
+        ),
         (r#""evidence":[1]"#, "evidence[0]"),
         (r#""evidence":{}"#, "evidence"),
         (r#""mitreTechniques":["T1",2]"#, "mitreTechniques[1]"),
-        (r#""firstActivityDateTime":"2021-04-26T07:45:50""#, "firstActivityDateTime"),
-        (r#""lastActivityDateTime":"10000-01-01T00:00:00Z""#, "lastActivityDateTime"),
-        (r#""classification":"falsePositive","determination":"malware""#, "determination"),
+        (
+            r#""firstActivityDateTime":"2021-04-26T07:45:50""#,
+            "firstActivityDateTime",
+        ),
+        (
+            r#""lastActivityDateTime":"10000-01-01T00:00:00Z""#,
+            "lastActivityDateTime",
+        ),
+        (
+            r#""classification":"falsePositive","determination":"malware""#,
+            "determination",
+        ),
         (r#""classification":"bogus""#, "classification"),
         (r#""assignedTo":false"#, "assignedTo"),
-        (r##""evidence":[{"@odata.type":"#microsoft.graph.security.fileEvidence","fileDetails":{"fileSize":1.5}}]"##, "evidence[0].fileDetails.fileSize"),
+        (
+            r##""evidence":[{"@odata.type":"#microsoft.graph.security.fileEvidence","fileDetails":{"fileSize":1.5}}]"##,
+            "evidence[0].fileDetails.fileSize",
+        ),
     ];
     for (json, field) in cases {
         let err = parse(&with(json)).unwrap_err();
@@ -69,12 +96,38 @@ fn wrong_types_are_rejected_never_coerced() {
 
 #[test]
 fn required_fields_and_limits() {
-    assert_eq!(parse(br#"{"id":"x","severity":"low"}"#).unwrap_err().field(), Some("title"));
-    assert_eq!(parse(br#"{"id":"x","title":"","severity":"low"}"#).unwrap_err().field(), Some("title"));
-    assert_eq!(parse(br#"{"id":"x","title":"t"}"#).unwrap_err().field(), Some("severity"));
-    assert_eq!(parse(br#"{"id":"x","title":"t","severity":"critical"}"#).unwrap_err().field(), Some("severity"));
-    assert_eq!(parse(br#"{"id":"  ","title":"t","severity":"low"}"#).unwrap_err().field(), Some("id"));
-    let long = format!(r#"{{"id":"x","title":"{}","severity":"low"}}"#, "a".repeat(MAX_TITLE_BYTES + 1));
+    assert_eq!(
+        parse(br#"{"id":"x","severity":"low"}"#)
+            .unwrap_err()
+            .field(),
+        Some("title")
+    );
+    assert_eq!(
+        parse(br#"{"id":"x","title":"","severity":"low"}"#)
+            .unwrap_err()
+            .field(),
+        Some("title")
+    );
+    assert_eq!(
+        parse(br#"{"id":"x","title":"t"}"#).unwrap_err().field(),
+        Some("severity")
+    );
+    assert_eq!(
+        parse(br#"{"id":"x","title":"t","severity":"critical"}"#)
+            .unwrap_err()
+            .field(),
+        Some("severity")
+    );
+    assert_eq!(
+        parse(br#"{"id":"  ","title":"t","severity":"low"}"#)
+            .unwrap_err()
+            .field(),
+        Some("id")
+    );
+    let long = format!(
+        r#"{{"id":"x","title":"{}","severity":"low"}}"#,
+        "a".repeat(MAX_TITLE_BYTES + 1)
+    );
     assert_eq!(parse(long.as_bytes()).unwrap_err().field(), Some("title"));
 }
 
@@ -82,7 +135,10 @@ fn required_fields_and_limits() {
 fn hostile_strings_are_kept_verbatim() {
     let doc = br#"{"id":"x","title":"<script>alert(1)</script>\u0000=cmd|' /C calc'!A0 \u202e","severity":"high"}"#;
     let a = parse(doc).unwrap();
-    assert_eq!(a.record.title, "<script>alert(1)</script>\0=cmd|' /C calc'!A0 \u{202e}");
+    assert_eq!(
+        a.record.title,
+        "<script>alert(1)</script>\0=cmd|' /C calc'!A0 \u{202e}"
+    );
 }
 
 #[test]

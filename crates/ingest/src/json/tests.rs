@@ -2,7 +2,9 @@ use super::*;
 
 #[test]
 fn duplicate_keys_are_rejected_at_any_depth() {
-    assert!(Node::parse(br#"{"a":1,"a":2}"#).unwrap_err().contains("duplicate key"));
+    assert!(Node::parse(br#"{"a":1,"a":2}"#)
+        .unwrap_err()
+        .contains("duplicate key"));
     assert!(Node::parse(br#"{"x":[{"b":1,"b":1}]}"#).is_err());
     // Keys that only differ after unescaping are duplicates too.
     assert!(Node::parse(br#"{"a":1,"\u0061":2}"#).is_err());
@@ -20,7 +22,10 @@ fn lone_surrogates_and_bad_utf8_are_rejected() {
     assert!(Node::parse(br#""\ud800""#).is_err());
     assert!(Node::parse(br#""\udc00x""#).is_err());
     assert!(Node::parse(b"\"\xff\"").is_err());
-    assert_eq!(Node::parse(br#""\ud83d\ude00""#).unwrap(), Node::Str("😀".into()));
+    assert_eq!(
+        Node::parse(br#""\ud83d\ude00""#).unwrap(),
+        Node::Str("😀".into())
+    );
 }
 
 #[test]
@@ -34,7 +39,10 @@ fn depth_is_bounded() {
 #[test]
 fn numbers_keep_their_kind() {
     assert_eq!(Node::parse(b"42").unwrap(), Node::Int(42));
-    assert_eq!(Node::parse(b"18446744073709551615").unwrap(), Node::UInt(u64::MAX));
+    assert_eq!(
+        Node::parse(b"18446744073709551615").unwrap(),
+        Node::UInt(u64::MAX)
+    );
     assert_eq!(Node::parse(b"1.5").unwrap(), Node::Float(1.5));
     assert_eq!(Node::parse(br#""4242""#).unwrap(), Node::Str("4242".into()));
 }
@@ -45,7 +53,10 @@ fn strings_borrow_when_unescaped_and_keep_nul() {
         Node::Str(Cow::Borrowed(s)) => assert_eq!(s, "plain"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(Node::parse(br#""a\u0000b""#).unwrap(), Node::Str("a\0b".into()));
+    assert_eq!(
+        Node::parse(br#""a\u0000b""#).unwrap(),
+        Node::Str("a\0b".into())
+    );
 }
 
 #[test]

@@ -1,0 +1,258 @@
+//! `rampart bench`: the performance targets, measured the way a producer or analyst meets
+//! them — over HTTP on loopback against a real store with `synchronous=FULL`.
+use crate::generate::Gen;
+use anyhow::Context;
+use rampart_domain::clock::{Clock, SystemClock};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Bench {
+    /// Bulk NDJSON ingest throughput.
+    Ingest(IngestArgs),
+    /// Queue latency on a large store.
+    Queue(QueueArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct IngestArgs {
+    /// Alerts to send.
+    #[arg(long, default_value_t = 200_000)]
+    pub alerts: u64,
+    /// Alerts per bulk request.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: u64,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// Data directory (default: a fresh temporary directory).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct QueueArgs {
+    /// Alerts in the store (generated if the store has fewer).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub alerts: u64,
+    /// Requests per measurement.
+    #[arg(long, default_value_t = 300)]
+    pub requests: usize,
+    /// Data directory (kept between runs so the store is generated once).
+    #[arg(long, default_value = "./rampart-bench-data")]
+    pub data_dir: PathBuf,
+}
+
+pub async fn run(b: Bench) -> anyhow::Result<()> {
+    match b {
+        Bench::Ingest(a) => ingest(a).await,
+        Bench::Queue(a) => queue(a).await,
+    }
+}
+
+struct Running {
+    base: String,
+    _tmp: Option<tempdir::TempDir>,
+}
+
+mod tempdir {
+    /// A directory removed on drop (bench runs only).
+    pub struct TempDir(pub std::path::PathBuf);
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+async fn start_server(dir: Option<PathBuf>) -> anyhow::Result<Running> {
+    let (dir, tmp) = match dir {
+        Some(d) => (d, None),
+        None => {
+            let d = std::env::temp_dir().join(format!("rampart-bench-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&d);
+            (d.clone(), Some(tempdir::TempDir(d)))
+        }
+    };
+    let cfg = rampart_server::ServerConfig {
+        data_dir: dir,
+        ..Default::default()
+    };
+    let state = super::serve::state_for(&cfg).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(rampart_server::serve_on(
+        listener,
+        state,
+        std::future::pending(),
+    ));
+    Ok(Running {
+        base: format!("http://{addr}"),
+        _tmp: tmp,
+    })
+}
+
+async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
+    let srv = start_server(a.data_dir.clone()).await?;
+    let now = SystemClock.now();
+    let mut g = Gen::new(42, now);
+    eprintln!("generating {} alerts…", a.alerts);
+    let mut bodies = Vec::new();
+    let (mut bytes, mut i) = (0u64, 0u64);
+    while i < a.alerts {
+        let n = a.batch.min(a.alerts - i);
+        let mut body = Vec::with_capacity(usize::try_from(n * 3500).unwrap_or(0));
+        for k in i..i + n {
+            serde_json::to_writer(&mut body, &g.noise(k))?;
+            body.push(b'\n');
+        }
+        bytes += body.len() as u64;
+        bodies.push(body);
+        i += n;
+    }
+    let avg = bytes as f64 / a.alerts as f64;
+    let client = reqwest::Client::new();
+    let queue = Arc::new(std::sync::Mutex::new(bodies));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..a.connections {
+        let (client, queue, url) = (
+            client.clone(),
+            queue.clone(),
+            format!("{}/api/v1/alerts/bulk", srv.base),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let next = queue.lock().map(|mut q| q.pop()).unwrap_or(None);
+                let Some(body) = next else {
+                    return Ok::<(), anyhow::Error>(());
+                };
+                let r = client
+                    .post(&url)
+                    .header("content-type", "application/x-ndjson")
+                    .body(body)
+                    .send()
+                    .await?;
+                if !r.status().is_success() {
+                    anyhow::bail!(
+                        "ingest failed: {} {}",
+                        r.status(),
+                        r.text().await.unwrap_or_default()
+                    );
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "bench ingest: {} alerts, average {:.0} bytes/alert, {} per request, {} connections",
+        a.alerts, avg, a.batch, a.connections
+    );
+    println!(
+        "  {:.1} s, {:.0} alerts/s, {:.1} MB/s (synchronous=FULL, HTTP on loopback)",
+        secs,
+        a.alerts as f64 / secs,
+        bytes as f64 / secs / 1e6
+    );
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted.get(idx).copied().unwrap_or_default()
+}
+
+async fn timed(
+    client: &reqwest::Client,
+    url: &str,
+    n: usize,
+) -> anyhow::Result<(Duration, Duration, Duration)> {
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let r = client.get(url).send().await?;
+        let status = r.status();
+        let _ = r.bytes().await?;
+        times.push(t.elapsed());
+        if !status.is_success() {
+            anyhow::bail!("{url}: {status}");
+        }
+    }
+    times.sort();
+    Ok((
+        percentile(&times, 0.5),
+        percentile(&times, 0.99),
+        times.last().copied().unwrap_or_default(),
+    ))
+}
+
+async fn queue(a: QueueArgs) -> anyhow::Result<()> {
+    {
+        let store = rampart_store::open(&a.data_dir.to_string_lossy()).await?;
+        let have = store.count_alerts().await?;
+        if have < a.alerts {
+            eprintln!(
+                "store has {have} alerts; generating {} more…",
+                a.alerts - have
+            );
+            super::demo::fill(&*store, a.alerts - have, have + 1, false).await?;
+        }
+    }
+    let srv = start_server(Some(a.data_dir.clone())).await?;
+    let client = reqwest::Client::new();
+    let first = format!("{}/api/v1/alerts?severity=high,medium&serviceSource=endpoint&sort=lastActivity&pageSize=50", srv.base);
+    let _ = timed(&client, &first, 20).await?; // warm the cache
+    let (p50, p99, max) = timed(&client, &first, a.requests).await?;
+    println!("bench queue: {} alerts stored", a.alerts);
+    println!(
+        "  first page (2 filters + sort, 50 rows): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        ms(p50),
+        ms(p99),
+        ms(max)
+    );
+    // Walk 200 pages deep, then time that page.
+    let mut url = first.clone();
+    for _ in 0..200 {
+        let body = client.get(&url).send().await?.bytes().await?;
+        let v: serde_json::Value = serde_json::from_slice(&body).context("page")?;
+        let Some(c) = v.get("nextCursor").and_then(|c| c.as_str()) else {
+            break;
+        };
+        url = format!("{first}&cursor={c}");
+    }
+    let (d50, d99, dmax) = timed(&client, &url, a.requests).await?;
+    println!(
+        "  page 200 (same query):                  p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        ms(d50),
+        ms(d99),
+        ms(dmax)
+    );
+    let q = format!(
+        "{}/api/v1/alerts?q={}&pageSize=50",
+        srv.base, "severity%3E%3Dmedium%20entity.user%3Aalice%20powershell"
+    );
+    let (q50, q99, qmax) = timed(&client, &q, a.requests).await?;
+    println!("  q=severity>=medium entity.user:alice powershell: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", ms(q50), ms(q99), ms(qmax));
+    if let Some(rss) = rss_mb() {
+        println!("  process RSS (server + bench client): {rss:.0} MB");
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn rss_mb() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}

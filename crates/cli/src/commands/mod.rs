@@ -1,0 +1,6 @@
+//! One module per subcommand.
+pub mod bench;
+pub mod config_cmd;
+pub mod demo;
+pub mod ingest;
+pub mod serve;

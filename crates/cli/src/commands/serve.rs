@@ -1,0 +1,69 @@
+//! `rampart serve`: the API on the embedded store.
+use anyhow::Context;
+use rampart_domain::clock::SystemClock;
+use rampart_domain::ids::PrefixRegistry;
+use rampart_server::{AppState, ServerConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "RAMPART_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Data directory of the embedded store [default: ./rampart-data]
+    #[arg(long, env = "RAMPART_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file [default: ./rampart.toml if present]
+    #[arg(long, env = "RAMPART_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// Resolves the layered configuration.
+pub fn resolve(a: &Args) -> anyhow::Result<ServerConfig> {
+    let mut cfg = crate::config::load(a.config.as_deref())?;
+    if let Some(l) = a.listen {
+        cfg.listen = l;
+    }
+    if let Some(d) = &a.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    Ok(cfg)
+}
+
+/// Builds the application state for a configuration.
+pub async fn state_for(cfg: &ServerConfig) -> anyhow::Result<AppState> {
+    let store = rampart_store::open(&cfg.data_dir.to_string_lossy())
+        .await
+        .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?;
+    let mut prefixes = PrefixRegistry::default();
+    for (source, prefix) in &cfg.prefixes {
+        prefixes
+            .register(source, prefix)
+            .with_context(|| format!("registering prefix for {source}"))?;
+    }
+    Ok(AppState {
+        store,
+        clock: Arc::new(SystemClock),
+        prefixes: Arc::new(prefixes),
+    })
+}
+
+pub async fn run(a: Args) -> anyhow::Result<()> {
+    let cfg = resolve(&a)?;
+    let state = state_for(&cfg).await?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("listening on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    println!(
+        "Rampart is running at http://{addr}/  (data: {})",
+        cfg.data_dir.display()
+    );
+    rampart_server::serve_on(listener, state, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}

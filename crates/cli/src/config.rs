@@ -1,0 +1,53 @@
+//! Layered configuration: defaults → `rampart.toml` (or `--config`) → `RAMPART_*` environment
+//! variables → command-line flags (clap reads the environment for each flag).
+use anyhow::Context;
+use rampart_server::ServerConfig;
+use std::path::{Path, PathBuf};
+
+/// Where `--config` defaults to.
+pub const DEFAULT_CONFIG_FILE: &str = "rampart.toml";
+
+/// Loads the file layer: an explicit `--config` must exist; the default file is optional.
+pub fn load(explicit: Option<&Path>) -> anyhow::Result<ServerConfig> {
+    let (path, required) = match explicit {
+        Some(p) => (p.to_path_buf(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let cfg: ServerConfig = toml::from_str(&text)
+                .with_context(|| format!("reading configuration {}", path.display()))?;
+            if cfg.version != 1 {
+                anyhow::bail!(
+                    "{}: unsupported config version {}",
+                    path.display(),
+                    cfg.version
+                );
+            }
+            Ok(cfg)
+        }
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(ServerConfig::default())
+        }
+        Err(e) => Err(e).with_context(|| format!("reading configuration {}", path.display())),
+    }
+}
+
+/// A commented example configuration.
+pub fn example() -> String {
+    let d = ServerConfig::default();
+    format!(
+        "# Rampart configuration. Every key may also be set as RAMPART_<KEY> in the environment,\n\
+         # and as a command-line flag; flags win over the environment, which wins over this file.\n\
+         version = 1\n\n\
+         # Address the API and UI listen on (RAMPART_LISTEN).\n\
+         listen = \"{}\"\n\n\
+         # Directory of the embedded SQLite store (RAMPART_DATA_DIR).\n\
+         data_dir = \"{}\"\n\n\
+         # Extra service sources and their two-letter alert-id prefixes.\n\
+         [prefixes]\n\
+         # acmeEdr = \"ac\"\n",
+        d.listen,
+        d.data_dir.display()
+    )
+}

@@ -1,0 +1,430 @@
+//! Alerts: ingest (single, array, NDJSON bulk), the queue, one alert, its history.
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiPath, ApiQuery, LimitedBody};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json as JsonResponse};
+use rampart_domain::condition::{self, Condition, Pred};
+use rampart_domain::history::{Actor, HistoryEvent};
+use rampart_domain::timestamp::{Timestamp, DAY_MICROS};
+use rampart_ingest::body::MAX_BODY_BYTES;
+use rampart_ingest::{parse_bulk, parse_json_body, IngestError};
+use rampart_store::query::MAX_PAGE_SIZE;
+use rampart_store::{AlertQuery, Cursor, IngestOutcome, SortKey};
+use serde::{Deserialize, Serialize};
+
+/// Default queue page size.
+const DEFAULT_PAGE_SIZE: usize = 50;
+/// Longest `q` accepted (the condition language has its own, lower, limit too).
+const MAX_Q_BYTES: usize = 8192;
+
+/// One stored alert in an ingest response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestItem {
+    /// NDJSON line number (bulk only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `created` or `updated`; absent for rejected lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// Why a line was rejected (`?atomic=false` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// Summary of an ingest request.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestResponse {
+    pub accepted: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub rejected: usize,
+    pub items: Vec<IngestItem>,
+}
+
+fn outcome_str(o: IngestOutcome) -> &'static str {
+    match o {
+        IngestOutcome::Created => "created",
+        IngestOutcome::Updated => "updated",
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("parse task failed: {e}")))
+}
+
+/// Ingests one alert (JSON object) or several (JSON array) in Graph alert shape. Atomic: one
+/// bad item rejects the request, naming the item and field. Re-sending an alert updates it.
+#[utoipa::path(post, path = "/api/v1/alerts", tag = "alerts",
+    request_body(content = String, description = "A Graph security alert (alerts_v2) object, or an array of them", content_type = "application/json"),
+    responses(
+        (status = 201, description = "Stored (at least one alert created)", body = IngestResponse),
+        (status = 200, description = "Stored (all were updates of existing alerts)", body = IngestResponse),
+        (status = 400, description = "Rejected; nothing stored", body = crate::error::Problem),
+        (status = 413, description = "Body over 32 MiB or an alert over 1 MiB", body = crate::error::Problem)))]
+pub async fn create_alerts(
+    State(state): State<AppState>,
+    LimitedBody(body): LimitedBody<MAX_BODY_BYTES>,
+) -> ApiResult<impl IntoResponse> {
+    let now = state.clock.now();
+    let prefixes = state.prefixes.clone();
+    let alerts = blocking(move || parse_json_body(&body, &prefixes, now)).await??;
+    if alerts.is_empty() {
+        return Err(ApiError::BadRequest {
+            field: None,
+            detail: "the array holds no alerts".into(),
+        });
+    }
+    let ids: Vec<String> = alerts.iter().map(|a| a.record.id.clone()).collect();
+    let outcomes = state
+        .store
+        .ingest(alerts, Actor::producer("api"), now)
+        .await?;
+    Ok(summarise(
+        ids.into_iter()
+            .zip(outcomes)
+            .map(|(id, o)| (None, id, o))
+            .collect(),
+        Vec::new(),
+    ))
+}
+
+fn summarise(
+    stored: Vec<(Option<usize>, String, IngestOutcome)>,
+    rejected: Vec<IngestItem>,
+) -> (StatusCode, JsonResponse<IngestResponse>) {
+    let created = stored
+        .iter()
+        .filter(|(_, _, o)| *o == IngestOutcome::Created)
+        .count();
+    let updated = stored.len() - created;
+    let mut items: Vec<IngestItem> = stored
+        .into_iter()
+        .map(|(line, id, o)| IngestItem {
+            line,
+            id: Some(id),
+            outcome: Some(outcome_str(o).into()),
+            error: None,
+            field: None,
+        })
+        .collect();
+    let n_rejected = rejected.len();
+    items.extend(rejected);
+    items.sort_by_key(|i| i.line);
+    let status = if created > 0 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        JsonResponse(IngestResponse {
+            accepted: created + updated,
+            created,
+            updated,
+            rejected: n_rejected,
+            items,
+        }),
+    )
+}
+
+/// `?atomic=` for bulk ingest.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct BulkParams {
+    /// `true` (default): one bad line rejects the whole request. `false`: good lines are
+    /// stored and each bad line is reported.
+    pub atomic: Option<bool>,
+}
+
+/// Ingests NDJSON: one Graph alert per line. Atomic by default; `?atomic=false` stores the
+/// good lines and reports the bad ones, for pipelines that must not stall on one poison alert.
+#[utoipa::path(post, path = "/api/v1/alerts/bulk", tag = "alerts", params(BulkParams),
+    request_body(content = String, description = "NDJSON: one Graph alert per line", content_type = "application/x-ndjson"),
+    responses(
+        (status = 201, description = "Stored", body = IngestResponse),
+        (status = 200, description = "Stored (updates only, or nothing good in non-atomic mode)", body = IngestResponse),
+        (status = 400, description = "A line was rejected (atomic mode); nothing stored", body = crate::error::Problem),
+        (status = 413, description = "Body over 32 MiB or a line over 1 MiB", body = crate::error::Problem)))]
+pub async fn bulk_ingest_alerts(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<BulkParams>,
+    LimitedBody(body): LimitedBody<MAX_BODY_BYTES>,
+) -> ApiResult<impl IntoResponse> {
+    let atomic = params.atomic.unwrap_or(true);
+    let now = state.clock.now();
+    let prefixes = state.prefixes.clone();
+    let lines = blocking(move || parse_bulk(&body, &prefixes, now)).await?;
+    if lines.is_empty() {
+        return Err(ApiError::BadRequest {
+            field: None,
+            detail: "the body holds no alerts".into(),
+        });
+    }
+    let mut good = Vec::with_capacity(lines.len());
+    let mut rejected = Vec::new();
+    for l in lines {
+        match l.result {
+            Ok(a) => good.push((l.line, a)),
+            Err(e) if atomic => return Err(e.into()),
+            Err(e) => rejected.push(IngestItem {
+                line: Some(l.line),
+                id: None,
+                outcome: None,
+                field: e.field().map(str::to_string),
+                error: Some(reason(&e)),
+            }),
+        }
+    }
+    if good.is_empty() {
+        return Ok(summarise(Vec::new(), rejected));
+    }
+    let (line_nos, alerts): (Vec<usize>, Vec<_>) = good.into_iter().unzip();
+    let ids: Vec<String> = alerts.iter().map(|a| a.record.id.clone()).collect();
+    let outcomes = state
+        .store
+        .ingest(alerts, Actor::producer("api"), now)
+        .await?;
+    let stored = line_nos
+        .into_iter()
+        .zip(ids)
+        .zip(outcomes)
+        .map(|((l, id), o)| (Some(l), id, o))
+        .collect();
+    Ok(summarise(stored, rejected))
+}
+
+fn reason(e: &IngestError) -> String {
+    e.to_string()
+}
+
+/// Queue filters. Lists are comma-separated; every filter is also expressible in `q`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ListParams {
+    /// e.g. `high,medium`
+    pub severity: Option<String>,
+    /// e.g. `new,inProgress`; `any` for every status. Default: `new,inProgress`.
+    pub status: Option<String>,
+    /// Graph values or aliases (`endpoint`, `identity`, `email`, `cloudapps`).
+    pub service_source: Option<String>,
+    pub detection_source: Option<String>,
+    /// Impacted asset as `kind:value`, e.g. `device:ws-17`, `user:alice`, `ip:10.0.0.5`.
+    pub entity: Option<String>,
+    pub investigation_state: Option<String>,
+    pub tag: Option<String>,
+    pub assigned_to: Option<String>,
+    pub category: Option<String>,
+    /// A condition in Rampart's query language (see docs/query-language.md).
+    pub q: Option<String>,
+    /// RFC 3339; lastActivity ≥ since. With `until`, replaces the 30-day default.
+    pub since: Option<String>,
+    /// RFC 3339; lastActivity < until.
+    pub until: Option<String>,
+    /// lastActivity (default), firstActivity, severity, title.
+    pub sort: Option<String>,
+    /// desc (default) or asc.
+    pub order: Option<String>,
+    /// 1–500, default 50.
+    pub page_size: Option<usize>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn quote(v: &str) -> String {
+    format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Turns one filter parameter into condition terms: `field:"v1","v2"`.
+fn filter_terms(field: &str, param: &str, raw: &str) -> ApiResult<Condition> {
+    let values: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(quote)
+        .collect();
+    if values.is_empty() {
+        return Err(ApiError::bad(param, format!("{param}: empty filter")));
+    }
+    let text = format!("{field}:{}", values.join(","));
+    condition::parse(&text).map_err(|e| ApiError::bad(param, format!("{param}: {e}")))
+}
+
+fn parse_time(param: &str, s: &str) -> ApiResult<Timestamp> {
+    Timestamp::parse_rfc3339(s).map_err(|e| ApiError::bad(param, format!("{param}: {e}")))
+}
+
+/// Builds the store query from the request parameters.
+pub fn build_query(p: ListParams, now: Timestamp) -> ApiResult<AlertQuery> {
+    let q_text = p.q.unwrap_or_default();
+    if q_text.len() > MAX_Q_BYTES {
+        return Err(ApiError::bad(
+            "q",
+            format!("q: longer than {MAX_Q_BYTES} bytes"),
+        ));
+    }
+    let mut cond = condition::parse(&q_text).map_err(|e| ApiError::bad("q", format!("q: {e}")))?;
+    let simple = [
+        ("severity", "severity", &p.severity),
+        ("serviceSource", "serviceSource", &p.service_source),
+        ("detectionSource", "detectionSource", &p.detection_source),
+        (
+            "investigationState",
+            "investigationState",
+            &p.investigation_state,
+        ),
+        ("tag", "tag", &p.tag),
+        ("assignedTo", "assignedTo", &p.assigned_to),
+        ("category", "category", &p.category),
+    ];
+    for (field, param, value) in simple {
+        if let Some(v) = value {
+            cond.terms.extend(filter_terms(field, param, v)?.terms);
+        }
+    }
+    if let Some(e) = &p.entity {
+        let (kind, value) = e.split_once(':').ok_or_else(|| {
+            ApiError::bad("entity", "entity: expected kind:value, e.g. device:ws-17")
+        })?;
+        cond.terms
+            .extend(filter_terms(&format!("entity.{kind}"), "entity", value)?.terms);
+    }
+    match p.status.as_deref() {
+        Some(s) if s.eq_ignore_ascii_case("any") || s.eq_ignore_ascii_case("all") => {}
+        Some(s) => cond
+            .terms
+            .extend(filter_terms("status", "status", s)?.terms),
+        None => {
+            if !cond.terms.iter().any(|t| matches!(t.pred, Pred::Status(_))) {
+                cond.terms
+                    .extend(filter_terms("status", "status", "new,inProgress")?.terms);
+            }
+        }
+    }
+    let since = p
+        .since
+        .as_deref()
+        .map(|s| parse_time("since", s))
+        .transpose()?;
+    let until = p
+        .until
+        .as_deref()
+        .map(|s| parse_time("until", s))
+        .transpose()?;
+    let since = if since.is_none() && until.is_none() {
+        Some(now.plus_micros(-30 * DAY_MICROS))
+    } else {
+        since
+    };
+    let sort = match p.sort.as_deref() {
+        None => SortKey::LastActivity,
+        Some(s) => SortKey::parse(s)
+            .ok_or_else(|| ApiError::bad("sort", format!("sort: unknown key {s:?}; expected lastActivity, firstActivity, severity or title")))?,
+    };
+    let desc = match p.order.as_deref() {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(o) => {
+            return Err(ApiError::bad(
+                "order",
+                format!("order: {o:?} is not asc or desc"),
+            ))
+        }
+    };
+    let page_size = p.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+    if page_size == 0 || page_size > MAX_PAGE_SIZE {
+        return Err(ApiError::bad(
+            "pageSize",
+            format!("pageSize: must be 1–{MAX_PAGE_SIZE}"),
+        ));
+    }
+    let cursor = p
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::decode(c, sort, desc))
+        .transpose()?;
+    Ok(AlertQuery {
+        condition: cond,
+        since,
+        until,
+        sort,
+        desc,
+        page_size,
+        cursor,
+        now,
+        allowed_sources: None,
+        denied_sources: Vec::new(),
+    })
+}
+
+/// The alerts queue: by default new and in-progress alerts of the last 30 days, most recent
+/// first, keyset-paginated. `total` is exact up to 10,000 (`totalIsExact`).
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(ListParams),
+    responses(
+        (status = 200, description = "`{items, nextCursor, total, totalIsExact}`; items are alert records without evidence"),
+        (status = 400, description = "A filter, the query, the cursor or the page size is invalid", body = crate::error::Problem)))]
+pub async fn list_alerts(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<impl IntoResponse> {
+    let query = build_query(params, state.clock.now())?;
+    let page = state.store.list_alerts(&query).await?;
+    Ok(JsonResponse(page))
+}
+
+/// One alert: the producer's Graph document with evidence, overlaid with Rampart's triage
+/// state (status, classification, assignment, tags, incidentId, version).
+#[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts",
+    params(("id" = String, Path, description = "Alert id")),
+    responses((status = 200, description = "The alert in Graph alerts_v2 shape"), (status = 404, description = "No such alert", body = crate::error::Problem)))]
+pub async fn get_alert(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<impl IntoResponse> {
+    let alert = state
+        .store
+        .get_alert(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no alert {id:?}")))?;
+    Ok(JsonResponse(rampart_domain::document::render(
+        &alert.record,
+        &alert.document,
+    )))
+}
+
+/// The alert's audit trail, oldest first: creation, then every change and comment.
+#[utoipa::path(get, path = "/api/v1/alerts/{id}/history", tag = "alerts",
+    params(("id" = String, Path, description = "Alert id")),
+    responses((status = 200, description = "`{items: [event…]}` in time order"), (status = 404, description = "No such alert", body = crate::error::Problem)))]
+pub async fn get_alert_history(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<impl IntoResponse> {
+    let alert = state
+        .store
+        .get_alert(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no alert {id:?}")))?;
+    let mut items = vec![HistoryEvent {
+        seq: 0,
+        target_id: id.clone(),
+        at: alert.record.created,
+        actor: Actor::producer(alert.record.service_source.clone()),
+        action: "created".into(),
+        field: None,
+        old_value: None,
+        new_value: None,
+        text: None,
+    }];
+    items.extend(state.store.history(&id).await?);
+    Ok(JsonResponse(serde_json::json!({ "items": items })))
+}

@@ -1,0 +1,155 @@
+//! The one error type handlers return, rendered as RFC 9457 problem+json. Every variant has a
+//! stable `type` slug; internal errors are logged, never echoed.
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rampart_domain::DomainError;
+use rampart_ingest::IngestError;
+use rampart_store::StoreError;
+use serde::Serialize;
+
+/// An API failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Bad input: the message names the field (and item/line/column where there is one).
+    #[error("{detail}")]
+    BadRequest {
+        field: Option<String>,
+        detail: String,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The problem+json body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// Stable identifier of the problem kind, e.g. `/problems/invalid-field`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The offending field, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    /// A 400 naming `field`.
+    pub fn bad(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            field: Some(field.into()),
+            detail: detail.into(),
+        }
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::BadRequest { .. } => {
+                (StatusCode::BAD_REQUEST, "invalid-input", "Invalid input")
+            }
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "Payload too large",
+            ),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, slug, title) = self.parts();
+        if let ApiError::Internal(e) = &self {
+            tracing::error!(error = ?e, "internal error");
+        }
+        let field = match &self {
+            ApiError::BadRequest { field, .. } => field.clone(),
+            _ => None,
+        };
+        let detail = match &self {
+            ApiError::Internal(_) => "an internal error occurred; it has been logged".to_string(),
+            other => other.to_string(),
+        };
+        let body = Problem {
+            kind: format!("/problems/{slug}"),
+            title: title.into(),
+            status: status.as_u16(),
+            detail,
+            field,
+        };
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            json,
+        )
+            .into_response()
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        let field = match &e {
+            DomainError::Query { .. } => "q".to_string(),
+            DomainError::Invalid { field, .. } => field.clone(),
+            DomainError::Pairing { .. } => "determination".to_string(),
+        };
+        ApiError::BadRequest {
+            field: Some(field),
+            detail: e.to_string(),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
+            IngestError::Field { ref field, .. } => ApiError::BadRequest {
+                field: Some(field.clone()),
+                detail: e.to_string(),
+            },
+            IngestError::Json { .. } => ApiError::BadRequest {
+                field: None,
+                detail: e.to_string(),
+            },
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound("not found".into()),
+            StoreError::Stale { .. } | StoreError::Duplicate => ApiError::Conflict(e.to_string()),
+            StoreError::Invalid { field, msg } => ApiError::bad(field, format!("{field}: {msg}")),
+            StoreError::Unavailable(m) => ApiError::Unavailable(m),
+            StoreError::Config(m) => ApiError::Internal(anyhow::anyhow!(m)),
+            StoreError::Other(e) => ApiError::Internal(anyhow::anyhow!(e)),
+        }
+    }
+}
+
+/// Result alias for handlers.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,94 @@
+//! Extractors whose rejections are problem+json, so a malformed request never gets axum's
+//! plain-text errors.
+use crate::error::ApiError;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+/// Query string parameters; unknown or malformed parameters are a 400 naming them.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let q = parts.uri.query().unwrap_or("");
+        if q.len() > 8192 {
+            return Err(ApiError::bad(
+                "query",
+                "query string longer than 8192 bytes",
+            ));
+        }
+        serde_urlencoded::from_str(q)
+            .map(ApiQuery)
+            .map_err(|e| ApiError::BadRequest {
+                field: None,
+                detail: format!("query string: {e}"),
+            })
+    }
+}
+
+/// A path segment, percent-decoded.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+    #[allow(clippy::disallowed_types)] // the one sanctioned wrapper
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|e| ApiError::BadRequest {
+                field: Some("path".into()),
+                detail: e.body_text(),
+            })
+    }
+}
+
+/// The raw body, refused with 413 beyond `LIMIT` bytes without buffering more than that.
+#[derive(Debug)]
+pub struct LimitedBody<const LIMIT: usize>(pub Bytes);
+
+impl<S: Send + Sync, const LIMIT: usize> FromRequest<S> for LimitedBody<LIMIT> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request<Body>, _: &S) -> Result<Self, ApiError> {
+        if let Some(len) = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            if len > LIMIT as u64 {
+                return Err(too_large(LIMIT));
+            }
+        }
+        axum::body::to_bytes(req.into_body(), LIMIT)
+            .await
+            .map(LimitedBody)
+            .map_err(|_| too_large(LIMIT))
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::PayloadTooLarge(format!("request body exceeds {limit} bytes"))
+}
+
+/// JSON request bodies (small ones: updates, comments).
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request<Body>, state: &S) -> Result<Self, ApiError> {
+        let LimitedBody(bytes) =
+            LimitedBody::<{ 2 * 1024 * 1024 }>::from_request(req, state).await?;
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError::BadRequest {
+                field: None,
+                detail: format!("invalid JSON body: {e}"),
+            })
+    }
+}

@@ -1,0 +1,330 @@
+//! The conformance suite: behaviour every [`Store`] backend must show, written against the
+//! trait only. `tests/conformance.rs` stamps each case out per backend.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+use crate::query::{AlertQuery, SortKey};
+use crate::{IngestOutcome, Store};
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config, TestRunner};
+use rampart_domain::alert::{AlertFacts, AlertRecord, NewAlert};
+use rampart_domain::condition::{self, arbitrary, Condition};
+use rampart_domain::entity::EntityKey;
+use rampart_domain::history::Actor;
+use rampart_domain::timestamp::Timestamp;
+use rampart_domain::vocab::{AlertStatus, Classification, Determination, Severity};
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+
+fn now() -> Timestamp {
+    Timestamp::parse_rfc3339("2026-11-23T12:00:00Z").unwrap()
+}
+
+/// A minimal record for hand-written cases.
+pub fn record(id: &str, provider: Option<&str>, last: Timestamp) -> AlertRecord {
+    AlertRecord {
+        id: id.into(),
+        provider_alert_id: provider.map(str::to_string),
+        incident_id: None,
+        title: format!("alert {id}"),
+        category: None,
+        severity: Severity::Medium,
+        status: AlertStatus::New,
+        classification: Classification::Unknown,
+        determination: Determination::Unknown,
+        service_source: "microsoftDefenderForEndpoint".into(),
+        detection_source: "antivirus".into(),
+        investigation_state: None,
+        assigned_to: None,
+        tags: vec![],
+        first_activity: last,
+        last_activity: last,
+        created: last,
+        last_update: last,
+        resolved: None,
+        version: 1,
+        impacted_assets: vec![],
+    }
+}
+
+fn new_alert(record: AlertRecord, entities: Vec<EntityKey>, doc: &[u8]) -> NewAlert {
+    NewAlert {
+        record,
+        entities,
+        document: doc.to_vec(),
+    }
+}
+
+/// A query that sees everything, newest first.
+pub fn everything(page_size: usize) -> AlertQuery {
+    AlertQuery {
+        condition: Condition::default(),
+        since: None,
+        until: None,
+        sort: SortKey::LastActivity,
+        desc: true,
+        page_size,
+        cursor: None,
+        now: now(),
+        allowed_sources: None,
+        denied_sources: vec![],
+    }
+}
+
+/// Re-sending an alert (same id, or same source + providerAlertId) updates it, never duplicates.
+pub async fn insert_is_idempotent(s: &dyn Store) {
+    let t = now();
+    let a = new_alert(
+        record("da-1", Some("p-1"), t),
+        vec![],
+        br#"{"evidence":[{"k":1}]}"#,
+    );
+    let out = s
+        .ingest(vec![a.clone()], Actor::producer("t"), t)
+        .await
+        .unwrap();
+    assert_eq!(out, vec![IngestOutcome::Created]);
+    let mut later = a.clone();
+    later.record.last_activity = t.plus_micros(1_000_000);
+    later.document = br#"{"evidence":[{"k":2}]}"#.to_vec();
+    assert_eq!(
+        s.ingest(vec![later], Actor::producer("t"), t)
+            .await
+            .unwrap(),
+        vec![IngestOutcome::Updated]
+    );
+    // Same provider key, different id: still the same alert.
+    let mut by_key = a.clone();
+    by_key.record.id = "da-other".into();
+    assert_eq!(
+        s.ingest(vec![by_key], Actor::producer("t"), t)
+            .await
+            .unwrap(),
+        vec![IngestOutcome::Updated]
+    );
+    assert_eq!(s.count_alerts().await.unwrap(), 1);
+    let stored = s.get_alert("da-1").await.unwrap().unwrap();
+    assert_eq!(stored.record.version, 3);
+    assert_eq!(stored.record.last_activity, t.plus_micros(1_000_000));
+    let doc: serde_json::Value = serde_json::from_slice(&stored.document).unwrap();
+    assert_eq!(
+        doc["evidence"].as_array().unwrap().len(),
+        2,
+        "evidence is the union"
+    );
+    let h = s.history("da-1").await.unwrap();
+    assert_eq!(h.len(), 2);
+    assert!(h.iter().all(|e| e.action == "resent"));
+    // Duplicates inside one batch collapse too.
+    let b = new_alert(record("da-2", None, t), vec![], b"{}");
+    let out = s
+        .ingest(vec![b.clone(), b], Actor::producer("t"), t)
+        .await
+        .unwrap();
+    assert_eq!(out, vec![IngestOutcome::Created, IngestOutcome::Updated]);
+    assert_eq!(s.count_alerts().await.unwrap(), 2);
+}
+
+/// Documents read back byte for byte, NUL, bidi controls and all.
+pub async fn documents_read_back_byte_identical(s: &dyn Store) {
+    let t = now();
+    let doc =
+        "{\"title\":\"a\\u0000b \u{202e}gnp.exe <script>\",\"x\":[1,2.50,\"=cmd|'/C calc'!A0\"]}  "
+            .as_bytes();
+    let mut r = record("da-nul", None, t);
+    r.title = "a\0b \u{202e}gnp.exe <script>".into();
+    s.ingest(
+        vec![new_alert(r.clone(), vec![], doc)],
+        Actor::producer("t"),
+        t,
+    )
+    .await
+    .unwrap();
+    let got = s.get_alert("da-nul").await.unwrap().unwrap();
+    assert_eq!(got.document, doc);
+    assert_eq!(got.record, r);
+    assert!(s.get_alert("nope").await.unwrap().is_none());
+}
+
+/// Keyset paging visits every match exactly once, in order, also across ties.
+pub async fn keyset_paging_is_stable(s: &dyn Store) {
+    let t = now();
+    let batch: Vec<NewAlert> = (0..103)
+        .map(|i| {
+            // Ties: groups of five share a lastActivity.
+            let mut r = record(
+                &format!("da-{i:03}"),
+                None,
+                t.plus_micros(-(i / 5) * 1_000_000),
+            );
+            r.severity = Severity::from_rank(1 + i % 4);
+            r.title = format!("t{}", i % 7);
+            new_alert(r, vec![], b"{}")
+        })
+        .collect();
+    s.ingest(batch, Actor::producer("t"), t).await.unwrap();
+    for sort in [
+        SortKey::LastActivity,
+        SortKey::FirstActivity,
+        SortKey::Severity,
+        SortKey::Title,
+    ] {
+        for desc in [true, false] {
+            let mut q = everything(7);
+            q.sort = sort;
+            q.desc = desc;
+            let mut seen = Vec::new();
+            loop {
+                let page = s.list_alerts(&q).await.unwrap();
+                assert_eq!(page.total, 103);
+                assert!(page.total_is_exact);
+                seen.extend(page.items);
+                match page.next_cursor {
+                    Some(c) => q.cursor = Some(crate::Cursor::decode(&c, sort, desc).unwrap()),
+                    None => break,
+                }
+            }
+            let ids: BTreeSet<_> = seen.iter().map(|r| r.id.clone()).collect();
+            assert_eq!(
+                ids.len(),
+                103,
+                "{sort:?} desc={desc}: every alert exactly once"
+            );
+            assert_eq!(seen.len(), 103);
+            let keys: Vec<String> = seen
+                .iter()
+                .map(|r| match sort {
+                    SortKey::LastActivity => format!("{:020}", r.last_activity.micros()),
+                    SortKey::FirstActivity => format!("{:020}", r.first_activity.micros()),
+                    SortKey::Severity => r.severity.rank().to_string(),
+                    SortKey::Title => r.title.clone(),
+                })
+                .collect();
+            let mut sorted = keys.clone();
+            sorted.sort();
+            if desc {
+                sorted.reverse();
+            }
+            assert_eq!(keys, sorted, "{sort:?} desc={desc}: in order");
+        }
+    }
+}
+
+/// The time window, source scopes and the capped total.
+pub async fn window_scope_and_total(s: &dyn Store) {
+    let t = now();
+    let mut batch = Vec::new();
+    for i in 0..30 {
+        let mut r = record(&format!("x-{i}"), None, t.plus_micros(-i * 86_400_000_000));
+        if i % 3 == 0 {
+            r.service_source = "microsoftDefenderForOffice365".into();
+        }
+        batch.push(new_alert(r, vec![], b"{}"));
+    }
+    s.ingest(batch, Actor::producer("t"), t).await.unwrap();
+    let mut q = everything(100);
+    q.since = Some(t.plus_micros(-9 * 86_400_000_000));
+    assert_eq!(s.list_alerts(&q).await.unwrap().total, 10);
+    q.until = Some(t.plus_micros(-4 * 86_400_000_000));
+    assert_eq!(s.list_alerts(&q).await.unwrap().total, 5);
+    let mut q = everything(100);
+    q.denied_sources = vec!["microsoftDefenderForOffice365".into()];
+    let page = s.list_alerts(&q).await.unwrap();
+    assert_eq!(page.total, 20);
+    assert!(page
+        .items
+        .iter()
+        .all(|r| r.service_source != "microsoftDefenderForOffice365"));
+    let mut q = everything(100);
+    q.allowed_sources = Some(vec!["microsoftDefenderForOffice365".into()]);
+    assert_eq!(s.list_alerts(&q).await.unwrap().total, 10);
+    q.allowed_sources = Some(vec![]);
+    assert_eq!(s.list_alerts(&q).await.unwrap().total, 0);
+}
+
+/// Beyond the cap the total is a lower bound, and the first page is still served.
+pub async fn total_is_capped(s: &dyn Store) {
+    let t = now();
+    let n = crate::TOTAL_CAP as i64 + 5;
+    let batch: Vec<NewAlert> = (0..n)
+        .map(|i| new_alert(record(&format!("c-{i}"), None, t), vec![], b"{}"))
+        .collect();
+    s.ingest(batch, Actor::producer("t"), t).await.unwrap();
+    let page = s.list_alerts(&everything(10)).await.unwrap();
+    assert_eq!(page.total, crate::TOTAL_CAP);
+    assert!(!page.total_is_exact);
+    assert_eq!(page.items.len(), 10);
+    assert!(page.next_cursor.is_some());
+}
+
+/// The differential property: for random alerts and random conditions, the SQL filter
+/// returns exactly the alerts `Condition::eval` accepts. `make` opens a fresh, empty store.
+pub async fn filter_sql_matches_eval<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn Store>>,
+{
+    let cases: u32 = std::env::var("RAMPART_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(48);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        ..Config::default()
+    });
+    let alerts_strategy = arbitrary::arb_alerts(24);
+    let conds_strategy = proptest::collection::vec(arbitrary::arb_condition(), 1..12);
+    for case in 0..cases {
+        let alerts: Vec<(AlertRecord, Vec<EntityKey>)> =
+            alerts_strategy.new_tree(&mut runner).unwrap().current();
+        let conditions: Vec<String> = conds_strategy.new_tree(&mut runner).unwrap().current();
+        let store = make().await;
+        let alerts: Vec<(AlertRecord, Vec<EntityKey>)> = alerts
+            .into_iter()
+            .map(|(mut r, e)| {
+                // The store merges on (serviceSource, providerAlertId); keep them unique.
+                r.provider_alert_id = r.provider_alert_id.map(|p| format!("{p}#{}", r.id));
+                (r, e)
+            })
+            .collect();
+        let batch = alerts
+            .iter()
+            .map(|(r, e)| new_alert(r.clone(), e.clone(), b"{}"))
+            .collect();
+        store
+            .ingest(batch, Actor::producer("t"), arbitrary::ARB_NOW)
+            .await
+            .unwrap();
+        for text in &conditions {
+            let cond = condition::parse(text)
+                .unwrap_or_else(|e| panic!("generated condition {text:?} does not parse: {e}"));
+            let expected: BTreeSet<String> = alerts
+                .iter()
+                .filter(|(r, e)| {
+                    cond.eval(
+                        &AlertFacts {
+                            record: r,
+                            entities: e,
+                        },
+                        arbitrary::ARB_NOW,
+                    )
+                })
+                .map(|(r, _)| r.id.clone())
+                .collect();
+            let mut q = everything(500);
+            q.condition = cond;
+            q.now = arbitrary::ARB_NOW;
+            let got: BTreeSet<String> = store
+                .list_alerts(&q)
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+            assert_eq!(
+                got, expected,
+                "case {case}: condition {text:?} disagrees between SQL and eval"
+            );
+        }
+    }
+}

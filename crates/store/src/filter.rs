@@ -1,0 +1,277 @@
+//! Compiles a parsed [`Condition`] to a SQL boolean expression over the `alerts` table, so the
+//! queue filters in the database with exactly the meaning [`Condition::eval`] gives in memory.
+//!
+//! Three rules keep the two in step:
+//! - every value is a bound parameter, never spliced into the SQL, because it is attacker- or
+//!   user-controlled text;
+//! - every positive predicate is written so that it is never NULL (nullable columns are
+//!   guarded with `IS NOT NULL AND …`), because under `NOT` SQL's three-valued logic would
+//!   otherwise drop rows with an unset field that `eval` keeps;
+//! - relative times are resolved with [`TimeValue::resolve`], the same function `eval` uses.
+//!
+//! The SQL sticks to what SQLite and PostgreSQL both accept, except free text (see
+//! [`Placeholder`]).
+use rampart_domain::condition::{Cmp, Condition, Op, Pred, StrField, TimeField, TimeValue};
+use rampart_domain::timestamp::Timestamp;
+
+/// A value bound to a placeholder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlParam {
+    Int(i64),
+    Text(String),
+}
+
+/// Which placeholder syntax the backend speaks.
+///
+/// Free text differs by backend: SQLite gets `instr(lower(title), ?) > 0` and PostgreSQL
+/// `strpos(lower(title), $n) > 0`. SQLite's `lower()` folds ASCII only, which is what `eval`
+/// does; PostgreSQL's `lower()` also folds non-ASCII letters (and depends on the collation),
+/// so PostgreSQL needs an ASCII-only fold (e.g. `translate(title, 'A…Z', 'a…z')`) before it
+/// agrees with `eval` on titles such as `É` or the Kelvin sign. Not done yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placeholder {
+    /// SQLite: `?`, bound in order.
+    Question,
+    /// PostgreSQL: `$1`, `$2`, … numbered from `first_param_index`.
+    Dollar,
+}
+
+/// A boolean SQL expression and the parameters for its placeholders, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlFilter {
+    pub sql: String,
+    pub params: Vec<SqlParam>,
+}
+
+/// Compiles `cond` to an expression usable as `WHERE <sql>` over `FROM alerts` (`1=1` when the
+/// condition is empty). With [`Placeholder::Dollar`], numbering starts at `first_param_index`
+/// so the caller can put its own parameters first; with `Question` it is ignored.
+pub fn compile(
+    cond: &Condition,
+    now: Timestamp,
+    ph: Placeholder,
+    first_param_index: usize,
+) -> SqlFilter {
+    let mut w = Writer {
+        sql: String::new(),
+        params: Vec::new(),
+        ph,
+        next: first_param_index,
+    };
+    if cond.is_empty() {
+        w.sql.push_str("1=1");
+    }
+    for (i, term) in cond.terms.iter().enumerate() {
+        if i > 0 {
+            w.sql.push_str(" AND ");
+        }
+        if term.negated {
+            w.sql.push_str("NOT ");
+        }
+        w.sql.push('(');
+        w.pred(&term.pred, now);
+        w.sql.push(')');
+    }
+    SqlFilter {
+        sql: w.sql,
+        params: w.params,
+    }
+}
+
+fn str_column(f: StrField) -> &'static str {
+    match f {
+        StrField::Id => "id",
+        StrField::ProviderAlertId => "provider_alert_id",
+        StrField::IncidentId => "incident_id",
+        StrField::Title => "title",
+        StrField::Category => "category",
+        StrField::ServiceSource => "service_source",
+        StrField::DetectionSource => "detection_source",
+        StrField::InvestigationState => "investigation_state",
+        StrField::AssignedTo => "assigned_to",
+    }
+}
+
+fn time_column(f: TimeField) -> &'static str {
+    match f {
+        TimeField::FirstActivity => "first_activity",
+        TimeField::LastActivity => "last_activity",
+        TimeField::Created => "created",
+        TimeField::LastUpdate => "last_update",
+    }
+}
+
+struct Writer {
+    sql: String,
+    params: Vec<SqlParam>,
+    ph: Placeholder,
+    next: usize,
+}
+
+impl Writer {
+    fn bind(&mut self, p: SqlParam) {
+        match self.ph {
+            Placeholder::Question => self.sql.push('?'),
+            Placeholder::Dollar => {
+                self.sql.push('$');
+                self.sql.push_str(&self.next.to_string());
+                self.next += 1;
+            }
+        }
+        self.params.push(p);
+    }
+
+    /// `col = p` or `col IN (p, …)`; the parser guarantees at least one value.
+    fn any_of(&mut self, col: &str, values: impl IntoIterator<Item = SqlParam>) {
+        let values: Vec<SqlParam> = values.into_iter().collect();
+        self.sql.push_str(col);
+        if values.len() == 1 {
+            self.sql.push_str(" = ");
+        } else {
+            self.sql.push_str(" IN (");
+        }
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(", ");
+            }
+            self.bind(v.clone());
+        }
+        if values.len() != 1 {
+            self.sql.push(')');
+        }
+    }
+
+    fn compare(&mut self, col: &str, op: Op, v: SqlParam) {
+        self.sql.push_str(col);
+        self.sql.push(' ');
+        self.sql.push_str(op.as_str());
+        self.sql.push(' ');
+        self.bind(v);
+    }
+
+    fn cmp<T>(&mut self, col: &str, cmp: &Cmp<T>, to_param: impl Fn(&T) -> SqlParam) {
+        match cmp {
+            Cmp::AnyOf(vs) => self.any_of(col, vs.iter().map(to_param)),
+            Cmp::Ord(op, v) => self.compare(col, *op, to_param(v)),
+        }
+    }
+
+    fn pred(&mut self, pred: &Pred, now: Timestamp) {
+        let text = |s: &String| SqlParam::Text(s.clone());
+        match pred {
+            Pred::Text(needle) => {
+                let f = match self.ph {
+                    Placeholder::Question => "instr",
+                    Placeholder::Dollar => "strpos",
+                };
+                self.sql.push_str(f);
+                self.sql.push_str("(lower(title), ");
+                // The parser already lower-cases; repeated so a hand-built AST stays correct.
+                self.bind(SqlParam::Text(needle.to_ascii_lowercase()));
+                self.sql.push_str(") > 0");
+            }
+            Pred::Severity(c) => self.cmp("severity", c, |s| SqlParam::Int(s.rank())),
+            Pred::Status(vs) => self.any_of(
+                "status",
+                vs.iter().map(|v| SqlParam::Text(v.as_str().to_string())),
+            ),
+            Pred::Classification(vs) => self.any_of(
+                "classification",
+                vs.iter().map(|v| SqlParam::Text(v.as_str().to_string())),
+            ),
+            Pred::Determination(vs) => self.any_of(
+                "determination",
+                vs.iter().map(|v| SqlParam::Text(v.as_str().to_string())),
+            ),
+            Pred::Str(field, vs) => {
+                let col = str_column(*field);
+                if field.optional() {
+                    self.sql.push_str(col);
+                    self.sql.push_str(" IS NOT NULL AND ");
+                }
+                self.any_of(col, vs.iter().map(text));
+            }
+            Pred::Tag(vs) => {
+                self.sql
+                    .push_str("EXISTS (SELECT 1 FROM alert_tags t WHERE t.rid = alerts.rid AND ");
+                self.any_of("t.tag", vs.iter().map(text));
+                self.sql.push(')');
+            }
+            Pred::Entity(kind, vs) => {
+                self.sql
+                    .push_str("rid IN (SELECT e.rid FROM entities e WHERE e.kind = ");
+                self.bind(SqlParam::Int(kind.code()));
+                self.sql.push_str(" AND ");
+                self.any_of("e.value", vs.iter().map(text));
+                self.sql.push(')');
+            }
+            Pred::Time(field, c) => self.cmp(time_column(*field), c, |t: &TimeValue| {
+                SqlParam::Int(t.resolve(now).micros())
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rampart_domain::condition::parse;
+
+    const NOW: Timestamp = Timestamp::from_secs(1_780_315_200);
+
+    fn sql(q: &str, ph: Placeholder, first: usize) -> SqlFilter {
+        compile(&parse(q).unwrap(), NOW, ph, first)
+    }
+
+    #[test]
+    fn empty_is_true() {
+        assert_eq!(sql("  ", Placeholder::Dollar, 1).sql, "1=1");
+        assert!(sql("", Placeholder::Question, 1).params.is_empty());
+    }
+
+    #[test]
+    fn every_value_is_bound_and_nulls_are_guarded() {
+        let f = sql(
+            "severity>=medium -assignedTo:\"x'; --\" tag:a,b -entity.device:WS-1.corp Mimi",
+            Placeholder::Question,
+            1,
+        );
+        assert_eq!(
+            f.sql,
+            "(severity >= ?) AND NOT (assigned_to IS NOT NULL AND assigned_to = ?) AND \
+             (EXISTS (SELECT 1 FROM alert_tags t WHERE t.rid = alerts.rid AND t.tag IN (?, ?))) \
+             AND NOT (rid IN (SELECT e.rid FROM entities e WHERE e.kind = ? AND e.value = ?)) \
+             AND (instr(lower(title), ?) > 0)"
+        );
+        use SqlParam::{Int, Text};
+        assert_eq!(
+            f.params,
+            vec![
+                Int(3),
+                Text("x'; --".into()),
+                Text("a".into()),
+                Text("b".into()),
+                Int(1),
+                Text("ws-1".into()),
+                Text("mimi".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn dollar_numbering_and_relative_times() {
+        let f = sql(
+            "status:new,resolved lastActivity>now-1d mimi",
+            Placeholder::Dollar,
+            3,
+        );
+        assert_eq!(
+            f.sql,
+            "(status IN ($3, $4)) AND (last_activity > $5) AND (strpos(lower(title), $6) > 0)"
+        );
+        assert_eq!(
+            f.params[2],
+            SqlParam::Int(NOW.micros() - rampart_domain::timestamp::DAY_MICROS)
+        );
+    }
+}

@@ -1,0 +1,499 @@
+//! SQL for alerts on SQLite: ingest (insert or merge), read, the queue, history.
+use crate::cursor::Cursor;
+use crate::error::StoreError;
+use crate::filter::{compile, Placeholder, SqlParam};
+use crate::query::{AlertPage, AlertQuery, SortKey, TOTAL_CAP};
+use crate::{IngestOutcome, StoredAlert};
+use rampart_domain::alert::{AlertRecord, NewAlert};
+use rampart_domain::document;
+use rampart_domain::entity::{EntityKey, EntityKind, ImpactedAsset};
+use rampart_domain::history::{Actor, ActorKind, HistoryEvent};
+use rampart_domain::timestamp::Timestamp;
+use rampart_domain::vocab::{AlertStatus, Classification, Determination, Severity};
+use rusqlite::types::{ToSqlOutput, Value as SqlValue};
+use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
+use std::cell::RefCell;
+
+/// zstd level: 1 is several hundred MB/s and still shrinks Graph JSON about 3×.
+const ZSTD_LEVEL: i32 = 1;
+
+impl ToSql for SqlParam {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            SqlParam::Int(i) => ToSqlOutput::Owned(SqlValue::Integer(*i)),
+            SqlParam::Text(s) => {
+                ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(s.as_bytes()))
+            }
+        })
+    }
+}
+
+thread_local! {
+    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+}
+
+fn compress(data: &[u8]) -> Result<Vec<u8>, StoreError> {
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = Some(
+                zstd::bulk::Compressor::new(ZSTD_LEVEL)
+                    .map_err(|e| StoreError::Other(Box::new(e)))?,
+            );
+        }
+        match c.as_mut() {
+            Some(comp) => comp
+                .compress(data)
+                .map_err(|e| StoreError::Other(Box::new(e))),
+            None => Err(StoreError::Unavailable("compressor".into())),
+        }
+    })
+}
+
+fn decompress(data: &[u8]) -> Result<Vec<u8>, StoreError> {
+    zstd::stream::decode_all(data).map_err(|e| StoreError::Other(Box::new(e)))
+}
+
+/// A new alert with its document already compressed.
+pub(crate) struct Prepared {
+    alert: NewAlert,
+    body: Vec<u8>,
+}
+
+/// Compresses documents (runs on a blocking thread, not the writer).
+pub(crate) fn prepare(batch: Vec<NewAlert>) -> Result<Vec<Prepared>, StoreError> {
+    batch
+        .into_iter()
+        .map(|alert| {
+            Ok(Prepared {
+                body: compress(&alert.document)?,
+                alert,
+            })
+        })
+        .collect()
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+fn provider_key(r: &AlertRecord) -> Option<String> {
+    r.provider_alert_id
+        .as_ref()
+        .map(|p| format!("{}\u{1f}{p}", r.service_source))
+}
+
+/// Stores a batch inside the writer's transaction.
+pub(crate) fn ingest(
+    conn: &Connection,
+    batch: Vec<Prepared>,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<Vec<IngestOutcome>, StoreError> {
+    let mut out = Vec::with_capacity(batch.len());
+    for p in batch {
+        let existing = find_existing(conn, &p.alert.record)?;
+        let outcome = match existing {
+            None => {
+                insert(conn, &p)?;
+                IngestOutcome::Created
+            }
+            Some((rid, old)) => {
+                merge_into(conn, rid, old, p, actor, now)?;
+                IngestOutcome::Updated
+            }
+        };
+        out.push(outcome);
+    }
+    Ok(out)
+}
+
+fn find_existing(
+    conn: &Connection,
+    r: &AlertRecord,
+) -> Result<Option<(i64, StoredAlert)>, StoreError> {
+    let by_id = format!("SELECT {RECORD_COLS}, body FROM alerts WHERE id = ?1");
+    let mut found = conn
+        .prepare_cached(&by_id)?
+        .query_row([&r.id], row_with_body)
+        .optional()?;
+    if found.is_none() {
+        if let Some(key) = provider_key(r) {
+            let by_key = format!("SELECT {RECORD_COLS}, body FROM alerts WHERE provider_key = ?1");
+            found = conn
+                .prepare_cached(&by_key)?
+                .query_row([&key], row_with_body)
+                .optional()?;
+        }
+    }
+    found
+        .map(|(rid, record, body)| {
+            Ok((
+                rid,
+                StoredAlert {
+                    record,
+                    entities: Vec::new(),
+                    document: decompress(&body)?,
+                },
+            ))
+        })
+        .transpose()
+}
+
+fn insert(conn: &Connection, p: &Prepared) -> Result<i64, StoreError> {
+    let r = &p.alert.record;
+    conn.prepare_cached(
+        "INSERT INTO alerts (id, provider_key, provider_alert_id, incident_id, title, category, severity, status,
+            classification, determination, service_source, detection_source, investigation_state, assigned_to,
+            first_activity, last_activity, created, last_update, resolved, version, tags, impacted, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+    )?
+    .execute(params![
+        r.id,
+        provider_key(r),
+        r.provider_alert_id,
+        r.incident_id,
+        r.title,
+        r.category,
+        r.severity.rank(),
+        r.status.as_str(),
+        r.classification.as_str(),
+        r.determination.as_str(),
+        r.service_source,
+        r.detection_source,
+        r.investigation_state,
+        r.assigned_to,
+        r.first_activity.micros(),
+        r.last_activity.micros(),
+        r.created.micros(),
+        r.last_update.micros(),
+        r.resolved.map(Timestamp::micros),
+        r.version,
+        json(&r.tags),
+        json(&r.impacted_assets),
+        p.body,
+    ])?;
+    let rid = conn.last_insert_rowid();
+    insert_tags(conn, rid, &r.tags)?;
+    insert_entities(conn, rid, &p.alert.entities)?;
+    Ok(rid)
+}
+
+fn insert_tags(conn: &Connection, rid: i64, tags: &[String]) -> Result<(), StoreError> {
+    let mut stmt =
+        conn.prepare_cached("INSERT OR IGNORE INTO alert_tags (rid, tag) VALUES (?1, ?2)")?;
+    for t in tags {
+        stmt.execute(params![rid, t])?;
+    }
+    Ok(())
+}
+
+fn insert_entities(conn: &Connection, rid: i64, entities: &[EntityKey]) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare_cached("INSERT OR IGNORE INTO entities (kind, value, rid) VALUES (?1, ?2, ?3)")?;
+    for e in entities {
+        stmt.execute(params![e.kind.code(), e.value, rid])?;
+    }
+    Ok(())
+}
+
+/// A re-send: producer fields from the new document, triage fields (status, assignment,
+/// classification, tags, incident) stay as analysts left them, the activity window widens,
+/// evidence and entities are unions.
+fn merge_into(
+    conn: &Connection,
+    rid: i64,
+    old: StoredAlert,
+    p: Prepared,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let o = old.record;
+    let n = p.alert.record;
+    let doc = document::merge(&old.document, &p.alert.document);
+    let body = compress(&doc)?;
+    let mut impacted = o.impacted_assets.clone();
+    for a in n.impacted_assets {
+        if !impacted.contains(&a) {
+            impacted.push(a);
+        }
+    }
+    let first = o.first_activity.min(n.first_activity);
+    let last = o.last_activity.max(n.last_activity);
+    conn.prepare_cached(
+        "UPDATE alerts SET title = ?2, category = ?3, severity = ?4, service_source = ?5, detection_source = ?6,
+            investigation_state = ?7, first_activity = ?8, last_activity = ?9, last_update = ?10,
+            version = version + 1, impacted = ?11, body = ?12 WHERE rid = ?1",
+    )?
+    .execute(params![
+        rid,
+        n.title,
+        n.category,
+        n.severity.rank(),
+        n.service_source,
+        n.detection_source,
+        n.investigation_state,
+        first.micros(),
+        last.micros(),
+        now.micros(),
+        json(&impacted),
+        body,
+    ])?;
+    insert_entities(conn, rid, &p.alert.entities)?;
+    let (field, old_v, new_v) = if last != o.last_activity {
+        (
+            "lastActivityDateTime",
+            Some(o.last_activity.to_rfc3339()),
+            Some(last.to_rfc3339()),
+        )
+    } else {
+        ("evidence", None, None)
+    };
+    append_history(
+        conn,
+        &HistoryEvent {
+            seq: 0,
+            target_id: o.id,
+            at: now,
+            actor: actor.clone(),
+            action: "resent".into(),
+            field: Some(field.into()),
+            old_value: old_v,
+            new_value: new_v,
+            text: None,
+        },
+    )
+}
+
+/// Appends one audit event.
+pub(crate) fn append_history(conn: &Connection, e: &HistoryEvent) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO history (target_id, at, actor_kind, actor_name, action, field, old_value, new_value, text)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        e.target_id,
+        e.at.micros(),
+        e.actor.kind.as_str(),
+        e.actor.name,
+        e.action,
+        e.field,
+        e.old_value,
+        e.new_value,
+        e.text,
+    ])?;
+    Ok(())
+}
+
+pub(crate) const RECORD_COLS: &str = "rid, id, provider_alert_id, incident_id, title, category, severity, status, \
+    classification, determination, service_source, detection_source, investigation_state, assigned_to, \
+    first_activity, last_activity, created, last_update, resolved, version, tags, impacted";
+
+/// Reads a row selected with [`RECORD_COLS`] (rid first).
+pub(crate) fn row_record(row: &Row<'_>) -> rusqlite::Result<(i64, AlertRecord)> {
+    let tags: String = row.get(20)?;
+    let impacted: String = row.get(21)?;
+    let status: String = row.get(7)?;
+    let class: String = row.get(8)?;
+    let det: String = row.get(9)?;
+    let record = AlertRecord {
+        id: row.get(1)?,
+        provider_alert_id: row.get(2)?,
+        incident_id: row.get(3)?,
+        title: row.get(4)?,
+        category: row.get(5)?,
+        severity: Severity::from_rank(row.get(6)?),
+        status: AlertStatus::parse(&status).unwrap_or(AlertStatus::New),
+        classification: Classification::parse(&class).unwrap_or(Classification::Unknown),
+        determination: Determination::parse(&det).unwrap_or(Determination::Unknown),
+        service_source: row.get(10)?,
+        detection_source: row.get(11)?,
+        investigation_state: row.get(12)?,
+        assigned_to: row.get(13)?,
+        first_activity: Timestamp::from_micros(row.get(14)?),
+        last_activity: Timestamp::from_micros(row.get(15)?),
+        created: Timestamp::from_micros(row.get(16)?),
+        last_update: Timestamp::from_micros(row.get(17)?),
+        resolved: row.get::<_, Option<i64>>(18)?.map(Timestamp::from_micros),
+        version: row.get(19)?,
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        impacted_assets: serde_json::from_str::<Vec<ImpactedAsset>>(&impacted).unwrap_or_default(),
+    };
+    Ok((row.get(0)?, record))
+}
+
+fn row_with_body(row: &Row<'_>) -> rusqlite::Result<(i64, AlertRecord, Vec<u8>)> {
+    let (rid, rec) = row_record(row)?;
+    Ok((rid, rec, row.get(22)?))
+}
+
+/// One alert with its entities and document.
+pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<StoredAlert>, StoreError> {
+    let sql = format!("SELECT {RECORD_COLS}, body FROM alerts WHERE id = ?1");
+    let Some((rid, record, body)) = conn
+        .prepare_cached(&sql)?
+        .query_row([id], row_with_body)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT kind, value FROM entities WHERE rid IN (SELECT ?1) ORDER BY kind, value",
+    )?;
+    let entities = stmt
+        .query_map([rid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+        .filter_map(|r| match r {
+            Ok((k, value)) => EntityKind::from_code(k).map(|kind| Ok(EntityKey { kind, value })),
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(StoredAlert {
+        record,
+        entities,
+        document: decompress(&body)?,
+    }))
+}
+
+fn sort_column(sort: SortKey) -> &'static str {
+    match sort {
+        SortKey::LastActivity => "last_activity",
+        SortKey::FirstActivity => "first_activity",
+        SortKey::Severity => "severity",
+        SortKey::Title => "title",
+    }
+}
+
+/// WHERE clause and parameters for the query's filters (without the keyset bound).
+fn where_clause(q: &AlertQuery) -> (String, Vec<SqlParam>) {
+    let f = compile(&q.condition, q.now, Placeholder::Question, 1);
+    let mut sql = format!("({})", f.sql);
+    let mut params = f.params;
+    if let Some(s) = q.since {
+        sql.push_str(" AND last_activity >= ?");
+        params.push(SqlParam::Int(s.micros()));
+    }
+    if let Some(u) = q.until {
+        sql.push_str(" AND last_activity < ?");
+        params.push(SqlParam::Int(u.micros()));
+    }
+    if let Some(allowed) = &q.allowed_sources {
+        if allowed.is_empty() {
+            sql.push_str(" AND 0");
+        } else {
+            sql.push_str(&format!(
+                " AND service_source IN ({})",
+                vec!["?"; allowed.len()].join(",")
+            ));
+            params.extend(allowed.iter().map(|s| SqlParam::Text(s.clone())));
+        }
+    }
+    if !q.denied_sources.is_empty() {
+        sql.push_str(&format!(
+            " AND service_source NOT IN ({})",
+            vec!["?"; q.denied_sources.len()].join(",")
+        ));
+        params.extend(q.denied_sources.iter().map(|s| SqlParam::Text(s.clone())));
+    }
+    (sql, params)
+}
+
+/// A page of the queue, keyset-paginated on (sort key, rid).
+pub(crate) fn list(conn: &Connection, q: &AlertQuery) -> Result<AlertPage, StoreError> {
+    let (filter, params) = where_clause(q);
+    let col = sort_column(q.sort);
+    let dir = if q.desc { "DESC" } else { "ASC" };
+    let cmp = if q.desc { "<" } else { ">" };
+    let mut page_sql = format!("SELECT {RECORD_COLS}, {col} FROM alerts WHERE {filter}");
+    let mut page_params = params.clone();
+    if let Some(c) = &q.cursor {
+        page_sql.push_str(&format!(" AND ({col}, rid) {cmp} (?, ?)"));
+        page_params.push(match (&c.k, &c.t) {
+            (_, Some(t)) => SqlParam::Text(t.clone()),
+            (Some(k), None) => SqlParam::Int(*k),
+            (None, None) => SqlParam::Int(0),
+        });
+        page_params.push(SqlParam::Int(c.r));
+    }
+    let limit = q.page_size.max(1);
+    page_sql.push_str(&format!(
+        " ORDER BY {col} {dir}, rid {dir} LIMIT {}",
+        limit + 1
+    ));
+
+    let mut stmt = conn.prepare_cached(&page_sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(page_params.iter()))?;
+    let mut items = Vec::with_capacity(limit);
+    let mut last_key: Option<(i64, SqlValue)> = None;
+    let mut more = false;
+    while let Some(row) = rows.next()? {
+        if items.len() == limit {
+            more = true;
+            break;
+        }
+        let (rid, rec) = row_record(row)?;
+        let key: SqlValue = row.get(22)?;
+        last_key = Some((rid, key));
+        items.push(rec);
+    }
+    let next_cursor = match (more, last_key) {
+        (true, Some((rid, key))) => {
+            let (k, t) = match key {
+                SqlValue::Integer(i) => (Some(i), None),
+                SqlValue::Text(s) => (None, Some(s)),
+                _ => (Some(0), None),
+            };
+            Some(
+                Cursor {
+                    s: q.sort.as_str().into(),
+                    d: q.desc,
+                    k,
+                    t,
+                    r: rid,
+                }
+                .encode(),
+            )
+        }
+        _ => None,
+    };
+
+    let count_sql = format!(
+        "SELECT count(*) FROM (SELECT 1 FROM alerts WHERE {filter} LIMIT {})",
+        TOTAL_CAP + 1
+    );
+    let n: i64 = conn
+        .prepare_cached(&count_sql)?
+        .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?;
+    let n = u64::try_from(n).unwrap_or(0);
+    Ok(AlertPage {
+        items,
+        next_cursor,
+        total: n.min(TOTAL_CAP),
+        total_is_exact: n <= TOTAL_CAP,
+    })
+}
+
+/// The audit trail of one target, oldest first.
+pub(crate) fn history(conn: &Connection, target_id: &str) -> Result<Vec<HistoryEvent>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, target_id, at, actor_kind, actor_name, action, field, old_value, new_value, text
+         FROM history WHERE target_id = ?1 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([target_id], |r| {
+        let kind: String = r.get(3)?;
+        Ok(HistoryEvent {
+            seq: r.get(0)?,
+            target_id: r.get(1)?,
+            at: Timestamp::from_micros(r.get(2)?),
+            actor: Actor {
+                kind: ActorKind::parse(&kind).unwrap_or(ActorKind::System),
+                name: r.get(4)?,
+            },
+            action: r.get(5)?,
+            field: r.get(6)?,
+            old_value: r.get(7)?,
+            new_value: r.get(8)?,
+            text: r.get(9)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}

@@ -1,0 +1,128 @@
+//! The single writer: one thread owns the write connection and commits many callers' work in
+//! one transaction (group commit), so concurrent requests share one fsync. Each caller's work
+//! runs in its own savepoint: one failing caller rolls back alone. Replies are sent only after
+//! COMMIT returns, so nothing is acknowledged before it is durable.
+use crate::error::StoreError;
+use rusqlite::Connection;
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+
+/// Most jobs folded into one transaction.
+const MAX_JOBS_PER_COMMIT: usize = 512;
+
+trait Job: Send {
+    /// Runs the work; true to keep its changes.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Delivers the outcome once the transaction's fate is known.
+    fn finish(self: Box<Self>, commit: Result<(), String>);
+}
+
+struct TypedJob<T, F> {
+    work: Option<F>,
+    result: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Job for TypedJob<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let r = work(conn);
+        let keep = r.is_ok();
+        self.result = Some(r);
+        keep
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), String>) {
+        let out = match (self.result, commit) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (_, Err(msg)) => Err(StoreError::Unavailable(msg)),
+            (None, Ok(())) => Err(StoreError::Unavailable("write was not run".into())),
+        };
+        // The caller may have gone away (client disconnected); the write stands regardless.
+        let _ = self.reply.send(out);
+    }
+}
+
+/// Handle to the writer thread.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    tx: crossbeam_channel::Sender<Box<dyn Job>>,
+    _thread: JoinHandle<()>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`.
+    pub(crate) fn start(conn: Connection) -> Result<Writer, StoreError> {
+        let (tx, rx) = crossbeam_channel::unbounded::<Box<dyn Job>>();
+        let thread = std::thread::Builder::new()
+            .name("rampart-sqlite-writer".into())
+            .spawn(move || run(&conn, &rx))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
+        Ok(Writer {
+            tx,
+            _thread: thread,
+        })
+    }
+
+    /// Runs `work` inside the next group transaction and waits until it is committed.
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job = Box::new(TypedJob {
+            work: Some(work),
+            result: None,
+            reply,
+        });
+        self.tx
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?
+    }
+}
+
+fn run(conn: &Connection, rx: &crossbeam_channel::Receiver<Box<dyn Job>>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_JOBS_PER_COMMIT {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let outcome = commit_batch(conn, &mut batch);
+        if outcome.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for job in batch {
+            job.finish(outcome.clone());
+        }
+    }
+}
+
+fn commit_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| e.to_string())?;
+    for job in batch.iter_mut() {
+        conn.execute_batch("SAVEPOINT job")
+            .map_err(|e| e.to_string())?;
+        if job.run(conn) {
+            conn.execute_batch("RELEASE job")
+                .map_err(|e| e.to_string())?;
+        } else {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    conn.execute_batch("COMMIT").map_err(|e| e.to_string())
+}

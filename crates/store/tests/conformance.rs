@@ -1,0 +1,77 @@
+//! The store conformance suite, once per backend. PostgreSQL joins in the next wave through
+//! `RAMPART_TEST_PG_URL` (DESIGN.md); until its backend exists only SQLite runs.
+use rampart_store::conformance;
+use rampart_store::sqlite::SqliteStore;
+use rampart_store::Store;
+use std::sync::Arc;
+
+/// A fresh store in its own temporary directory (kept alive for the test's duration).
+fn sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_dir(dir.path()).unwrap();
+    (dir, Arc::new(store))
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let (_dir, s) = sqlite();
+                    conformance::$case(&*s).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    insert_is_idempotent,
+    documents_read_back_byte_identical,
+    keyset_paging_is_stable,
+    window_scope_and_total,
+    total_is_capped,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_filter_sql_matches_eval() {
+    let dirs = std::sync::Mutex::new(Vec::new());
+    conformance::filter_sql_matches_eval(|| {
+        let (dir, s) = sqlite();
+        dirs.lock().unwrap().push(dir);
+        async move { s }
+    })
+    .await;
+}
+
+#[test]
+fn history_is_append_only_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open_dir(dir.path()).unwrap());
+    let conn = rusqlite::Connection::open(dir.path().join("rampart.db")).unwrap();
+    conn.execute(
+        "INSERT INTO history (target_id, at, actor_kind, actor_name, action) VALUES ('a', 0, 'user', 'u', 'comment')",
+        [],
+    )
+    .unwrap();
+    assert!(conn.execute("UPDATE history SET text = 'x'", []).is_err());
+    assert!(conn.execute("DELETE FROM history", []).is_err());
+}
+
+#[test]
+fn reopening_runs_no_migration_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open_dir(dir.path()).unwrap());
+    drop(SqliteStore::open_dir(dir.path()).unwrap());
+    let conn = rusqlite::Connection::open(dir.path().join("rampart.db")).unwrap();
+    let v: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 1);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
