@@ -16,7 +16,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the server (API and UI) on the embedded store.
+    /// Run the HTTP API server on the embedded store.
     Serve(commands::serve::Args),
     /// Load an NDJSON file of Graph alerts into the store.
     Ingest(commands::ingest::Args),

@@ -19,6 +19,9 @@ const MAX_IMPACTED: usize = 8;
 
 type Result<T> = std::result::Result<T, IngestError>;
 
+/// One key/value of a JSON object.
+type Field<'a> = (std::borrow::Cow<'a, str>, Node<'a>);
+
 fn wrong_type(field: &str, expected: &str, got: &Node<'_>) -> IngestError {
     IngestError::field_err(
         field,
@@ -100,10 +103,7 @@ fn int32(field: &str, v: &Node<'_>) -> Result<()> {
     }
 }
 
-fn object_fields<'n, 'a>(
-    field: &str,
-    v: &'n Node<'a>,
-) -> Result<Option<&'n [(std::borrow::Cow<'a, str>, Node<'a>)]>> {
+fn object_fields<'n, 'a>(field: &str, v: &'n Node<'a>) -> Result<Option<&'n [Field<'a>]>> {
     match v {
         Node::Null => Ok(None),
         Node::Obj(f) => Ok(Some(f)),

@@ -29,7 +29,16 @@ impl<'a> Node<'a> {
     /// Parses `bytes` as exactly one JSON value.
     pub fn parse(bytes: &'a [u8]) -> Result<Node<'a>, String> {
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        let node = Node::deserialize_strict(&mut de).map_err(|e| e.to_string())?;
+        let node = Node::deserialize_strict(&mut de).map_err(|e| {
+            let msg = e.to_string();
+            if msg.contains("hex escape") || msg.contains("surrogate") {
+                format!(
+                    "{msg} (a \\u escape must be a valid code point; lone surrogates are refused)"
+                )
+            } else {
+                msg
+            }
+        })?;
         de.end().map_err(|e| e.to_string())?;
         Ok(node)
     }

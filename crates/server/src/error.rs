@@ -31,7 +31,7 @@ pub enum ApiError {
 /// The problem+json body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
-    /// Stable identifier of the problem kind, e.g. `/problems/invalid-field`.
+    /// Stable identifier of the problem kind, e.g. `/problems/invalid-input`.
     #[serde(rename = "type")]
     pub kind: String,
     pub title: String,

@@ -14,10 +14,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let q = parts.uri.query().unwrap_or("");
-        if q.len() > 8192 {
+        // Room for a percent-encoded `q` at its own limit (each byte may take three).
+        if q.len() > 32 * 1024 {
             return Err(ApiError::bad(
                 "query",
-                "query string longer than 8192 bytes",
+                "query string longer than 32768 bytes",
             ));
         }
         serde_urlencoded::from_str(q)
@@ -90,5 +91,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 field: None,
                 detail: format!("invalid JSON body: {e}"),
             })
+    }
+}
+
+impl<T: serde::Serialize> axum::response::IntoResponse for ApiJson<T> {
+    fn into_response(self) -> axum::response::Response {
+        match serde_json::to_vec(&self.0) {
+            Ok(body) => (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response(),
+            Err(e) => {
+                ApiError::Internal(anyhow::anyhow!("serialising a response: {e}")).into_response()
+            }
+        }
     }
 }

@@ -14,6 +14,7 @@ use utoipa::OpenApi;
         crate::api::alerts::get_alert,
         crate::api::alerts::get_alert_history,
         crate::api::health::health,
+        crate::openapi::openapi_json,
     ),
     components(schemas(crate::error::Problem, crate::api::alerts::IngestResponse, crate::api::alerts::IngestItem)),
     tags((name = "alerts", description = "Ingest, queue, alert pages"), (name = "operations", description = "Health"))
@@ -23,5 +24,5 @@ pub struct ApiDoc;
 /// Serves the document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", responses((status = 200, description = "This document")))]
 pub async fn openapi_json() -> impl IntoResponse {
-    axum::response::Json(ApiDoc::openapi())
+    crate::extract::ApiJson(ApiDoc::openapi())
 }

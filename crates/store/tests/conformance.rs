@@ -1,4 +1,5 @@
 //! The store conformance suite, once per backend. PostgreSQL joins in the next wave through
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! `RAMPART_TEST_PG_URL` (DESIGN.md); until its backend exists only SQLite runs.
 use rampart_store::conformance;
 use rampart_store::sqlite::SqliteStore;

@@ -61,9 +61,29 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         "Rampart is running at http://{addr}/  (data: {})",
         cfg.data_dir.display()
     );
-    rampart_server::serve_on(listener, state, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    rampart_server::serve_on(listener, state, shutdown_signal()).await?;
+    eprintln!("Rampart stopped.");
     Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM (service managers), so both stop the server cleanly.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
 }

@@ -1,10 +1,10 @@
 //! Alerts: ingest (single, array, NDJSON bulk), the queue, one alert, its history.
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiPath, ApiQuery, LimitedBody};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, LimitedBody};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Json as JsonResponse};
+use axum::response::IntoResponse;
 use rampart_domain::condition::{self, Condition, Pred};
 use rampart_domain::history::{Actor, HistoryEvent};
 use rampart_domain::timestamp::{Timestamp, DAY_MICROS};
@@ -101,7 +101,7 @@ pub async fn create_alerts(
 fn summarise(
     stored: Vec<(Option<usize>, String, IngestOutcome)>,
     rejected: Vec<IngestItem>,
-) -> (StatusCode, JsonResponse<IngestResponse>) {
+) -> (StatusCode, ApiJson<IngestResponse>) {
     let created = stored
         .iter()
         .filter(|(_, _, o)| *o == IngestOutcome::Created)
@@ -127,7 +127,7 @@ fn summarise(
     };
     (
         status,
-        JsonResponse(IngestResponse {
+        ApiJson(IngestResponse {
             accepted: created + updated,
             created,
             updated,
@@ -139,6 +139,7 @@ fn summarise(
 
 /// `?atomic=` for bulk ingest.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BulkParams {
     /// `true` (default): one bad line rejects the whole request. `false`: good lines are
@@ -209,6 +210,7 @@ fn reason(e: &IngestError) -> String {
 
 /// Queue filters. Lists are comma-separated; every filter is also expressible in `q`.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ListParams {
     /// e.g. `high,medium`
@@ -378,7 +380,7 @@ pub async fn list_alerts(
 ) -> ApiResult<impl IntoResponse> {
     let query = build_query(params, state.clock.now())?;
     let page = state.store.list_alerts(&query).await?;
-    Ok(JsonResponse(page))
+    Ok(ApiJson(page))
 }
 
 /// One alert: the producer's Graph document with evidence, overlaid with Rampart's triage
@@ -395,7 +397,7 @@ pub async fn get_alert(
         .get_alert(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no alert {id:?}")))?;
-    Ok(JsonResponse(rampart_domain::document::render(
+    Ok(ApiJson(rampart_domain::document::render(
         &alert.record,
         &alert.document,
     )))
@@ -426,5 +428,5 @@ pub async fn get_alert_history(
         text: None,
     }];
     items.extend(state.store.history(&id).await?);
-    Ok(JsonResponse(serde_json::json!({ "items": items })))
+    Ok(ApiJson(serde_json::json!({ "items": items })))
 }

@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
     responses((status = 200, description = "Up; the store answers"), (status = 503, description = "Store unavailable")))]
 pub async fn health(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
     let alerts = state.store.count_alerts().await?;
-    Ok(axum::response::Json(
+    Ok(crate::extract::ApiJson(
         serde_json::json!({ "status": "ok", "alerts": alerts }),
     ))
 }

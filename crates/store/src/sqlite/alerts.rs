@@ -208,6 +208,11 @@ fn merge_into(
     actor: &Actor,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    if old.document == p.alert.document {
+        // The exact same document again (a producer retry): nothing changed, so no new
+        // version that would make an analyst's pending update stale.
+        return Ok(());
+    }
     let o = old.record;
     let n = p.alert.record;
     let doc = document::merge(&old.document, &p.alert.document);

@@ -53,8 +53,19 @@ where
 /// Handle to the writer thread.
 #[derive(Debug)]
 pub(crate) struct Writer {
-    tx: crossbeam_channel::Sender<Box<dyn Job>>,
-    _thread: JoinHandle<()>,
+    tx: Option<crossbeam_channel::Sender<Box<dyn Job>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    /// Closes the queue and waits for the writer to finish its last commit and checkpoint, so
+    /// a cleanly stopped server leaves a self-contained database file.
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Writer {
@@ -66,8 +77,8 @@ impl Writer {
             .spawn(move || run(&conn, &rx))
             .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
         Ok(Writer {
-            tx,
-            _thread: thread,
+            tx: Some(tx),
+            thread: Some(thread),
         })
     }
 
@@ -84,6 +95,8 @@ impl Writer {
             reply,
         });
         self.tx
+            .as_ref()
+            .ok_or_else(|| StoreError::Unavailable("writer stopped".into()))?
             .send(job)
             .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
         rx.await
@@ -107,6 +120,10 @@ fn run(conn: &Connection, rx: &crossbeam_channel::Receiver<Box<dyn Job>>) {
         for job in batch {
             job.finish(outcome.clone());
         }
+    }
+    // Every handle is gone: fold the WAL back into the main file.
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+        tracing::warn!(error = %e, "final WAL checkpoint failed; the WAL file still holds the data");
     }
 }
 

@@ -1,0 +1,36 @@
+use crate::support::*;
+
+#[tokio::test]
+async fn every_route_is_documented() {
+    let app = TestApp::new().await;
+    let (s, doc) = app.get("/api/v1/openapi.json").await;
+    assert_eq!(s, 200);
+    let paths = doc["paths"].as_object().unwrap();
+    let src = include_str!("../../src/api/mod.rs");
+    // Whitespace-free so rustfmt's line breaks do not matter.
+    let flat: String = src.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut routes = 0;
+    for line in flat.split(".route(\"").skip(1) {
+        let path = line.split('"').next().unwrap();
+        let full = format!("/api/v1{path}");
+        routes += 1;
+        let item = paths
+            .get(&full)
+            .unwrap_or_else(|| panic!("{full} is routed but not in the OpenAPI document"));
+        for method in ["get", "post", "patch", "delete", "put"] {
+            if line.contains(&format!("{method}(")) {
+                assert!(
+                    item.get(method).is_some(),
+                    "{method} {full} is not documented"
+                );
+            }
+        }
+    }
+    assert!(routes >= 6);
+    for p in paths.keys() {
+        assert!(
+            flat.contains(&format!("\"{}\"", p.trim_start_matches("/api/v1"))),
+            "{p} documented but not routed"
+        );
+    }
+}
