@@ -383,6 +383,15 @@ pub async fn list_alerts(
     Ok(ApiJson(page))
 }
 
+/// The stored alert, or a 404 naming the id.
+async fn find_alert(state: &AppState, id: &str) -> ApiResult<rampart_store::StoredAlert> {
+    state
+        .store
+        .get_alert(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no alert {id:?}")))
+}
+
 /// One alert: the producer's Graph document with evidence, overlaid with Rampart's triage
 /// state (status, classification, assignment, tags, incidentId, version).
 #[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts",
@@ -392,11 +401,7 @@ pub async fn get_alert(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let alert = state
-        .store
-        .get_alert(&id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no alert {id:?}")))?;
+    let alert = find_alert(&state, &id).await?;
     Ok(ApiJson(rampart_domain::document::render(
         &alert.record,
         &alert.document,
@@ -411,11 +416,7 @@ pub async fn get_alert_history(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let alert = state
-        .store
-        .get_alert(&id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no alert {id:?}")))?;
+    let alert = find_alert(&state, &id).await?;
     let mut items = vec![HistoryEvent {
         seq: 0,
         target_id: id.clone(),

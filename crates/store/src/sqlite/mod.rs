@@ -42,7 +42,8 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -32768;",
+         PRAGMA cache_size = -65536;
+         PRAGMA wal_autocheckpoint = 16384;",
     )?;
     Ok(())
 }
