@@ -17,6 +17,13 @@ pub fn load(explicit: Option<&Path>) -> anyhow::Result<ServerConfig> {
         Ok(text) => {
             let cfg: ServerConfig = toml::from_str(&text)
                 .with_context(|| format!("reading configuration {}", path.display()))?;
+            if !(1..=720).contains(&cfg.session_hours) {
+                anyhow::bail!(
+                    "{}: session_hours must be 1–720, not {}",
+                    path.display(),
+                    cfg.session_hours
+                );
+            }
             if cfg.version != 1 {
                 anyhow::bail!(
                     "{}: unsupported config version {}",
@@ -44,10 +51,15 @@ pub fn example() -> String {
          listen = \"{}\"\n\n\
          # Directory of the embedded SQLite store (RAMPART_DATA_DIR).\n\
          data_dir = \"{}\"\n\n\
+         # Hours a sign-in lasts before the analyst signs in again (1–720).\n\
+         session_hours = {}\n\n\
+         # Send the session cookie only over HTTPS; set this when a TLS proxy fronts Rampart.\n\
+         secure_cookie = false\n\n\
          # Extra service sources and their two-letter alert-id prefixes.\n\
          [prefixes]\n\
          # acmeEdr = \"ac\"\n",
         d.listen,
-        d.data_dir.display()
+        d.data_dir.display(),
+        d.session_hours
     )
 }

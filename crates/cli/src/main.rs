@@ -25,6 +25,12 @@ enum Command {
     /// Measure ingest and queue performance.
     #[command(subcommand)]
     Bench(commands::bench::Bench),
+    /// Manage user accounts (works while the server is stopped).
+    #[command(subcommand)]
+    User(commands::user::UserCmd),
+    /// Mint, list and revoke API tokens (works while the server is stopped).
+    #[command(subcommand)]
+    Token(commands::token::TokenCmd),
     /// Configuration helpers.
     #[command(subcommand)]
     Config(commands::config_cmd::ConfigCmd),
@@ -48,6 +54,8 @@ fn main() -> anyhow::Result<()> {
             Command::Ingest(a) => commands::ingest::run(a).await,
             Command::Demo(a) => commands::demo::run(a).await,
             Command::Bench(b) => commands::bench::run(b).await,
+            Command::User(c) => commands::user::run(c).await,
+            Command::Token(c) => commands::token::run(c).await,
             Command::Config(c) => commands::config_cmd::run(c),
         }
     })

@@ -16,6 +16,8 @@ pub mod history;
 pub mod ids;
 pub mod incident;
 pub mod timestamp;
+pub mod triage;
+pub mod user;
 pub mod vocab;
 
 pub use error::DomainError;

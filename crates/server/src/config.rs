@@ -16,6 +16,11 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Extra service-source → id-prefix registrations (two lower-case letters).
     pub prefixes: std::collections::BTreeMap<String, String>,
+    /// Session lifetime in hours (1–720).
+    pub session_hours: i64,
+    /// Mark the session cookie `Secure`; set when Rampart is reached over HTTPS (behind a
+    /// TLS-terminating proxy).
+    pub secure_cookie: bool,
 }
 
 impl Default for ServerConfig {
@@ -25,6 +30,8 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./rampart-data"),
             prefixes: Default::default(),
+            session_hours: crate::state::DEFAULT_SESSION_HOURS,
+            secure_cookie: false,
         }
     }
 }

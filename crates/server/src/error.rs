@@ -16,12 +16,26 @@ pub enum ApiError {
         field: Option<String>,
         detail: String,
     },
+    /// No or bad credentials (401, with `WWW-Authenticate`).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Authenticated but not allowed (403); the message names the missing permission.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// An update without the version it was based on (428).
+    #[error("{0}")]
+    PreconditionRequired(String),
+    /// Throttled (429); `retry_after` in seconds.
+    #[error("{detail}")]
+    TooManyRequests { detail: String, retry_after: i64 },
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error")]
@@ -56,12 +70,33 @@ impl ApiError {
             ApiError::BadRequest { .. } => {
                 (StatusCode::BAD_REQUEST, "invalid-input", "Invalid input")
             }
+            ApiError::Unauthorized(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Authentication required",
+            ),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::MethodNotAllowed(_) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::PayloadTooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too-large",
                 "Payload too large",
+            ),
+            ApiError::PreconditionRequired(_) => (
+                StatusCode::PRECONDITION_REQUIRED,
+                "version-required",
+                "Version required",
+            ),
+            ApiError::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-requests",
+                "Too many requests",
             ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -99,12 +134,25 @@ impl IntoResponse for ApiError {
             field,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
-        (
+        let mut resp = (
             status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             json,
         )
-            .into_response()
+            .into_response();
+        let extra = match &self {
+            ApiError::Unauthorized(_) => Some((header::WWW_AUTHENTICATE, "Bearer".to_string())),
+            ApiError::TooManyRequests { retry_after, .. } => {
+                Some((header::RETRY_AFTER, retry_after.to_string()))
+            }
+            _ => None,
+        };
+        if let Some((name, value)) = extra {
+            if let Ok(v) = header::HeaderValue::from_str(&value) {
+                resp.headers_mut().insert(name, v);
+            }
+        }
+        resp
     }
 }
 
@@ -142,12 +190,23 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::NotFound("not found".into()),
-            StoreError::Stale { .. } | StoreError::Duplicate => ApiError::Conflict(e.to_string()),
+            StoreError::Stale { current } => ApiError::Conflict(format!(
+                "version: the alert changed since you read it (current version {current}); reload and retry"
+            )),
+            StoreError::Duplicate => ApiError::Conflict("already exists".into()),
+            StoreError::Forbidden(m) => ApiError::Forbidden(m),
+            StoreError::Domain(d) => d.into(),
             StoreError::Invalid { field, msg } => ApiError::bad(field, format!("{field}: {msg}")),
             StoreError::Unavailable(m) => ApiError::Unavailable(m),
             StoreError::Config(m) => ApiError::Internal(anyhow::anyhow!(m)),
             StoreError::Other(e) => ApiError::Internal(anyhow::anyhow!(e)),
         }
+    }
+}
+
+impl From<rampart_domain::access::Denied> for ApiError {
+    fn from(d: rampart_domain::access::Denied) -> Self {
+        ApiError::Forbidden(d.to_string())
     }
 }
 

@@ -72,6 +72,33 @@ impl<S: Send + Sync, const LIMIT: usize> FromRequest<S> for LimitedBody<LIMIT> {
     }
 }
 
+/// Parses a JSON body, naming the field at fault (`ids[3]`, `status`) in the error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let field = (path != ".").then_some(path);
+        // serde names an unknown field in the message, not in the path.
+        let field = field.or_else(|| {
+            let msg = inner.to_string();
+            msg.strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next())
+                .map(str::to_string)
+        });
+        let detail = match &field {
+            Some(f) => format!("{f}: {inner}"),
+            None => format!("invalid JSON body: {inner}"),
+        };
+        ApiError::BadRequest { field, detail }
+    })?;
+    de.end().map_err(|e| ApiError::BadRequest {
+        field: None,
+        detail: format!("invalid JSON body: {e}"),
+    })?;
+    Ok(value)
+}
+
 fn too_large(limit: usize) -> ApiError {
     ApiError::PayloadTooLarge(format!("request body exceeds {limit} bytes"))
 }
@@ -83,14 +110,8 @@ pub struct ApiJson<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request<Body>, state: &S) -> Result<Self, ApiError> {
-        let LimitedBody(bytes) =
-            LimitedBody::<{ 2 * 1024 * 1024 }>::from_request(req, state).await?;
-        serde_json::from_slice(&bytes)
-            .map(ApiJson)
-            .map_err(|e| ApiError::BadRequest {
-                field: None,
-                detail: format!("invalid JSON body: {e}"),
-            })
+        let LimitedBody(bytes) = LimitedBody::<{ 1024 * 1024 }>::from_request(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
     }
 }
 

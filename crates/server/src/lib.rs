@@ -3,7 +3,9 @@
 //! pipeline or the store, and shape the response.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod accounts;
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -20,7 +22,13 @@ use tokio::net::TcpListener;
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .nest("/api/v1", api::routes())
+        .nest(
+            "/api/v1",
+            api::routes().route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                auth::guard,
+            )),
+        )
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)

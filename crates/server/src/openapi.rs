@@ -13,13 +13,57 @@ use utoipa::OpenApi;
         crate::api::alerts::list_alerts,
         crate::api::alerts::get_alert,
         crate::api::alerts::get_alert_history,
+        crate::api::triage::update_alert,
+        crate::api::triage::create_comment,
+        crate::api::triage::bulk_update_alerts,
+        crate::api::triage::rename_tag,
+        crate::api::session::create_session,
+        crate::api::session::get_session,
+        crate::api::session::delete_session,
+        crate::api::users::list_users,
+        crate::api::users::create_user,
+        crate::api::users::update_user,
+        crate::api::roles::list_roles,
+        crate::api::roles::create_role,
+        crate::api::tokens::list_tokens,
+        crate::api::tokens::create_token,
+        crate::api::tokens::revoke_token,
+        crate::api::audit::list_audit,
         crate::api::health::health,
         crate::openapi::openapi_json,
     ),
     components(schemas(crate::error::Problem, crate::api::alerts::IngestResponse, crate::api::alerts::IngestItem)),
-    tags((name = "alerts", description = "Ingest, queue, alert pages"), (name = "operations", description = "Health"))
+    modifiers(&Security),
+    security(("bearer" = []), ("session" = [])),
+    tags((name = "alerts", description = "Ingest, queue, alert pages"),
+         (name = "triage", description = "Manage alert: status, assignment, classification, tags, comments, bulk"),
+         (name = "access", description = "Sign-in, users, roles, API tokens, audit"),
+         (name = "operations", description = "Health"))
 )]
 pub struct ApiDoc;
+
+/// Declares the two ways to authenticate: a bearer token, or the session cookie (with the
+/// CSRF header on changes).
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme,
+        };
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::auth::SESSION_COOKIE,
+            ))),
+        );
+    }
+}
 
 /// Serves the document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", responses((status = 200, description = "This document")))]

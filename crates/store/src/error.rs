@@ -11,6 +11,9 @@ pub enum StoreError {
     Stale { current: i64 },
     #[error("already exists")]
     Duplicate,
+    /// The caller's grant does not reach the object (re-checked inside the transaction).
+    #[error("{0}")]
+    Forbidden(String),
     /// The request is well-formed but cannot be applied (e.g. a bad cursor).
     #[error("{field}: {msg}")]
     Invalid { field: &'static str, msg: String },
@@ -20,6 +23,9 @@ pub enum StoreError {
     /// The backend is down, full or shutting down.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// A domain rule refused the change (a pairing, a tag, a field value).
+    #[error(transparent)]
+    Domain(#[from] rampart_domain::DomainError),
     #[error(transparent)]
     Other(Box<dyn std::error::Error + Send + Sync>),
 }

@@ -5,6 +5,7 @@
 //! and opaque cursors. PostgreSQL slots in as a second module implementing the same trait.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod access;
 pub mod cursor;
 pub mod error;
 pub mod filter;
@@ -15,13 +16,20 @@ pub mod sqlite;
 pub mod conformance;
 
 use async_trait::async_trait;
+use rampart_domain::access::{Grant, RoleDef};
 use rampart_domain::alert::{AlertRecord, NewAlert};
 use rampart_domain::entity::EntityKey;
 use rampart_domain::history::{Actor, HistoryEvent};
 use rampart_domain::timestamp::Timestamp;
+use rampart_domain::triage::AlertChange;
+use rampart_domain::user::{ApiToken, User};
 use std::path::Path;
 use std::sync::Arc;
 
+pub use access::{
+    BulkFailure, BulkSummary, BulkTarget, NewToken, NewUser, SessionInfo, TokenInfo, Updated,
+    UserLogin, UserPatch, MAX_BULK,
+};
 pub use cursor::Cursor;
 pub use error::StoreError;
 pub use query::{AlertPage, AlertQuery, SortKey, TOTAL_CAP};
@@ -69,6 +77,157 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// How many alerts are stored.
     async fn count_alerts(&self) -> Result<u64, StoreError>;
+
+    // --- Triage. Every call takes the [`Grant`] that allowed it: the grant names the audit
+    // actor and its scope is re-checked against the alert's service source inside the
+    // transaction, so an unchecked or out-of-scope write cannot happen.
+
+    /// Applies `change` to one alert if `expected_version` is its current version (409
+    /// otherwise), appending one history event per changed field. `assignedTo` must name an
+    /// enabled user.
+    async fn update_alert(
+        &self,
+        grant: &Grant,
+        id: &str,
+        change: &AlertChange,
+        expected_version: i64,
+        now: Timestamp,
+    ) -> Result<Updated, StoreError>;
+
+    /// Appends a comment to an alert's history.
+    async fn add_comment(
+        &self,
+        grant: &Grant,
+        id: &str,
+        text: &str,
+        now: Timestamp,
+    ) -> Result<HistoryEvent, StoreError>;
+
+    /// Applies one change (and optionally one comment) to up to [`MAX_BULK`] alerts, each
+    /// atomically, in one transaction. Alerts outside the grant's scope are skipped and
+    /// reported.
+    async fn bulk_update(
+        &self,
+        grant: &Grant,
+        target: BulkTarget,
+        change: &AlertChange,
+        comment: Option<&str>,
+        now: Timestamp,
+    ) -> Result<BulkSummary, StoreError>;
+
+    /// Renames a tag on every alert that carries it; returns how many alerts changed.
+    async fn rename_tag(
+        &self,
+        grant: &Grant,
+        from: &str,
+        to: &str,
+        now: Timestamp,
+    ) -> Result<u64, StoreError>;
+
+    // --- Users, sessions, tokens, roles.
+
+    /// Creates a user; [`StoreError::Duplicate`] if the name is taken (case-insensitively).
+    async fn create_user(
+        &self,
+        user: NewUser,
+        actor: Actor,
+        now: Timestamp,
+    ) -> Result<User, StoreError>;
+
+    /// How many users exist (first-run bootstrap).
+    async fn count_users(&self) -> Result<u64, StoreError>;
+
+    /// All users, by name.
+    async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+
+    /// A user by id.
+    async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError>;
+
+    /// A user by login name (case-insensitive), with the password hash.
+    async fn user_login(&self, username: &str) -> Result<Option<UserLogin>, StoreError>;
+
+    /// Changes a user, one history event per field (never the hash itself). A patch that
+    /// [`UserPatch::ends_sessions`] deletes the user's sessions in the same transaction.
+    async fn update_user(
+        &self,
+        id: &str,
+        patch: UserPatch,
+        actor: Actor,
+        now: Timestamp,
+    ) -> Result<User, StoreError>;
+
+    /// Records a successful login.
+    async fn record_login(&self, user_id: &str, now: Timestamp) -> Result<(), StoreError>;
+
+    /// Stores a session under the digest of its secret.
+    async fn create_session(
+        &self,
+        digest: Vec<u8>,
+        user_id: &str,
+        csrf: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// The live session with this digest: `None` when unknown, expired, or its user is
+    /// disabled.
+    async fn session(
+        &self,
+        digest: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<SessionInfo>, StoreError>;
+
+    /// Ends a session (logout).
+    async fn delete_session(&self, digest: &[u8]) -> Result<(), StoreError>;
+
+    /// Mints a token; returns it as listed (the secret stays with the caller).
+    async fn create_token(
+        &self,
+        token: NewToken,
+        actor: Actor,
+        now: Timestamp,
+    ) -> Result<ApiToken, StoreError>;
+
+    /// The unrevoked token with this digest.
+    async fn token_by_digest(&self, digest: &[u8]) -> Result<Option<TokenInfo>, StoreError>;
+
+    /// Every token, revoked ones included (the audit wants them), newest first.
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
+
+    /// Revokes a token; [`StoreError::NotFound`] if unknown. Revoking twice is a no-op.
+    async fn revoke_token(
+        &self,
+        id: &str,
+        actor: Actor,
+        now: Timestamp,
+    ) -> Result<ApiToken, StoreError>;
+
+    /// Notes that a token was used (callers throttle this; it is a write).
+    async fn touch_token(&self, id: &str, now: Timestamp) -> Result<(), StoreError>;
+
+    /// Custom roles, by name.
+    async fn list_roles(&self) -> Result<Vec<RoleDef>, StoreError>;
+
+    /// Stores a validated custom role; [`StoreError::Duplicate`] if the name is taken.
+    async fn create_role(
+        &self,
+        role: RoleDef,
+        actor: Actor,
+        now: Timestamp,
+    ) -> Result<RoleDef, StoreError>;
+
+    // --- Audit.
+
+    /// Appends an audit event about something that is not an alert (a login, a user, a
+    /// token).
+    async fn append_audit(&self, event: HistoryEvent) -> Result<(), StoreError>;
+
+    /// The newest audit events, newest first, optionally for one target.
+    async fn audit(
+        &self,
+        target: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEvent>, StoreError>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` or a bare directory path (the embedded

@@ -53,6 +53,8 @@ pub async fn run(b: Bench) -> anyhow::Result<()> {
 
 struct Running {
     base: String,
+    /// A client that authenticates with a Security administrator token (ingest + read).
+    client: reqwest::Client,
     _tmp: Option<tempdir::TempDir>,
 }
 
@@ -80,6 +82,25 @@ async fn start_server(dir: Option<PathBuf>) -> anyhow::Result<Running> {
         ..Default::default()
     };
     let state = super::serve::state_for(&cfg).await?;
+    let (_, token) = rampart_server::accounts::mint_token(
+        &*state.store,
+        "bench",
+        "Security administrator",
+        None,
+        None,
+        super::user::cli_actor(),
+        state.clock.now(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("minting the bench token: {e}"))?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))?,
+    );
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(rampart_server::serve_on(
@@ -89,6 +110,7 @@ async fn start_server(dir: Option<PathBuf>) -> anyhow::Result<Running> {
     ));
     Ok(Running {
         base: format!("http://{addr}"),
+        client,
         _tmp: tmp,
     })
 }
@@ -112,7 +134,7 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         i += n;
     }
     let avg = bytes as f64 / a.alerts as f64;
-    let client = reqwest::Client::new();
+    let client = srv.client.clone();
     let queue = Arc::new(std::sync::Mutex::new(bodies));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -157,6 +179,15 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         secs,
         a.alerts as f64 / secs,
         bytes as f64 / secs / 1e6
+    );
+    let requests = a.alerts.div_ceil(a.batch.max(1)) as f64;
+    let per_request = secs * a.connections as f64 / requests;
+    let auth = auth_cost(&srv, 300).await?;
+    println!(
+        "  auth (token lookup + permission check): {:.3} ms per request = {:.2} % of a request's {:.1} ms",
+        ms(auth),
+        100.0 * auth.as_secs_f64() / per_request.max(1e-9),
+        per_request * 1000.0
     );
     Ok(())
 }
@@ -206,7 +237,7 @@ async fn queue(a: QueueArgs) -> anyhow::Result<()> {
         }
     }
     let srv = start_server(Some(a.data_dir.clone())).await?;
-    let client = reqwest::Client::new();
+    let client = srv.client.clone();
     let first = format!("{}/api/v1/alerts?severity=high,medium&serviceSource=endpoint&sort=lastActivity&pageSize=50", srv.base);
     let _ = timed(&client, &first, 20).await?; // warm the cache
     let (p50, p99, max) = timed(&client, &first, a.requests).await?;
@@ -240,10 +271,28 @@ async fn queue(a: QueueArgs) -> anyhow::Result<()> {
     );
     let (q50, q99, qmax) = timed(&client, &q, a.requests).await?;
     println!("  q=severity>=medium entity.user:alice powershell: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", ms(q50), ms(q99), ms(qmax));
+    let auth = auth_cost(&srv, a.requests).await?;
+    println!(
+        "  auth (token lookup + permission check): {:.3} ms per request = {:.1} % of the first-page p50",
+        ms(auth),
+        100.0 * ms(auth) / ms(p50).max(1e-9)
+    );
     if let Some(rss) = rss_mb() {
         println!("  process RSS (server + bench client): {rss:.0} MB");
     }
     Ok(())
+}
+
+/// Authentication cost per request: the median of a route that only authenticates
+/// (`GET /session`) minus that of a public route of similar size (`GET /health`); both read
+/// the store once.
+async fn auth_cost(srv: &Running, n: usize) -> anyhow::Result<Duration> {
+    let who = format!("{}/api/v1/session", srv.base);
+    let health = format!("{}/api/v1/health", srv.base);
+    let _ = timed(&srv.client, &health, 20).await?;
+    let (a50, _, _) = timed(&srv.client, &who, n).await?;
+    let (h50, _, _) = timed(&srv.client, &health, n).await?;
+    Ok(a50.saturating_sub(h50))
 }
 
 fn ms(d: Duration) -> f64 {

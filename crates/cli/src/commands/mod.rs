@@ -4,3 +4,5 @@ pub mod config_cmd;
 pub mod demo;
 pub mod ingest;
 pub mod serve;
+pub mod token;
+pub mod user;

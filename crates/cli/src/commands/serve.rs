@@ -2,6 +2,8 @@
 use anyhow::Context;
 use rampart_domain::clock::SystemClock;
 use rampart_domain::ids::PrefixRegistry;
+use rampart_server::accounts;
+use rampart_server::state::AuthSettings;
 use rampart_server::{AppState, ServerConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -43,16 +45,43 @@ pub async fn state_for(cfg: &ServerConfig) -> anyhow::Result<AppState> {
             .register(source, prefix)
             .with_context(|| format!("registering prefix for {source}"))?;
     }
-    Ok(AppState {
-        store,
-        clock: Arc::new(SystemClock),
-        prefixes: Arc::new(prefixes),
-    })
+    let mut state = AppState::new(store, Arc::new(SystemClock), prefixes);
+    state.auth = Arc::new(AuthSettings {
+        session_hours: cfg.session_hours,
+        secure_cookie: cfg.secure_cookie,
+    });
+    Ok(state)
+}
+
+/// First run: creates the administrator when no user exists, with `RAMPART_ADMIN_PASSWORD`
+/// or a generated password printed once.
+async fn bootstrap(state: &AppState) -> anyhow::Result<()> {
+    let pw = std::env::var("RAMPART_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+    let from_env = pw.is_some();
+    let made = accounts::bootstrap_admin(&*state.store, pw, state.clock.now())
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the first administrator: {e}"))?;
+    match made {
+        Some((u, Some(pw))) => println!(
+            "Created the administrator {:?}. One-time password (shown only now): {pw}\n\
+             Sign in and change it, or create your own accounts with `rampart user add`.",
+            u.username
+        ),
+        Some((u, None)) if from_env => println!(
+            "Created the administrator {:?} with the password from RAMPART_ADMIN_PASSWORD.",
+            u.username
+        ),
+        _ => {}
+    }
+    Ok(())
 }
 
 pub async fn run(a: Args) -> anyhow::Result<()> {
     let cfg = resolve(&a)?;
     let state = state_for(&cfg).await?;
+    bootstrap(&state).await?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("listening on {}", cfg.listen))?;

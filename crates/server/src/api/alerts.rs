@@ -1,10 +1,13 @@
 //! Alerts: ingest (single, array, NDJSON bulk), the queue, one alert, its history.
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, LimitedBody};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use rampart_domain::access::{Grant, Permission};
+use rampart_domain::alert::NewAlert;
 use rampart_domain::condition::{self, Condition, Pred};
 use rampart_domain::history::{Actor, HistoryEvent};
 use rampart_domain::timestamp::{Timestamp, DAY_MICROS};
@@ -73,8 +76,10 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         (status = 413, description = "Body over 32 MiB or an alert over 1 MiB", body = crate::error::Problem)))]
 pub async fn create_alerts(
     State(state): State<AppState>,
+    caller: Caller,
     LimitedBody(body): LimitedBody<MAX_BODY_BYTES>,
 ) -> ApiResult<impl IntoResponse> {
+    let grant = caller.grant(Permission::AlertsIngest, None)?;
     let now = state.clock.now();
     let prefixes = state.prefixes.clone();
     let alerts = blocking(move || parse_json_body(&body, &prefixes, now)).await??;
@@ -84,11 +89,11 @@ pub async fn create_alerts(
             detail: "the array holds no alerts".into(),
         });
     }
+    for (i, a) in alerts.iter().enumerate() {
+        ingest_scope(&grant, a).map_err(|e| ApiError::Forbidden(format!("item {i}: {e}")))?;
+    }
     let ids: Vec<String> = alerts.iter().map(|a| a.record.id.clone()).collect();
-    let outcomes = state
-        .store
-        .ingest(alerts, Actor::producer("api"), now)
-        .await?;
+    let outcomes = state.store.ingest(alerts, producer(&grant), now).await?;
     Ok(summarise(
         ids.into_iter()
             .zip(outcomes)
@@ -96,6 +101,24 @@ pub async fn create_alerts(
             .collect(),
         Vec::new(),
     ))
+}
+
+/// Whether the grant may ingest this alert's service source (a producer token limited to
+/// endpoint cannot inject identity alerts).
+fn ingest_scope(grant: &Grant, a: &NewAlert) -> Result<(), String> {
+    let source = &a.record.service_source;
+    if grant.covers(source) {
+        Ok(())
+    } else {
+        Err(format!(
+            "serviceSource: your token or role may not ingest alerts from {source}"
+        ))
+    }
+}
+
+/// The history actor for an ingest: the producer, named by the token or user that sent it.
+fn producer(grant: &Grant) -> Actor {
+    Actor::producer(grant.actor().name)
 }
 
 fn summarise(
@@ -158,9 +181,11 @@ pub struct BulkParams {
         (status = 413, description = "Body over 32 MiB or a line over 1 MiB", body = crate::error::Problem)))]
 pub async fn bulk_ingest_alerts(
     State(state): State<AppState>,
+    caller: Caller,
     ApiQuery(params): ApiQuery<BulkParams>,
     LimitedBody(body): LimitedBody<MAX_BODY_BYTES>,
 ) -> ApiResult<impl IntoResponse> {
+    let grant = caller.grant(Permission::AlertsIngest, None)?;
     let atomic = params.atomic.unwrap_or(true);
     let now = state.clock.now();
     let prefixes = state.prefixes.clone();
@@ -175,7 +200,19 @@ pub async fn bulk_ingest_alerts(
     let mut rejected = Vec::new();
     for l in lines {
         match l.result {
-            Ok(a) => good.push((l.line, a)),
+            Ok(a) => match ingest_scope(&grant, &a) {
+                Ok(()) => good.push((l.line, a)),
+                Err(msg) if atomic => {
+                    return Err(ApiError::Forbidden(format!("line {}: {msg}", l.line)))
+                }
+                Err(msg) => rejected.push(IngestItem {
+                    line: Some(l.line),
+                    id: Some(a.record.id),
+                    outcome: None,
+                    field: Some("serviceSource".into()),
+                    error: Some(format!("line {}: {msg}", l.line)),
+                }),
+            },
             Err(e) if atomic => return Err(e.into()),
             Err(e) => rejected.push(IngestItem {
                 line: Some(l.line),
@@ -191,10 +228,7 @@ pub async fn bulk_ingest_alerts(
     }
     let (line_nos, alerts): (Vec<usize>, Vec<_>) = good.into_iter().unzip();
     let ids: Vec<String> = alerts.iter().map(|a| a.record.id.clone()).collect();
-    let outcomes = state
-        .store
-        .ingest(alerts, Actor::producer("api"), now)
-        .await?;
+    let outcomes = state.store.ingest(alerts, producer(&grant), now).await?;
     let stored = line_nos
         .into_iter()
         .zip(ids)
@@ -376,15 +410,53 @@ pub fn build_query(p: ListParams, now: Timestamp) -> ApiResult<AlertQuery> {
         (status = 400, description = "A filter, the query, the cursor or the page size is invalid", body = crate::error::Problem)))]
 pub async fn list_alerts(
     State(state): State<AppState>,
+    caller: Caller,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<impl IntoResponse> {
-    let query = build_query(params, state.clock.now())?;
+    let grant = caller.grant(Permission::AlertsRead, None)?;
+    let mut query = build_query(params, state.clock.now())?;
+    limit_to_scope(&mut query, &grant);
     let page = state.store.list_alerts(&query).await?;
     Ok(ApiJson(page))
 }
 
+/// Limits a query to the service sources the grant reaches, so a list never shows what a
+/// single read would refuse.
+pub fn limit_to_scope(query: &mut AlertQuery, grant: &Grant) {
+    let scope = grant.scope();
+    if scope.is_all() {
+        query.allowed_sources = None;
+        query.denied_sources = scope.deny().iter().cloned().collect();
+    } else {
+        query.allowed_sources = Some(scope.allow().iter().cloned().collect());
+        query.denied_sources = Vec::new();
+    }
+}
+
+/// A query over every alert matching `cond` that the grant reaches: no default window or
+/// status, for bulk selections.
+pub fn scoped_query(grant: &Grant, cond: Condition, now: Timestamp) -> AlertQuery {
+    let mut q = AlertQuery {
+        condition: cond,
+        since: None,
+        until: None,
+        sort: SortKey::LastActivity,
+        desc: true,
+        page_size: MAX_PAGE_SIZE,
+        cursor: None,
+        now,
+        allowed_sources: None,
+        denied_sources: Vec::new(),
+    };
+    limit_to_scope(&mut q, grant);
+    q
+}
+
 /// The stored alert, or a 404 naming the id.
-async fn find_alert(state: &AppState, id: &str) -> ApiResult<rampart_store::StoredAlert> {
+pub(crate) async fn find_alert(
+    state: &AppState,
+    id: &str,
+) -> ApiResult<rampart_store::StoredAlert> {
     state
         .store
         .get_alert(id)
@@ -399,9 +471,11 @@ async fn find_alert(state: &AppState, id: &str) -> ApiResult<rampart_store::Stor
     responses((status = 200, description = "The alert in Graph alerts_v2 shape"), (status = 404, description = "No such alert", body = crate::error::Problem)))]
 pub async fn get_alert(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<impl IntoResponse> {
     let alert = find_alert(&state, &id).await?;
+    caller.grant(Permission::AlertsRead, Some(&alert.record.service_source))?;
     Ok(ApiJson(rampart_domain::document::render(
         &alert.record,
         &alert.document,
@@ -414,9 +488,11 @@ pub async fn get_alert(
     responses((status = 200, description = "`{items: [event…]}` in time order"), (status = 404, description = "No such alert", body = crate::error::Problem)))]
 pub async fn get_alert_history(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<impl IntoResponse> {
     let alert = find_alert(&state, &id).await?;
+    caller.grant(Permission::AlertsRead, Some(&alert.record.service_source))?;
     let mut items = vec![HistoryEvent {
         seq: 0,
         target_id: id.clone(),

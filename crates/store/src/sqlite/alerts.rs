@@ -187,7 +187,7 @@ fn insert(conn: &Connection, p: &Prepared) -> Result<i64, StoreError> {
     Ok(rid)
 }
 
-fn insert_tags(conn: &Connection, rid: i64, tags: &[String]) -> Result<(), StoreError> {
+pub(crate) fn insert_tags(conn: &Connection, rid: i64, tags: &[String]) -> Result<(), StoreError> {
     let mut stmt =
         conn.prepare_cached("INSERT OR IGNORE INTO alert_tags (rid, tag) VALUES (?1, ?2)")?;
     for t in tags {
@@ -376,7 +376,7 @@ fn sort_column(sort: SortKey) -> &'static str {
 }
 
 /// WHERE clause and parameters for the query's filters (without the keyset bound).
-fn where_clause(q: &AlertQuery) -> (String, Vec<SqlParam>) {
+pub(crate) fn where_clause(q: &AlertQuery) -> (String, Vec<SqlParam>) {
     let f = compile(&q.condition, q.now, Placeholder::Question, 1);
     let mut sql = format!("({})", f.sql);
     let mut params = f.params;
@@ -490,22 +490,26 @@ pub(crate) fn history(conn: &Connection, target_id: &str) -> Result<Vec<HistoryE
         "SELECT seq, target_id, at, actor_kind, actor_name, action, field, old_value, new_value, text
          FROM history WHERE target_id = ?1 ORDER BY seq",
     )?;
-    let rows = stmt.query_map([target_id], |r| {
-        let kind: String = r.get(3)?;
-        Ok(HistoryEvent {
-            seq: r.get(0)?,
-            target_id: r.get(1)?,
-            at: Timestamp::from_micros(r.get(2)?),
-            actor: Actor {
-                kind: ActorKind::parse(&kind).unwrap_or(ActorKind::System),
-                name: r.get(4)?,
-            },
-            action: r.get(5)?,
-            field: r.get(6)?,
-            old_value: r.get(7)?,
-            new_value: r.get(8)?,
-            text: r.get(9)?,
-        })
-    })?;
+    let rows = stmt.query_map([target_id], row_history)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Reads a history row selected as `seq, target_id, at, actor_kind, actor_name, action, field,
+/// old_value, new_value, text`.
+pub(crate) fn row_history(r: &Row<'_>) -> rusqlite::Result<HistoryEvent> {
+    let kind: String = r.get(3)?;
+    Ok(HistoryEvent {
+        seq: r.get(0)?,
+        target_id: r.get(1)?,
+        at: Timestamp::from_micros(r.get(2)?),
+        actor: Actor {
+            kind: ActorKind::parse(&kind).unwrap_or(ActorKind::System),
+            name: r.get(4)?,
+        },
+        action: r.get(5)?,
+        field: r.get(6)?,
+        old_value: r.get(7)?,
+        new_value: r.get(8)?,
+        text: r.get(9)?,
+    })
 }

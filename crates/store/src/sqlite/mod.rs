@@ -1,22 +1,34 @@
 //! The embedded SQLite backend: one file, WAL with `synchronous=FULL`, a single writer thread
 //! with group commit, and a small pool of reader connections used from blocking tasks.
+mod access;
 mod alerts;
+mod triage;
 mod writer;
 
+use crate::access::{
+    BulkSummary, BulkTarget, NewToken, NewUser, SessionInfo, TokenInfo, Updated, UserLogin,
+    UserPatch,
+};
 use crate::error::StoreError;
 use crate::query::{AlertPage, AlertQuery};
 use crate::{IngestOutcome, Store, StoredAlert};
 use async_trait::async_trait;
+use rampart_domain::access::{Grant, RoleDef};
 use rampart_domain::alert::NewAlert;
 use rampart_domain::history::{Actor, HistoryEvent};
 use rampart_domain::timestamp::Timestamp;
+use rampart_domain::triage::AlertChange;
+use rampart_domain::user::{ApiToken, User};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use writer::Writer;
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_access.sql"),
+];
 
 /// Reader connections: reads block on I/O, so a few more than cores.
 const READERS: usize = 4;
@@ -169,5 +181,219 @@ impl Store for SqliteStore {
             Ok(u64::try_from(n).unwrap_or(0))
         })
         .await
+    }
+
+    async fn update_alert(
+        &self,
+        grant: &Grant,
+        id: &str,
+        change: &AlertChange,
+        expected_version: i64,
+        now: Timestamp,
+    ) -> Result<Updated, StoreError> {
+        let (grant, id, change) = (grant.clone(), id.to_string(), change.clone());
+        self.writer
+            .write(move |c| triage::update_alert(c, &grant, &id, &change, expected_version, now))
+            .await
+    }
+
+    async fn add_comment(
+        &self,
+        grant: &Grant,
+        id: &str,
+        text: &str,
+        now: Timestamp,
+    ) -> Result<HistoryEvent, StoreError> {
+        let (grant, id, text) = (grant.clone(), id.to_string(), text.to_string());
+        self.writer
+            .write(move |c| triage::add_comment(c, &grant, &id, &text, now))
+            .await
+    }
+
+    async fn bulk_update(
+        &self,
+        grant: &Grant,
+        target: BulkTarget,
+        change: &AlertChange,
+        comment: Option<&str>,
+        now: Timestamp,
+    ) -> Result<BulkSummary, StoreError> {
+        let (grant, change) = (grant.clone(), change.clone());
+        let comment = comment.map(str::to_string);
+        self.writer
+            .write(move |c| {
+                triage::bulk_update(c, &grant, &target, &change, comment.as_deref(), now)
+            })
+            .await
+    }
+
+    async fn rename_tag(
+        &self,
+        grant: &Grant,
+        from: &str,
+        to: &str,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let (grant, from, to) = (grant.clone(), from.to_string(), to.to_string());
+        self.writer
+            .write(move |c| triage::rename_tag(c, &grant, &from, &to, now))
+            .await
+    }
+
+    async fn create_user(
+        &self,
+        user: NewUser,
+        actor: Actor,
+        now: Timestamp,
+    ) -> Result<User, StoreError> {
+        self.writer
+            .write(move |c| access::create_user(c, &user, &actor, now))
+            .await
+    }
+
+    async fn count_users(&self) -> Result<u64, StoreError> {
+        self.read(|c| {
+            let n: i64 = c.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        self.read(access::list_users).await
+    }
+
+    async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let id = id.to_string();
+        self.read(move |c| access::user_by_id(c, &id)).await
+    }
+
+    async fn user_login(&self, username: &str) -> Result<Option<UserLogin>, StoreError> {
+        let name = username.to_string();
+        self.read(move |c| access::user_login(c, &name)).await
+    }
+
+    async fn update_user(
+        &self,
+        id: &str,
+        patch: UserPatch,
+        actor: Actor,
+        now: Timestamp,
+    ) -> Result<User, StoreError> {
+        let id = id.to_string();
+        self.writer
+            .write(move |c| access::update_user(c, &id, &patch, &actor, now))
+            .await
+    }
+
+    async fn record_login(&self, user_id: &str, now: Timestamp) -> Result<(), StoreError> {
+        let id = user_id.to_string();
+        self.writer
+            .write(move |c| access::record_login(c, &id, now))
+            .await
+    }
+
+    async fn create_session(
+        &self,
+        digest: Vec<u8>,
+        user_id: &str,
+        csrf: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (id, csrf) = (user_id.to_string(), csrf.to_string());
+        self.writer
+            .write(move |c| access::create_session(c, &digest, &id, &csrf, expires, now))
+            .await
+    }
+
+    async fn session(
+        &self,
+        digest: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<SessionInfo>, StoreError> {
+        let digest = digest.to_vec();
+        self.read(move |c| access::session(c, &digest, now)).await
+    }
+
+    async fn delete_session(&self, digest: &[u8]) -> Result<(), StoreError> {
+        let digest = digest.to_vec();
+        self.writer
+            .write(move |c| access::delete_session(c, &digest))
+            .await
+    }
+
+    async fn create_token(
+        &self,
+        token: NewToken,
+        actor: Actor,
+        now: Timestamp,
+    ) -> Result<ApiToken, StoreError> {
+        self.writer
+            .write(move |c| access::create_token(c, &token, &actor, now))
+            .await
+    }
+
+    async fn token_by_digest(&self, digest: &[u8]) -> Result<Option<TokenInfo>, StoreError> {
+        let digest = digest.to_vec();
+        self.read(move |c| access::token_by_digest(c, &digest))
+            .await
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        self.read(access::list_tokens).await
+    }
+
+    async fn revoke_token(
+        &self,
+        id: &str,
+        actor: Actor,
+        now: Timestamp,
+    ) -> Result<ApiToken, StoreError> {
+        let id = id.to_string();
+        self.writer
+            .write(move |c| access::revoke_token(c, &id, &actor, now))
+            .await
+    }
+
+    async fn touch_token(&self, id: &str, now: Timestamp) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.writer
+            .write(move |c| access::touch_token(c, &id, now))
+            .await
+    }
+
+    async fn list_roles(&self) -> Result<Vec<RoleDef>, StoreError> {
+        self.read(access::list_roles).await
+    }
+
+    async fn create_role(
+        &self,
+        role: RoleDef,
+        actor: Actor,
+        now: Timestamp,
+    ) -> Result<RoleDef, StoreError> {
+        self.writer
+            .write(move |c| {
+                access::create_role(c, &role, &actor, now)?;
+                Ok(role)
+            })
+            .await
+    }
+
+    async fn append_audit(&self, event: HistoryEvent) -> Result<(), StoreError> {
+        self.writer
+            .write(move |c| alerts::append_history(c, &event))
+            .await
+    }
+
+    async fn audit(
+        &self,
+        target: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEvent>, StoreError> {
+        let target = target.map(str::to_string);
+        self.read(move |c| access::audit(c, target.as_deref(), limit))
+            .await
     }
 }

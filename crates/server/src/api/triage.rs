@@ -1,0 +1,257 @@
+//! Manage alert: status, assignment, classification and determination, tags, comments; one
+//! alert at a time (with optimistic concurrency) or up to 10,000 at once.
+use crate::api::alerts::{find_alert, scoped_query};
+use crate::api::users::double_option;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rampart_domain::access::Permission;
+use rampart_domain::condition;
+use rampart_domain::triage::{check_comment, check_tag, AlertChange};
+use rampart_domain::vocab::{AlertStatus, Classification, Determination};
+use rampart_store::{BulkTarget, MAX_BULK};
+use serde::Deserialize;
+
+/// A manage-alert change. For `PATCH /alerts/{id}` also `version` (or `If-Match`); for
+/// `POST /alerts/bulk-update` also `ids` or `q`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlertUpdate {
+    /// `new`, `inProgress` or `resolved`.
+    #[schema(value_type = Option<String>)]
+    pub status: Option<AlertStatus>,
+    /// A username; `null` unassigns.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub assigned_to: Option<Option<String>>,
+    #[schema(value_type = Option<String>)]
+    pub classification: Option<Classification>,
+    /// Must fit the classification (given or stored).
+    #[schema(value_type = Option<String>)]
+    pub determination: Option<Determination>,
+    /// Replaces the tag list.
+    pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub add_tags: Vec<String>,
+    #[serde(default)]
+    pub remove_tags: Vec<String>,
+    /// A comment recorded with the change.
+    pub comment: Option<String>,
+    /// The version the change is based on (PATCH).
+    pub version: Option<i64>,
+    /// Alert ids (bulk).
+    pub ids: Option<Vec<String>>,
+    /// A condition selecting the alerts (bulk).
+    pub q: Option<String>,
+}
+
+impl AlertUpdate {
+    fn change(&self) -> AlertChange {
+        AlertChange {
+            status: self.status,
+            assigned_to: self.assigned_to.clone(),
+            classification: self.classification,
+            determination: self.determination,
+            tags: self.tags.clone(),
+            add_tags: self.add_tags.clone(),
+            remove_tags: self.remove_tags.clone(),
+        }
+    }
+}
+
+/// The version from `If-Match` (`"3"`, `W/"3"` or `3`) or the body.
+fn expected_version(headers: &HeaderMap, body: Option<i64>) -> ApiResult<i64> {
+    if let Some(v) = headers.get(header::IF_MATCH) {
+        let s = v.to_str().unwrap_or("");
+        let s = s.trim().trim_start_matches("W/").trim_matches('"');
+        return s.parse().map_err(|_| {
+            ApiError::bad(
+                "If-Match",
+                format!("If-Match: {s:?} is not an alert version"),
+            )
+        });
+    }
+    body.ok_or_else(|| {
+        ApiError::PreconditionRequired(
+            "version: send the alert's version (If-Match header or \"version\" in the body) so a concurrent change is not overwritten".into(),
+        )
+    })
+}
+
+fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+/// Changes one alert: status (resolving stamps resolvedDateTime), assignment,
+/// classification with a fitting determination, tags, and optionally a comment. Needs the
+/// version read (409 if someone changed the alert since).
+#[utoipa::path(patch, path = "/api/v1/alerts/{id}", tag = "triage", request_body = AlertUpdate,
+    params(("id" = String, Path, description = "Alert id"), ("If-Match" = Option<String>, Header, description = "The alert's version")),
+    responses(
+        (status = 200, description = "The updated alert record; `ETag` carries the new version"),
+        (status = 400, description = "Invalid field, or a determination that does not fit", body = crate::error::Problem),
+        (status = 403, description = "Your role may not manage this alert", body = crate::error::Problem),
+        (status = 409, description = "Stale version", body = crate::error::Problem),
+        (status = 428, description = "No version given", body = crate::error::Problem)))]
+pub async fn update_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<AlertUpdate>,
+) -> ApiResult<Response> {
+    if req.ids.is_some() || req.q.is_some() {
+        let f = if req.ids.is_some() { "ids" } else { "q" };
+        return Err(ApiError::bad(
+            f,
+            format!("{f}: only for POST /api/v1/alerts/bulk-update"),
+        ));
+    }
+    let alert = find_alert(&state, &id).await?;
+    let grant = caller.grant(Permission::AlertsManage, Some(&alert.record.service_source))?;
+    let version = expected_version(&headers, req.version)?;
+    let change = req.change();
+    change.validate()?;
+    if let Some(c) = &req.comment {
+        check_comment(c)
+            .map_err(|e| ApiError::bad("comment", e.to_string().replacen("text", "comment", 1)))?;
+    }
+    if change.is_empty() && req.comment.is_none() {
+        return Err(ApiError::bad("status", "nothing to change: give status, assignedTo, classification, determination, tags or comment"));
+    }
+    let now = state.clock.now();
+    let updated = state
+        .store
+        .update_alert(&grant, &id, &change, version, now)
+        .await?;
+    if let Some(c) = &req.comment {
+        state.store.add_comment(&grant, &id, c, now).await?;
+    }
+    let mut resp = ApiJson(&updated.record).into_response();
+    resp.headers_mut()
+        .insert(header::ETAG, etag(updated.record.version));
+    Ok(resp)
+}
+
+/// A comment.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewComment {
+    /// Up to 16 KiB.
+    pub text: String,
+}
+
+/// Adds a comment to the alert's history.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/comments", tag = "triage", request_body = NewComment,
+    params(("id" = String, Path, description = "Alert id")),
+    responses((status = 201, description = "The history event"), (status = 400, description = "Blank or over 16 KiB", body = crate::error::Problem),
+        (status = 404, description = "No such alert", body = crate::error::Problem)))]
+pub async fn create_comment(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<NewComment>,
+) -> ApiResult<impl IntoResponse> {
+    let alert = find_alert(&state, &id).await?;
+    let grant = caller.grant(Permission::AlertsManage, Some(&alert.record.service_source))?;
+    check_comment(&req.text)?;
+    let e = state
+        .store
+        .add_comment(&grant, &id, &req.text, state.clock.now())
+        .await?;
+    Ok((StatusCode::CREATED, ApiJson(e)))
+}
+
+/// Applies one change to up to 10,000 alerts chosen by `ids` or by a condition `q`, each
+/// alert atomically, and reports what changed, what was already so, and what was refused.
+/// Alerts outside your service sources are reported as `forbidden` and left alone.
+#[utoipa::path(post, path = "/api/v1/alerts/bulk-update", tag = "triage", request_body = AlertUpdate,
+    responses((status = 200, description = "`{matched, changed, unchanged, notFound, forbidden, failed}`"),
+        (status = 400, description = "Invalid field, no selection, or more than 10,000 alerts", body = crate::error::Problem)))]
+pub async fn bulk_update_alerts(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<AlertUpdate>,
+) -> ApiResult<impl IntoResponse> {
+    let grant = caller.grant(Permission::AlertsManage, None)?;
+    if req.version.is_some() {
+        return Err(ApiError::bad(
+            "version",
+            "version: bulk updates apply to each alert's current version",
+        ));
+    }
+    let change = req.change();
+    change.validate()?;
+    if let Some(c) = &req.comment {
+        check_comment(c)
+            .map_err(|e| ApiError::bad("comment", e.to_string().replacen("text", "comment", 1)))?;
+    }
+    if change.is_empty() && req.comment.is_none() {
+        return Err(ApiError::bad("status", "nothing to change: give status, assignedTo, classification, determination, tags or comment"));
+    }
+    let now = state.clock.now();
+    let target = match (req.ids, req.q) {
+        (Some(ids), None) => {
+            if ids.is_empty() || ids.len() > MAX_BULK {
+                return Err(ApiError::bad(
+                    "ids",
+                    format!("ids: give 1–{MAX_BULK} alert ids"),
+                ));
+            }
+            BulkTarget::Ids(ids)
+        }
+        (None, Some(q)) => {
+            let cond = condition::parse(&q)?;
+            let mut query = scoped_query(&grant, cond, now);
+            query.page_size = MAX_BULK;
+            BulkTarget::Query(Box::new(query))
+        }
+        _ => {
+            return Err(ApiError::bad(
+                "ids",
+                "give either ids (a list of alert ids) or q (a condition)",
+            ))
+        }
+    };
+    let summary = state
+        .store
+        .bulk_update(&grant, target, &change, req.comment.as_deref(), now)
+        .await?;
+    Ok(ApiJson(summary))
+}
+
+/// A tag rename.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameTag {
+    pub from: String,
+    pub to: String,
+}
+
+/// Renames a tag on every alert that carries it. Needs alerts.manage for every service
+/// source, since "everywhere" must mean everywhere.
+#[utoipa::path(post, path = "/api/v1/tags/rename", tag = "triage", request_body = RenameTag,
+    responses((status = 200, description = "`{renamed: N}` alerts changed"), (status = 400, description = "Invalid tag", body = crate::error::Problem)))]
+pub async fn rename_tag(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<RenameTag>,
+) -> ApiResult<impl IntoResponse> {
+    let grant = caller.grant(Permission::AlertsManage, None)?;
+    if !grant.scope().is_all() || !grant.scope().deny().is_empty() {
+        return Err(ApiError::Forbidden(
+            "renaming a tag everywhere needs alerts.manage for every service source".into(),
+        ));
+    }
+    check_tag("from", &req.from)?;
+    check_tag("to", &req.to)?;
+    let renamed = state
+        .store
+        .rename_tag(&grant, &req.from, &req.to, state.clock.now())
+        .await?;
+    Ok(ApiJson(serde_json::json!({ "renamed": renamed })))
+}

@@ -1,0 +1,284 @@
+//! SQL for triage on SQLite: single and bulk manage-alert changes, comments, tag renames.
+//! Each function runs inside the writer's transaction; the domain decides what a change
+//! does ([`AlertChange::apply`]), this module only persists it with its history.
+use super::alerts::{append_history, insert_tags, row_record, where_clause, RECORD_COLS};
+use crate::access::{BulkFailure, BulkSummary, BulkTarget, Updated, MAX_BULK};
+use crate::error::StoreError;
+use rampart_domain::access::Grant;
+use rampart_domain::alert::AlertRecord;
+use rampart_domain::history::{Actor, HistoryEvent};
+use rampart_domain::timestamp::Timestamp;
+use rampart_domain::triage::{AlertChange, FieldChange};
+use rusqlite::{params, Connection, OptionalExtension};
+
+fn by_id(conn: &Connection, id: &str) -> Result<Option<(i64, AlertRecord)>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {RECORD_COLS} FROM alerts WHERE id = ?1"))?
+        .query_row([id], row_record)
+        .optional()?)
+}
+
+/// The canonical username of an enabled user, or why not: assigning work to someone who
+/// cannot log in would hide it.
+fn assignee(conn: &Connection, name: &str) -> Result<String, StoreError> {
+    let row: Option<(String, i64)> = conn
+        .prepare_cached("SELECT username, disabled FROM users WHERE username = ?1")?
+        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match row {
+        Some((u, 0)) => Ok(u),
+        Some(_) => Err(StoreError::Invalid {
+            field: "assignedTo",
+            msg: format!("user {name:?} is disabled"),
+        }),
+        None => Err(StoreError::Invalid {
+            field: "assignedTo",
+            msg: format!("no user {name:?}"),
+        }),
+    }
+}
+
+/// Resolves the assignee once for a whole request.
+fn resolve_change(conn: &Connection, change: &AlertChange) -> Result<AlertChange, StoreError> {
+    let mut change = change.clone();
+    if let Some(Some(who)) = &change.assigned_to {
+        change.assigned_to = Some(Some(assignee(conn, who)?));
+    }
+    Ok(change)
+}
+
+fn field_event(id: &str, actor: &Actor, now: Timestamp, c: FieldChange) -> HistoryEvent {
+    HistoryEvent {
+        seq: 0,
+        target_id: id.into(),
+        at: now,
+        actor: actor.clone(),
+        action: "changed".into(),
+        field: Some(c.field.into()),
+        old_value: c.old,
+        new_value: c.new,
+        text: None,
+    }
+}
+
+/// A comment event.
+pub(crate) fn comment_event(id: &str, actor: &Actor, now: Timestamp, text: &str) -> HistoryEvent {
+    HistoryEvent {
+        seq: 0,
+        target_id: id.into(),
+        at: now,
+        actor: actor.clone(),
+        action: "comment".into(),
+        field: None,
+        old_value: None,
+        new_value: None,
+        text: Some(text.into()),
+    }
+}
+
+/// Writes a changed record's triage columns, its tag rows and one history line per field.
+fn persist(
+    conn: &Connection,
+    rid: i64,
+    rec: &AlertRecord,
+    changes: Vec<FieldChange>,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let tags_changed = changes.iter().any(|c| c.field == "tags");
+    conn.prepare_cached(
+        "UPDATE alerts SET status = ?2, classification = ?3, determination = ?4, assigned_to = ?5,
+            resolved = ?6, tags = ?7, last_update = ?8, version = ?9 WHERE rid = ?1",
+    )?
+    .execute(params![
+        rid,
+        rec.status.as_str(),
+        rec.classification.as_str(),
+        rec.determination.as_str(),
+        rec.assigned_to,
+        rec.resolved.map(Timestamp::micros),
+        serde_json::to_string(&rec.tags).unwrap_or_else(|_| "[]".into()),
+        rec.last_update.micros(),
+        rec.version,
+    ])?;
+    if tags_changed {
+        conn.prepare_cached("DELETE FROM alert_tags WHERE rid = ?1")?
+            .execute([rid])?;
+        insert_tags(conn, rid, &rec.tags)?;
+    }
+    for c in changes {
+        append_history(conn, &field_event(&rec.id, actor, now, c))?;
+    }
+    Ok(())
+}
+
+fn out_of_scope(rec: &AlertRecord) -> StoreError {
+    StoreError::Forbidden(format!(
+        "alert {} is from service source {}, which your role does not reach",
+        rec.id, rec.service_source
+    ))
+}
+
+pub(crate) fn update_alert(
+    conn: &Connection,
+    grant: &Grant,
+    id: &str,
+    change: &AlertChange,
+    expected: i64,
+    now: Timestamp,
+) -> Result<Updated, StoreError> {
+    let (rid, mut rec) = by_id(conn, id)?.ok_or(StoreError::NotFound)?;
+    if !grant.covers(&rec.service_source) {
+        return Err(out_of_scope(&rec));
+    }
+    if rec.version != expected {
+        return Err(StoreError::Stale {
+            current: rec.version,
+        });
+    }
+    let change = resolve_change(conn, change)?;
+    let changes = change.apply(&mut rec, now)?;
+    if changes.is_empty() {
+        return Ok(Updated {
+            record: rec,
+            changed: false,
+        });
+    }
+    rec.version += 1;
+    persist(conn, rid, &rec, changes, &grant.actor(), now)?;
+    Ok(Updated {
+        record: rec,
+        changed: true,
+    })
+}
+
+pub(crate) fn add_comment(
+    conn: &Connection,
+    grant: &Grant,
+    id: &str,
+    text: &str,
+    now: Timestamp,
+) -> Result<HistoryEvent, StoreError> {
+    let (_, rec) = by_id(conn, id)?.ok_or(StoreError::NotFound)?;
+    if !grant.covers(&rec.service_source) {
+        return Err(out_of_scope(&rec));
+    }
+    let e = comment_event(id, &grant.actor(), now, text);
+    append_history(conn, &e)?;
+    let seq = conn.last_insert_rowid();
+    Ok(HistoryEvent { seq, ..e })
+}
+
+pub(crate) fn bulk_update(
+    conn: &Connection,
+    grant: &Grant,
+    target: &BulkTarget,
+    change: &AlertChange,
+    comment: Option<&str>,
+    now: Timestamp,
+) -> Result<BulkSummary, StoreError> {
+    let mut summary = BulkSummary::default();
+    let rows: Vec<(i64, AlertRecord)> = match target {
+        BulkTarget::Ids(ids) => {
+            let mut seen = std::collections::HashSet::new();
+            let mut rows = Vec::with_capacity(ids.len());
+            for id in ids.iter().filter(|id| seen.insert(id.as_str())) {
+                match by_id(conn, id)? {
+                    Some(r) => rows.push(r),
+                    None => summary.not_found.push(id.clone()),
+                }
+            }
+            rows
+        }
+        BulkTarget::Query(q) => {
+            let (filter, params) = where_clause(q);
+            let sql = format!(
+                "SELECT {RECORD_COLS} FROM alerts WHERE {filter} ORDER BY rid LIMIT {}",
+                MAX_BULK + 1
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), row_record)?;
+            let rows = rows.collect::<Result<Vec<_>, _>>()?;
+            if rows.len() > MAX_BULK {
+                return Err(StoreError::Invalid {
+                    field: "q",
+                    msg: format!(
+                        "the condition matches more than {MAX_BULK} alerts; narrow it down"
+                    ),
+                });
+            }
+            rows
+        }
+    };
+    summary.matched = rows.len() + summary.not_found.len();
+    let change = resolve_change(conn, change)?;
+    let actor = grant.actor();
+    for (rid, mut rec) in rows {
+        if !grant.covers(&rec.service_source) {
+            summary.forbidden.push(rec.id);
+            continue;
+        }
+        let changes = match change.apply(&mut rec, now) {
+            Ok(c) => c,
+            Err(e) => {
+                summary.failed.push(BulkFailure {
+                    id: rec.id,
+                    error: e.to_string(),
+                });
+                continue;
+            }
+        };
+        if changes.is_empty() {
+            summary.unchanged += 1;
+        } else {
+            rec.version += 1;
+            persist(conn, rid, &rec, changes, &actor, now)?;
+            summary.changed += 1;
+        }
+        if let Some(text) = comment {
+            append_history(conn, &comment_event(&rec.id, &actor, now, text))?;
+        }
+    }
+    Ok(summary)
+}
+
+pub(crate) fn rename_tag(
+    conn: &Connection,
+    grant: &Grant,
+    from: &str,
+    to: &str,
+    now: Timestamp,
+) -> Result<u64, StoreError> {
+    let sql = format!(
+        "SELECT {RECORD_COLS} FROM alerts WHERE rid IN (SELECT rid FROM alert_tags WHERE tag = ?1)"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map([from], row_record)?
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some((_, rec)) = rows.iter().find(|(_, r)| !grant.covers(&r.service_source)) {
+        return Err(out_of_scope(rec));
+    }
+    let actor = grant.actor();
+    let mut n = 0;
+    for (rid, mut rec) in rows {
+        let mut tags: Vec<String> = rec
+            .tags
+            .iter()
+            .map(|t| if t == from { to.to_string() } else { t.clone() })
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        tags.retain(|t| seen.insert(t.clone()));
+        let change = AlertChange {
+            tags: Some(tags),
+            ..AlertChange::default()
+        };
+        let changes = change.apply(&mut rec, now)?;
+        if !changes.is_empty() {
+            rec.version += 1;
+            persist(conn, rid, &rec, changes, &actor, now)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
