@@ -34,6 +34,10 @@ conformance!(
     keyset_paging_is_stable,
     window_scope_and_total,
     total_is_capped,
+    stale_update_conflicts,
+    assignment_needs_an_enabled_user,
+    bulk_update_respects_scope,
+    sessions_and_tokens_end,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,10 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 
-fn now() -> Timestamp {
+mod access;
+pub use access::*;
+
+pub(crate) fn now() -> Timestamp {
     Timestamp::parse_rfc3339("2026-11-23T12:00:00Z").unwrap()
 }
 
@@ -46,7 +49,7 @@ pub fn record(id: &str, provider: Option<&str>, last: Timestamp) -> AlertRecord 
     }
 }
 
-fn new_alert(record: AlertRecord, entities: Vec<EntityKey>, doc: &[u8]) -> NewAlert {
+pub(crate) fn new_alert(record: AlertRecord, entities: Vec<EntityKey>, doc: &[u8]) -> NewAlert {
     NewAlert {
         record,
         entities,
