@@ -9,6 +9,7 @@ pub mod access;
 pub mod alert;
 pub mod clock;
 pub mod condition;
+pub mod correlate;
 pub mod document;
 pub mod entity;
 pub mod error;

@@ -17,6 +17,13 @@ use utoipa::OpenApi;
         crate::api::triage::create_comment,
         crate::api::triage::bulk_update_alerts,
         crate::api::triage::rename_tag,
+        crate::api::incidents::list_incidents,
+        crate::api::incidents::get_incident,
+        crate::api::incidents::update_incident,
+        crate::api::incidents::get_incident_history,
+        crate::api::incidents::merge_incident,
+        crate::api::incidents::link_alert,
+        crate::api::incidents::unlink_alert,
         crate::api::session::create_session,
         crate::api::session::get_session,
         crate::api::session::delete_session,
@@ -37,6 +44,7 @@ use utoipa::OpenApi;
     security(("bearer" = []), ("session" = [])),
     tags((name = "alerts", description = "Ingest, queue, alert pages"),
          (name = "triage", description = "Manage alert: status, assignment, classification, tags, comments, bulk"),
+         (name = "incidents", description = "Correlated incidents: queue, page, triage, merge, links"),
          (name = "access", description = "Sign-in, users, roles, API tokens, audit"),
          (name = "operations", description = "Health"))
 )]

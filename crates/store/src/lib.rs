@@ -9,6 +9,7 @@ pub mod access;
 pub mod cursor;
 pub mod error;
 pub mod filter;
+pub mod incidents;
 pub mod query;
 pub mod sqlite;
 
@@ -20,6 +21,7 @@ use rampart_domain::access::{Grant, RoleDef};
 use rampart_domain::alert::{AlertRecord, NewAlert};
 use rampart_domain::entity::EntityKey;
 use rampart_domain::history::{Actor, HistoryEvent};
+use rampart_domain::incident::{IncidentChange, IncidentRecord};
 use rampart_domain::timestamp::Timestamp;
 use rampart_domain::triage::AlertChange;
 use rampart_domain::user::{ApiToken, User};
@@ -32,6 +34,7 @@ pub use access::{
 };
 pub use cursor::Cursor;
 pub use error::StoreError;
+pub use incidents::{CorrelateSummary, IncidentDetail, IncidentPage, IncidentQuery};
 pub use query::{AlertPage, AlertQuery, SortKey, TOTAL_CAP};
 
 /// What ingest did with one alert.
@@ -123,6 +126,59 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         to: &str,
         now: Timestamp,
     ) -> Result<u64, StoreError>;
+
+    // --- Incidents. Correlation itself runs inside `ingest`.
+
+    /// A page of the incident queue.
+    async fn list_incidents(&self, query: &IncidentQuery) -> Result<IncidentPage, StoreError>;
+
+    /// An incident with its alerts, entities and correlation reasons.
+    async fn get_incident(&self, id: &str) -> Result<Option<IncidentDetail>, StoreError>;
+
+    /// Changes an incident's triage state at `expected_version`. Resolving an incident
+    /// resolves its unresolved alerts too, each with its own history event.
+    async fn update_incident(
+        &self,
+        grant: &Grant,
+        id: &str,
+        change: &IncidentChange,
+        expected_version: i64,
+        now: Timestamp,
+    ) -> Result<IncidentRecord, StoreError>;
+
+    /// Merges `from` into `into` by hand: `from`'s alerts move and it becomes redirected.
+    async fn merge_incidents(
+        &self,
+        grant: &Grant,
+        from: &str,
+        into: &str,
+        now: Timestamp,
+    ) -> Result<IncidentRecord, StoreError>;
+
+    /// Links an alert to an incident by hand (sticky: correlation never moves it again).
+    async fn link_alert(
+        &self,
+        grant: &Grant,
+        alert: &str,
+        incident: &str,
+        now: Timestamp,
+    ) -> Result<IncidentRecord, StoreError>;
+
+    /// Moves an alert into a new incident of its own, by hand (sticky).
+    async fn unlink_alert(
+        &self,
+        grant: &Grant,
+        alert: &str,
+        now: Timestamp,
+    ) -> Result<IncidentRecord, StoreError>;
+
+    /// Rebuilds automatic incident links for alerts active since `since`, with the store's
+    /// correlation settings; manual links stay.
+    async fn correlate(
+        &self,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> Result<CorrelateSummary, StoreError>;
 
     // --- Users, sessions, tokens, roles.
 
@@ -233,12 +289,20 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 /// Opens the store a URL names: `sqlite://PATH` or a bare directory path (the embedded
 /// default, `PATH/rampart.db`).
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(url, rampart_domain::correlate::CorrelationConfig::default()).await
+}
+
+/// [`open`] with correlation settings.
+pub async fn open_with(
+    url: &str,
+    correlation: rampart_domain::correlate::CorrelationConfig,
+) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Err(StoreError::Config(
             "the PostgreSQL backend arrives in the next wave; use the embedded SQLite store".into(),
         ));
     }
     let path = url.strip_prefix("sqlite://").unwrap_or(url);
-    let store = sqlite::SqliteStore::open_dir(Path::new(path))?;
+    let store = sqlite::SqliteStore::open_dir_with(Path::new(path), correlation)?;
     Ok(Arc::new(store))
 }

@@ -423,13 +423,16 @@ pub async fn list_alerts(
 /// Limits a query to the service sources the grant reaches, so a list never shows what a
 /// single read would refuse.
 pub fn limit_to_scope(query: &mut AlertQuery, grant: &Grant) {
+    (query.allowed_sources, query.denied_sources) = limit_sources(grant);
+}
+
+/// The grant's scope as (allowed sources when limited, denied sources).
+pub fn limit_sources(grant: &Grant) -> (Option<Vec<String>>, Vec<String>) {
     let scope = grant.scope();
     if scope.is_all() {
-        query.allowed_sources = None;
-        query.denied_sources = scope.deny().iter().cloned().collect();
+        (None, scope.deny().iter().cloned().collect())
     } else {
-        query.allowed_sources = Some(scope.allow().iter().cloned().collect());
-        query.denied_sources = Vec::new();
+        (Some(scope.allow().iter().cloned().collect()), Vec::new())
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod health;
+pub mod incidents;
 pub mod roles;
 pub mod session;
 pub mod tokens;
@@ -108,6 +109,48 @@ pub const ROUTE_RULES: &[RouteRule] = &[
         Perm(P::AlertsManage),
         AllSources,
     ),
+    rule(
+        "GET",
+        "/api/v1/incidents",
+        Perm(P::IncidentsRead),
+        PerObject,
+    ),
+    rule(
+        "GET",
+        "/api/v1/incidents/{id}",
+        Perm(P::IncidentsRead),
+        PerObject,
+    ),
+    rule(
+        "PATCH",
+        "/api/v1/incidents/{id}",
+        Perm(P::IncidentsManage),
+        PerObject,
+    ),
+    rule(
+        "GET",
+        "/api/v1/incidents/{id}/history",
+        Perm(P::IncidentsRead),
+        PerObject,
+    ),
+    rule(
+        "POST",
+        "/api/v1/incidents/{id}/merge",
+        Perm(P::IncidentsManage),
+        PerObject,
+    ),
+    rule(
+        "POST",
+        "/api/v1/alerts/{id}/link",
+        Perm(P::IncidentsManage),
+        PerObject,
+    ),
+    rule(
+        "POST",
+        "/api/v1/alerts/{id}/unlink",
+        Perm(P::IncidentsManage),
+        PerObject,
+    ),
     rule("GET", "/api/v1/users", Perm(P::AlertsRead), Tenant),
     rule("POST", "/api/v1/users", Perm(P::UsersManage), Tenant),
     rule("PATCH", "/api/v1/users/{id}", Perm(P::UsersManage), Tenant),
@@ -155,6 +198,18 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/alerts/{id}/history", get(alerts::get_alert_history))
         .route("/alerts/{id}/comments", post(triage::create_comment))
+        .route("/alerts/{id}/link", post(incidents::link_alert))
+        .route("/alerts/{id}/unlink", post(incidents::unlink_alert))
+        .route("/incidents", get(incidents::list_incidents))
+        .route(
+            "/incidents/{id}",
+            get(incidents::get_incident).patch(incidents::update_incident),
+        )
+        .route(
+            "/incidents/{id}/history",
+            get(incidents::get_incident_history),
+        )
+        .route("/incidents/{id}/merge", post(incidents::merge_incident))
         .route("/tags/rename", post(triage::rename_tag))
         .route("/users", get(users::list_users).post(users::create_user))
         .route("/users/{id}", patch(users::update_user))

@@ -64,7 +64,7 @@ impl AlertUpdate {
 }
 
 /// The version from `If-Match` (`"3"`, `W/"3"` or `3`) or the body.
-fn expected_version(headers: &HeaderMap, body: Option<i64>) -> ApiResult<i64> {
+pub(crate) fn expected_version(headers: &HeaderMap, body: Option<i64>) -> ApiResult<i64> {
     if let Some(v) = headers.get(header::IF_MATCH) {
         let s = v.to_str().unwrap_or("");
         let s = s.trim().trim_start_matches("W/").trim_matches('"');
@@ -82,7 +82,7 @@ fn expected_version(headers: &HeaderMap, body: Option<i64>) -> ApiResult<i64> {
     })
 }
 
-fn etag(version: i64) -> HeaderValue {
+pub(crate) fn etag(version: i64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
 }
 

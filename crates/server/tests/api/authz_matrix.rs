@@ -32,7 +32,22 @@ fn expected(rule: &RouteRule, perms: &[Permission], limited: bool, target: &str)
 
 struct Fixture {
     ids: std::collections::HashMap<&'static str, String>,
+    incidents: std::collections::HashMap<&'static str, String>,
     target_user: String,
+}
+
+/// An alert from `source` that correlates with nothing else (its own host), as the
+/// administrator; returns (alert id, incident id).
+async fn lone_alert(app: &TestApp, source: &str, tag: &str) -> (String, String) {
+    let mut a = alert(&format!("lone-{tag}"));
+    a["serviceSource"] = json!(source);
+    a["evidence"] = json!([{"@odata.type": "#microsoft.graph.security.deviceEvidence", "deviceDnsName": format!("lone-{tag}")}]);
+    let id = app.seed_alert(&a).await;
+    let inc = app.get(&format!("/api/v1/alerts/{id}")).await.1["incidentId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (id, inc)
 }
 
 fn allowed(r: &Resp) -> bool {
@@ -51,8 +66,10 @@ async fn probe(
     n: usize,
 ) -> bool {
     let id = fx.ids[source].clone();
+    let incident = fx.incidents[source].clone();
     let mut fresh = alert(&format!("mx-{n}"));
     fresh["serviceSource"] = json!(source);
+    fresh["evidence"] = json!([{"@odata.type": "#microsoft.graph.security.deviceEvidence", "deviceDnsName": format!("mx-host-{n}")}]);
     let m = |s: &str| Method::from_bytes(s.as_bytes()).unwrap();
     let send = |method: Method, path: String, body: Option<Value>| async move {
         app.send(method, &path, auth, body).await
@@ -113,6 +130,32 @@ async fn probe(
             let (t, _) = rampart_server::accounts::mint_token(&*app.store, "victim", "Ingest only", None, None, rampart_domain::history::Actor::system(), now()).await.unwrap();
             allowed(&send(Method::DELETE, rule.path.replace("{id}", &t.id), None).await)
         }
+        ("GET", "/api/v1/incidents") => {
+            let r = send(Method::GET, "/api/v1/incidents?status=any&pageSize=500".into(), None).await;
+            allowed(&r) && r.body["items"].as_array().unwrap().iter().any(|i| i["id"] == incident.as_str())
+        }
+        ("GET", "/api/v1/incidents/{id}") | ("GET", "/api/v1/incidents/{id}/history") => {
+            allowed(&send(Method::GET, rule.path.replace("{id}", &incident), None).await)
+        }
+        ("PATCH", "/api/v1/incidents/{id}") => {
+            let version = app.get(&format!("/api/v1/incidents/{incident}")).await.1["version"].clone();
+            let body = json!({"addTags": [format!("i{n}")], "version": version});
+            allowed(&send(Method::PATCH, rule.path.replace("{id}", &incident), Some(body)).await)
+        }
+        ("POST", "/api/v1/incidents/{id}/merge") => {
+            let (_, from) = lone_alert(app, source, &format!("mf{n}")).await;
+            let (_, into) = lone_alert(app, source, &format!("mi{n}")).await;
+            allowed(&send(Method::POST, rule.path.replace("{id}", &from), Some(json!({"into": into}))).await)
+        }
+        ("POST", "/api/v1/alerts/{id}/link") => {
+            let (a, _) = lone_alert(app, source, &format!("la{n}")).await;
+            let (_, into) = lone_alert(app, source, &format!("li{n}")).await;
+            allowed(&send(Method::POST, rule.path.replace("{id}", &a), Some(json!({"incidentId": into}))).await)
+        }
+        ("POST", "/api/v1/alerts/{id}/unlink") => {
+            let (a, _) = lone_alert(app, source, &format!("ul{n}")).await;
+            allowed(&send(Method::POST, rule.path.replace("{id}", &a), None).await)
+        }
         (m, p) => panic!("{m} {p} has no probe in the authorization matrix; add one"),
     }
 }
@@ -123,13 +166,15 @@ async fn every_route_every_role_every_source() {
     app.user("mx", "Security reader", None).await;
     let target = app.user("target", "Security reader", None).await;
     let mut ids = std::collections::HashMap::new();
+    let mut incidents = std::collections::HashMap::new();
     for (src, name) in [(OWN, "own"), (OTHER, "other")] {
-        let mut a = alert(name);
-        a["serviceSource"] = json!(src);
-        ids.insert(src, app.seed_alert(&a).await);
+        let (a, i) = lone_alert(&app, src, name).await;
+        ids.insert(src, a);
+        incidents.insert(src, i);
     }
     let fx = Fixture {
         ids,
+        incidents,
         target_user: target["id"].as_str().unwrap().to_string(),
     };
     let mut failures = Vec::new();

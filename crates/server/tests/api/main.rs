@@ -3,6 +3,7 @@
 mod access;
 mod authz_matrix;
 mod bad_input;
+mod incidents;
 mod ingest;
 mod openapi;
 mod queue;

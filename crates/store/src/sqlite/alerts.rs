@@ -93,19 +93,40 @@ pub(crate) fn ingest(
     batch: Vec<Prepared>,
     actor: &Actor,
     now: Timestamp,
+    engine: &mut super::correlation::Engine,
 ) -> Result<Vec<IngestOutcome>, StoreError> {
     let mut out = Vec::with_capacity(batch.len());
     let mut pending: Vec<(i64, String, i64)> = Vec::new();
+    let mut rollups = super::incidents::Rollups::default();
     for mut p in batch {
         let entities = std::mem::take(&mut p.alert.entities);
         let rid = match find_existing(conn, &p.alert.record)? {
             None => {
                 out.push(IngestOutcome::Created);
-                insert(conn, &p)?
+                let mut mint = super::correlation::new_incident_id;
+                let (incident, reasons) = engine.place(
+                    conn,
+                    &p.alert.record,
+                    &entities,
+                    now,
+                    &mut rollups,
+                    &mut mint,
+                )?;
+                p.alert.record.incident_id = Some(incident.clone());
+                rollups.linked(&incident, &p.alert.record);
+                let rid = insert(conn, &p, &entities)?;
+                if !reasons.is_empty() {
+                    conn.prepare_cached("UPDATE alerts SET link_reasons = ?2 WHERE rid = ?1")?
+                        .execute(params![
+                            rid,
+                            serde_json::to_string(&reasons).unwrap_or_default()
+                        ])?;
+                }
+                rid
             }
             Some((rid, old)) => {
                 out.push(IngestOutcome::Updated);
-                merge_into(conn, rid, old, p, actor, now)?;
+                merge_into(conn, rid, old, p, &entities, actor, now)?;
                 rid
             }
         };
@@ -114,6 +135,7 @@ pub(crate) fn ingest(
     pending.sort_unstable();
     pending.dedup();
     insert_entities(conn, &pending)?;
+    rollups.flush(conn, now)?;
     Ok(out)
 }
 
@@ -121,14 +143,15 @@ fn find_existing(
     conn: &Connection,
     r: &AlertRecord,
 ) -> Result<Option<(i64, StoredAlert)>, StoreError> {
-    let by_id = format!("SELECT {RECORD_COLS}, body FROM alerts WHERE id = ?1");
+    let by_id = format!("SELECT {RECORD_COLS}, body, keys FROM alerts WHERE id = ?1");
     let mut found = conn
         .prepare_cached(&by_id)?
         .query_row([&r.id], row_with_body)
         .optional()?;
     if found.is_none() {
         if let Some(key) = provider_key(r) {
-            let by_key = format!("SELECT {RECORD_COLS}, body FROM alerts WHERE provider_key = ?1");
+            let by_key =
+                format!("SELECT {RECORD_COLS}, body, keys FROM alerts WHERE provider_key = ?1");
             found = conn
                 .prepare_cached(&by_key)?
                 .query_row([&key], row_with_body)
@@ -136,12 +159,14 @@ fn find_existing(
         }
     }
     found
-        .map(|(rid, record, body)| {
+        .map(|(rid, record, body, keys)| {
             Ok((
                 rid,
                 StoredAlert {
                     record,
-                    entities: Vec::new(),
+                    entities: keys
+                        .map(|k| super::correlation::keys_from(&k))
+                        .unwrap_or_default(),
                     document: decompress(&body)?,
                 },
             ))
@@ -149,13 +174,13 @@ fn find_existing(
         .transpose()
 }
 
-fn insert(conn: &Connection, p: &Prepared) -> Result<i64, StoreError> {
+fn insert(conn: &Connection, p: &Prepared, keys: &[EntityKey]) -> Result<i64, StoreError> {
     let r = &p.alert.record;
     conn.prepare_cached(
         "INSERT INTO alerts (id, provider_key, provider_alert_id, incident_id, title, category, severity, status,
             classification, determination, service_source, detection_source, investigation_state, assigned_to,
-            first_activity, last_activity, created, last_update, resolved, version, tags, impacted, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+            first_activity, last_activity, created, last_update, resolved, version, tags, impacted, body, keys)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
     )?
     .execute(params![
         r.id,
@@ -181,6 +206,7 @@ fn insert(conn: &Connection, p: &Prepared) -> Result<i64, StoreError> {
         json(&r.tags),
         json(&r.impacted_assets),
         p.body,
+        super::correlation::keys_json(keys),
     ])?;
     let rid = conn.last_insert_rowid();
     insert_tags(conn, rid, &r.tags)?;
@@ -213,6 +239,7 @@ fn merge_into(
     rid: i64,
     old: StoredAlert,
     p: Prepared,
+    keys: &[EntityKey],
     actor: &Actor,
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -236,7 +263,8 @@ fn merge_into(
     conn.prepare_cached(
         "UPDATE alerts SET title = ?2, category = ?3, severity = ?4, service_source = ?5, detection_source = ?6,
             investigation_state = ?7, first_activity = ?8, last_activity = ?9, last_update = ?10,
-            version = version + 1, impacted = ?11, body = ?12 WHERE rid = ?1",
+            version = version + 1, impacted = ?11, body = ?12,
+            keys = CASE WHEN keys IS NULL THEN NULL ELSE ?13 END WHERE rid = ?1",
     )?
     .execute(params![
         rid,
@@ -251,6 +279,7 @@ fn merge_into(
         now.micros(),
         json(&impacted),
         body,
+        super::correlation::keys_json(&merged_keys(&old.entities, keys)),
     ])?;
     let (field, old_v, new_v) = if last != o.last_activity {
         (
@@ -275,6 +304,13 @@ fn merge_into(
             text: None,
         },
     )
+}
+
+fn merged_keys(old: &[EntityKey], new: &[EntityKey]) -> Vec<EntityKey> {
+    let mut all: Vec<EntityKey> = old.iter().chain(new).cloned().collect();
+    all.sort();
+    all.dedup();
+    all
 }
 
 /// Appends one audit event.
@@ -334,21 +370,31 @@ pub(crate) fn row_record(row: &Row<'_>) -> rusqlite::Result<(i64, AlertRecord)> 
     Ok((row.get(0)?, record))
 }
 
-fn row_with_body(row: &Row<'_>) -> rusqlite::Result<(i64, AlertRecord, Vec<u8>)> {
+type RowWithBody = (i64, AlertRecord, Vec<u8>, Option<String>);
+
+fn row_with_body(row: &Row<'_>) -> rusqlite::Result<RowWithBody> {
     let (rid, rec) = row_record(row)?;
-    Ok((rid, rec, row.get(22)?))
+    Ok((rid, rec, row.get(22)?, row.get(23)?))
 }
 
 /// One alert with its entities and document.
 pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<StoredAlert>, StoreError> {
-    let sql = format!("SELECT {RECORD_COLS}, body FROM alerts WHERE id = ?1");
-    let Some((rid, record, body)) = conn
+    let sql = format!("SELECT {RECORD_COLS}, body, keys FROM alerts WHERE id = ?1");
+    let Some((rid, record, body, keys)) = conn
         .prepare_cached(&sql)?
         .query_row([id], row_with_body)
         .optional()?
     else {
         return Ok(None);
     };
+    if let Some(k) = keys {
+        return Ok(Some(StoredAlert {
+            record,
+            entities: super::correlation::keys_from(&k),
+            document: decompress(&body)?,
+        }));
+    }
+    // Alerts stored before the keys column existed: read the entity index.
     let mut stmt = conn.prepare_cached(
         "SELECT kind, value FROM entities WHERE rid IN (SELECT ?1) ORDER BY kind, value",
     )?;

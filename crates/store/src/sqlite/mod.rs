@@ -2,6 +2,9 @@
 //! with group commit, and a small pool of reader connections used from blocking tasks.
 mod access;
 mod alerts;
+mod correlation;
+mod incident_triage;
+mod incidents;
 mod triage;
 mod writer;
 
@@ -10,24 +13,30 @@ use crate::access::{
     UserPatch,
 };
 use crate::error::StoreError;
+use crate::incidents::{CorrelateSummary, IncidentDetail, IncidentPage, IncidentQuery};
 use crate::query::{AlertPage, AlertQuery};
 use crate::{IngestOutcome, Store, StoredAlert};
 use async_trait::async_trait;
+use correlation::Engine;
 use rampart_domain::access::{Grant, RoleDef};
 use rampart_domain::alert::NewAlert;
+use rampart_domain::correlate::CorrelationConfig;
 use rampart_domain::history::{Actor, HistoryEvent};
+use rampart_domain::incident::{IncidentChange, IncidentRecord};
 use rampart_domain::timestamp::Timestamp;
 use rampart_domain::triage::AlertChange;
 use rampart_domain::user::{ApiToken, User};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::Mutex;
 use writer::Writer;
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_access.sql"),
+    include_str!("../../migrations/sqlite/0003_incidents.sql"),
 ];
 
 /// Reader connections: reads block on I/O, so a few more than cores.
@@ -39,6 +48,34 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Writer,
     readers: Arc<ReaderPool>,
+    correlation: CorrelationConfig,
+    /// The correlation engine, used only on the writer thread (the mutex is never
+    /// contended). `None` until first needed, and again after a failed transaction, so the
+    /// engine never remembers what was rolled back: it is then re-read from the store.
+    engine: Arc<Mutex<Option<Engine>>>,
+}
+
+/// Runs `f` with the warmed engine on the writer thread; a failure forgets the engine.
+fn with_engine<T>(
+    conn: &Connection,
+    slot: &Mutex<Option<Engine>>,
+    cfg: &CorrelationConfig,
+    f: impl FnOnce(&mut Engine) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut guard = slot
+        .lock()
+        .map_err(|_| StoreError::Unavailable("correlation engine poisoned".into()))?;
+    if guard.is_none() {
+        *guard = Some(Engine::load(conn, cfg)?);
+    }
+    let engine = guard
+        .as_mut()
+        .ok_or_else(|| StoreError::Unavailable("correlation engine".into()))?;
+    let out = f(engine);
+    if out.is_err() {
+        *guard = None;
+    }
+    out
 }
 
 #[derive(Debug)]
@@ -79,24 +116,45 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) `dir/rampart.db`.
+    /// Opens (creating if needed) `dir/rampart.db` with default correlation settings.
     pub fn open_dir(dir: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_dir_with(dir, CorrelationConfig::default())
+    }
+
+    /// Opens (creating if needed) `dir/rampart.db` with these correlation settings.
+    pub fn open_dir_with(
+        dir: &Path,
+        correlation: CorrelationConfig,
+    ) -> Result<SqliteStore, StoreError> {
+        correlation.allow_keys()?;
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Config(format!(
                 "cannot create data directory {}: {e}",
                 dir.display()
             ))
         })?;
-        SqliteStore::open_file(&dir.join("rampart.db"))
+        SqliteStore::open_file(&dir.join("rampart.db"), correlation)
     }
 
     /// Opens (creating if needed) the database file at `path`.
-    pub fn open_file(path: &Path) -> Result<SqliteStore, StoreError> {
+    pub fn open_file(
+        path: &Path,
+        correlation: CorrelationConfig,
+    ) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open(path)
             .map_err(|e| StoreError::Config(format!("cannot open {}: {e}", path.display())))?;
         configure(&conn)?;
         migrate(&conn)?;
-        let writer = Writer::start(conn)?;
+        let engine: Arc<Mutex<Option<Engine>>> = Arc::new(Mutex::new(None));
+        let forget = Arc::clone(&engine);
+        let writer = Writer::start(
+            conn,
+            Box::new(move || {
+                if let Ok(mut e) = forget.lock() {
+                    *e = None;
+                }
+            }),
+        )?;
         let (tx, rx) = crossbeam_channel::bounded(READERS);
         for _ in 0..READERS {
             let r = Connection::open_with_flags(
@@ -114,6 +172,8 @@ impl SqliteStore {
             path: path.to_path_buf(),
             writer,
             readers: Arc::new(ReaderPool { tx, rx }),
+            correlation,
+            engine,
         })
     }
 
@@ -155,8 +215,13 @@ impl Store for SqliteStore {
         let prepared = tokio::task::spawn_blocking(move || alerts::prepare(batch))
             .await
             .map_err(|e| StoreError::Unavailable(format!("compression task failed: {e}")))??;
+        let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
         self.writer
-            .write(move |conn| alerts::ingest(conn, prepared, &actor, now))
+            .write(move |conn| {
+                with_engine(conn, &slot, &cfg, |e| {
+                    alerts::ingest(conn, prepared, &actor, now, e)
+                })
+            })
             .await
     }
 
@@ -394,6 +459,107 @@ impl Store for SqliteStore {
     ) -> Result<Vec<HistoryEvent>, StoreError> {
         let target = target.map(str::to_string);
         self.read(move |c| access::audit(c, target.as_deref(), limit))
+            .await
+    }
+
+    async fn list_incidents(&self, query: &IncidentQuery) -> Result<IncidentPage, StoreError> {
+        let q = query.clone();
+        self.read(move |c| incidents::list(c, &q)).await
+    }
+
+    async fn get_incident(&self, id: &str) -> Result<Option<IncidentDetail>, StoreError> {
+        let id = id.to_string();
+        self.read(move |c| incidents::detail(c, &id)).await
+    }
+
+    async fn update_incident(
+        &self,
+        grant: &Grant,
+        id: &str,
+        change: &IncidentChange,
+        expected_version: i64,
+        now: Timestamp,
+    ) -> Result<IncidentRecord, StoreError> {
+        let (grant, id, change) = (grant.clone(), id.to_string(), change.clone());
+        let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
+        self.writer
+            .write(move |c| {
+                with_engine(c, &slot, &cfg, |e| {
+                    incident_triage::update(c, Some(e), &grant, &id, &change, expected_version, now)
+                })
+            })
+            .await
+    }
+
+    async fn merge_incidents(
+        &self,
+        grant: &Grant,
+        from: &str,
+        into: &str,
+        now: Timestamp,
+    ) -> Result<IncidentRecord, StoreError> {
+        let (grant, from, into) = (grant.clone(), from.to_string(), into.to_string());
+        let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
+        self.writer
+            .write(move |c| {
+                with_engine(c, &slot, &cfg, |e| {
+                    incident_triage::merge(c, Some(e), &grant, &from, &into, now)
+                })
+            })
+            .await
+    }
+
+    async fn link_alert(
+        &self,
+        grant: &Grant,
+        alert: &str,
+        incident: &str,
+        now: Timestamp,
+    ) -> Result<IncidentRecord, StoreError> {
+        let (grant, alert, incident) = (grant.clone(), alert.to_string(), incident.to_string());
+        let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
+        self.writer
+            .write(move |c| {
+                with_engine(c, &slot, &cfg, |e| {
+                    incident_triage::link(c, Some(e), &grant, &alert, &incident, now)
+                })
+            })
+            .await
+    }
+
+    async fn unlink_alert(
+        &self,
+        grant: &Grant,
+        alert: &str,
+        now: Timestamp,
+    ) -> Result<IncidentRecord, StoreError> {
+        let (grant, alert) = (grant.clone(), alert.to_string());
+        let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
+        self.writer
+            .write(move |c| {
+                with_engine(c, &slot, &cfg, |e| {
+                    incident_triage::unlink(c, Some(e), &grant, &alert, now)
+                })
+            })
+            .await
+    }
+
+    async fn correlate(
+        &self,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> Result<CorrelateSummary, StoreError> {
+        let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
+        self.writer
+            .write(move |c| {
+                let mut guard = slot
+                    .lock()
+                    .map_err(|_| StoreError::Unavailable("correlation engine poisoned".into()))?;
+                *guard = None;
+                let (summary, engine) = incident_triage::correlate_all(c, &cfg, since, now)?;
+                *guard = Some(engine);
+                Ok(summary)
+            })
             .await
     }
 }

@@ -11,6 +11,11 @@ use rampart_domain::timestamp::Timestamp;
 use rampart_domain::triage::{AlertChange, FieldChange};
 use rusqlite::{params, Connection, OptionalExtension};
 
+/// The alert record with this id.
+pub(crate) fn record_by_id(conn: &Connection, id: &str) -> Result<Option<AlertRecord>, StoreError> {
+    Ok(by_id(conn, id)?.map(|(_, r)| r))
+}
+
 fn by_id(conn: &Connection, id: &str) -> Result<Option<(i64, AlertRecord)>, StoreError> {
     Ok(conn
         .prepare_cached(&format!("SELECT {RECORD_COLS} FROM alerts WHERE id = ?1"))?
@@ -20,7 +25,7 @@ fn by_id(conn: &Connection, id: &str) -> Result<Option<(i64, AlertRecord)>, Stor
 
 /// The canonical username of an enabled user, or why not: assigning work to someone who
 /// cannot log in would hide it.
-fn assignee(conn: &Connection, name: &str) -> Result<String, StoreError> {
+pub(crate) fn assignee(conn: &Connection, name: &str) -> Result<String, StoreError> {
     let row: Option<(String, i64)> = conn
         .prepare_cached("SELECT username, disabled FROM users WHERE username = ?1")?
         .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -105,6 +110,13 @@ fn persist(
         conn.prepare_cached("DELETE FROM alert_tags WHERE rid = ?1")?
             .execute([rid])?;
         insert_tags(conn, rid, &rec.tags)?;
+    }
+    // A resolved alert no longer counts towards its incident's severity.
+    if let (Some(inc), true) = (
+        &rec.incident_id,
+        changes.iter().any(|c| c.field == "status"),
+    ) {
+        super::incidents::rollup(conn, inc, now)?;
     }
     for c in changes {
         append_history(conn, &field_event(&rec.id, actor, now, c))?;

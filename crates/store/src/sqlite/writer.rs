@@ -70,11 +70,16 @@ impl Drop for Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn`.
-    pub(crate) fn start(conn: Connection) -> Result<Writer, StoreError> {
+    /// `on_rollback` runs on the writer thread whenever a transaction does not commit, so
+    /// in-memory state kept beside the database can be dropped.
+    pub(crate) fn start(
+        conn: Connection,
+        on_rollback: Box<dyn Fn() + Send>,
+    ) -> Result<Writer, StoreError> {
         let (tx, rx) = crossbeam_channel::unbounded::<Box<dyn Job>>();
         let thread = std::thread::Builder::new()
             .name("rampart-sqlite-writer".into())
-            .spawn(move || run(&conn, &rx))
+            .spawn(move || run(&conn, &rx, &*on_rollback))
             .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
         Ok(Writer {
             tx: Some(tx),
@@ -104,7 +109,7 @@ impl Writer {
     }
 }
 
-fn run(conn: &Connection, rx: &crossbeam_channel::Receiver<Box<dyn Job>>) {
+fn run(conn: &Connection, rx: &crossbeam_channel::Receiver<Box<dyn Job>>, on_rollback: &dyn Fn()) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_JOBS_PER_COMMIT {
@@ -116,6 +121,7 @@ fn run(conn: &Connection, rx: &crossbeam_channel::Receiver<Box<dyn Job>>) {
         let outcome = commit_batch(conn, &mut batch);
         if outcome.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
+            on_rollback();
         }
         for job in batch {
             job.finish(outcome.clone());

@@ -1,0 +1,321 @@
+use super::*;
+use crate::entity::normalise;
+use std::collections::HashMap;
+
+fn key(kind: EntityKind, raw: &str) -> EntityKey {
+    EntityKey {
+        kind,
+        value: normalise(kind, raw).unwrap(),
+    }
+}
+
+fn h(hours: i64) -> Timestamp {
+    Timestamp::from_secs(1_800_000_000 + hours * 3600)
+}
+
+/// Applies effects the way the store does, so tests see final placements.
+#[derive(Default)]
+struct World {
+    engine: Option<Correlator>,
+    alert_incident: HashMap<String, String>,
+    redirect: HashMap<String, String>,
+    reasons: HashMap<String, Vec<Reason>>,
+    next: u64,
+}
+
+impl World {
+    fn new(cfg: CorrelationConfig) -> Self {
+        let allow = cfg.allow_keys().unwrap();
+        World {
+            engine: Some(Correlator::new(&cfg, allow)),
+            ..Default::default()
+        }
+    }
+    fn add(&mut self, id: &str, at: Timestamp, keys: &[EntityKey]) -> String {
+        let mut engine = self.engine.take().unwrap();
+        let next = &mut self.next;
+        let mut mint = || {
+            *next += 1;
+            format!("inc-{next}")
+        };
+        for e in engine.place(AlertIn { id, at, keys }, &mut mint) {
+            match e {
+                Effect::NewIncident { .. } => {}
+                Effect::Link {
+                    alert,
+                    incident,
+                    reasons,
+                } => {
+                    self.alert_incident.insert(alert.clone(), incident);
+                    self.reasons.insert(alert, reasons);
+                }
+                Effect::Merge { from, into, .. } => {
+                    for v in self.alert_incident.values_mut() {
+                        if *v == from {
+                            *v = into.clone();
+                        }
+                    }
+                    self.redirect.insert(from, into);
+                }
+                Effect::Split {
+                    alert, incident, ..
+                } => {
+                    self.alert_incident.insert(alert, incident);
+                }
+            }
+        }
+        self.engine = Some(engine);
+        self.alert_incident[id].clone()
+    }
+    fn incidents(&self) -> std::collections::BTreeSet<&String> {
+        self.alert_incident.values().collect()
+    }
+}
+
+#[test]
+fn same_device_within_the_window_joins_and_outside_starts_anew() {
+    let mut w = World::new(CorrelationConfig::default());
+    let a = w.add(
+        "a1",
+        h(0),
+        &[key(EntityKind::Device, "WS-17.corp.contoso.com")],
+    );
+    let b = w.add("a2", h(5), &[key(EntityKind::Device, "ws-17")]);
+    assert_eq!(a, b, "short name ≡ FQDN, case-insensitive");
+    assert_eq!(w.reasons["a2"][0].kind, EntityKind::Device);
+    assert_eq!(w.reasons["a2"][0].rule, RULE_SHARED_ENTITY);
+    let c = w.add("a3", h(5 + 25), &[key(EntityKind::Device, "ws-17")]);
+    assert_ne!(a, c, "25 h later is outside the 24 h window");
+}
+
+#[test]
+fn accounts_meet_across_netbios_upn_and_sid_spellings() {
+    let mut w = World::new(CorrelationConfig::default());
+    let a = w.add("a1", h(0), &[key(EntityKind::User, "CORP\\alice")]);
+    let b = w.add(
+        "a2",
+        h(1),
+        &[key(EntityKind::User, "alice@corp.contoso.com")],
+    );
+    assert_eq!(a, b);
+    let sid = "S-1-5-21-111-222-333-1104";
+    let c = w.add("a3", h(1), &[key(EntityKind::User, sid)]);
+    let d = w.add("a4", h(2), &[key(EntityKind::User, &sid.to_lowercase())]);
+    assert_eq!(c, d);
+}
+
+#[test]
+fn a_bridging_alert_merges_into_the_older_incident() {
+    let mut w = World::new(CorrelationConfig::default());
+    let first = w.add("a1", h(0), &[key(EntityKind::Device, "ws-1")]);
+    let second = w.add("a2", h(1), &[key(EntityKind::User, "bob")]);
+    assert_ne!(first, second);
+    let bridge = w.add(
+        "a3",
+        h(2),
+        &[
+            key(EntityKind::Device, "ws-1"),
+            key(EntityKind::User, "bob"),
+        ],
+    );
+    assert_eq!(bridge, first, "the older incident survives");
+    assert_eq!(w.alert_incident["a2"], first);
+    assert_eq!(w.redirect[&second], first);
+    // Later alerts through the absorbed incident's entities land in the survivor.
+    assert_eq!(w.add("a4", h(3), &[key(EntityKind::User, "bob")]), first);
+}
+
+#[test]
+fn a_thousand_unrelated_alerts_mentioning_the_dns_server_stay_apart() {
+    let mut w = World::new(CorrelationConfig::default());
+    for i in 0..1000 {
+        w.add(
+            &format!("a{i}"),
+            h(0).plus_micros(i * 1_000_000),
+            &[
+                key(EntityKind::Device, &format!("ws-{i}")),
+                key(EntityKind::User, &format!("user{i}")),
+                key(EntityKind::Ip, "10.0.0.53"),
+            ],
+        );
+    }
+    assert_eq!(w.incidents().len(), 1000, "every alert is its own incident");
+}
+
+#[test]
+fn a_common_binary_hash_does_not_glue_two_unrelated_alerts() {
+    let powershell = "de96a6e69944335375dc1ac238336066889d9ffc7d73628ef4fe1b1b160ab32c";
+    let mut w = World::new(CorrelationConfig::default());
+    // powershell.exe shows up on many devices.
+    for i in 0..20 {
+        w.add(
+            &format!("bg{i}"),
+            h(0),
+            &[
+                key(EntityKind::Device, &format!("host-{i}")),
+                key(EntityKind::FileSha256, powershell),
+            ],
+        );
+    }
+    let a = w.add(
+        "x",
+        h(1),
+        &[
+            key(EntityKind::Device, "fin-01"),
+            key(EntityKind::User, "carol"),
+            key(EntityKind::FileSha256, powershell),
+        ],
+    );
+    let b = w.add(
+        "y",
+        h(1),
+        &[
+            key(EntityKind::Device, "hr-07"),
+            key(EntityKind::User, "dave"),
+            key(EntityKind::FileSha256, powershell),
+        ],
+    );
+    assert_ne!(a, b);
+    // A rare hash does glue: the same dropper on two devices.
+    let c = w.add(
+        "p",
+        h(2),
+        &[
+            key(EntityKind::Device, "ws-a"),
+            key(EntityKind::FileSha256, "aa".repeat(32).as_str()),
+        ],
+    );
+    let d = w.add(
+        "q",
+        h(2),
+        &[
+            key(EntityKind::Device, "ws-b"),
+            key(EntityKind::FileSha256, "aa".repeat(32).as_str()),
+        ],
+    );
+    assert_eq!(c, d);
+}
+
+#[test]
+fn allow_listed_entities_never_correlate() {
+    let cfg = CorrelationConfig {
+        allow_list: vec!["user:svc-scanner".into(), "ip:203.0.113.10".into()],
+        ..Default::default()
+    };
+    let mut w = World::new(cfg);
+    let a = w.add(
+        "a",
+        h(0),
+        &[
+            key(EntityKind::User, "CORP\\svc-scanner"),
+            key(EntityKind::Device, "ws-1"),
+        ],
+    );
+    let b = w.add(
+        "b",
+        h(0),
+        &[
+            key(EntityKind::User, "svc-scanner"),
+            key(EntityKind::Device, "ws-2"),
+        ],
+    );
+    assert_ne!(a, b);
+    assert!(CorrelationConfig {
+        allow_list: vec!["nonsense".into()],
+        ..Default::default()
+    }
+    .allow_keys()
+    .is_err());
+}
+
+#[test]
+fn resolved_incidents_take_no_new_alerts_and_manual_links_stick() {
+    let mut w = World::new(CorrelationConfig::default());
+    let a = w.add("a", h(0), &[key(EntityKind::Device, "ws-1")]);
+    w.engine
+        .as_mut()
+        .unwrap()
+        .set_openness(&a, Openness::Resolved);
+    let b = w.add("b", h(1), &[key(EntityKind::Device, "ws-1")]);
+    assert_ne!(
+        a, b,
+        "a new alert starts a new incident instead of reopening"
+    );
+    // Pin an alert that is linked only by an IP, then make that IP common: it stays.
+    let base = w.add(
+        "c",
+        h(2),
+        &[
+            key(EntityKind::Device, "d-0"),
+            key(EntityKind::Ip, "198.51.100.7"),
+        ],
+    );
+    let pinned = w.add(
+        "d",
+        h(2),
+        &[
+            key(EntityKind::Device, "d-1"),
+            key(EntityKind::Ip, "198.51.100.7"),
+        ],
+    );
+    assert_eq!(base, pinned);
+    w.engine.as_mut().unwrap().pin("d", &pinned);
+    let loose = w.add(
+        "e",
+        h(2),
+        &[
+            key(EntityKind::Device, "d-2"),
+            key(EntityKind::Ip, "198.51.100.7"),
+        ],
+    );
+    assert_eq!(loose, base);
+    for i in 3..10 {
+        w.add(
+            &format!("f{i}"),
+            h(2),
+            &[
+                key(EntityKind::Device, &format!("d-{i}")),
+                key(EntityKind::Ip, "198.51.100.7"),
+            ],
+        );
+    }
+    assert_eq!(w.alert_incident["d"], base, "manual link stays");
+    assert_ne!(
+        w.alert_incident["e"], base,
+        "automatic link through a now-common IP is undone"
+    );
+}
+
+#[test]
+fn process_lineage_and_shared_messages_glue() {
+    let mut w = World::new(CorrelationConfig::default());
+    let parent = EntityKey {
+        kind: EntityKind::Process,
+        value: "dev-1|4242|1800000000000000".into(),
+    };
+    let a = w.add(
+        "a",
+        h(0),
+        &[key(EntityKind::Device, "ws-1"), parent.clone()],
+    );
+    // The child's alert is on a re-imaged device name but carries its parent's process key.
+    let b = w.add("b", h(1), &[key(EntityKind::Device, "ws-1-new"), parent]);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn pruning_bounds_memory_by_the_window() {
+    let mut w = World::new(CorrelationConfig::default());
+    for i in 0..500 {
+        w.add(
+            &format!("a{i}"),
+            h(i),
+            &[key(EntityKind::Device, &format!("ws-{}", i % 7))],
+        );
+        w.engine.as_mut().unwrap().prune(h(i));
+    }
+    assert!(
+        w.engine.as_ref().unwrap().tracked_alerts() <= 26,
+        "only about a window's worth is kept"
+    );
+}

@@ -1,0 +1,375 @@
+//! Incidents: the queue, the incident page, triage, merge, and manual links of alerts.
+use crate::api::alerts::{find_alert, limit_sources};
+use crate::api::triage::{etag, expected_version};
+use crate::api::users::double_option;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use rampart_domain::access::{Grant, Permission};
+use rampart_domain::history::HistoryEvent;
+use rampart_domain::incident::{IncidentChange, IncidentStatus};
+use rampart_domain::timestamp::{Timestamp, DAY_MICROS};
+use rampart_domain::triage::check_comment;
+use rampart_domain::vocab::{Classification, Determination, Severity};
+use rampart_store::query::MAX_PAGE_SIZE;
+use rampart_store::{Cursor, IncidentDetail, IncidentQuery, SortKey};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Incident queue filters.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IncidentParams {
+    /// e.g. `active,inProgress` (default); `any` for all.
+    pub status: Option<String>,
+    /// e.g. `high,medium`
+    pub severity: Option<String>,
+    pub assigned_to: Option<String>,
+    pub tag: Option<String>,
+    /// RFC 3339; with `until`, replaces the 30-day default on last activity.
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// 1–500, default 50.
+    pub page_size: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+fn list<T>(
+    field: &str,
+    raw: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    expected: String,
+) -> ApiResult<Vec<T>> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            parse(s).ok_or_else(|| {
+                ApiError::bad(
+                    field,
+                    format!("{field}: unknown value {s:?}; expected one of {expected}"),
+                )
+            })
+        })
+        .collect()
+}
+
+fn time(field: &str, v: &str) -> ApiResult<Timestamp> {
+    Timestamp::parse_rfc3339(v).map_err(|e| ApiError::bad(field, format!("{field}: {e}")))
+}
+
+/// The incident queue: active and in-progress incidents with activity in the last 30 days,
+/// most recent first, keyset-paginated; only incidents all of whose alerts you may read.
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", params(IncidentParams),
+    responses((status = 200, description = "`{items, nextCursor, total, totalIsExact}`"), (status = 400, description = "Bad filter", body = crate::error::Problem)))]
+pub async fn list_incidents(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(p): ApiQuery<IncidentParams>,
+) -> ApiResult<impl IntoResponse> {
+    let grant = caller.grant(Permission::IncidentsRead, None)?;
+    let now = state.clock.now();
+    let statuses = match p.status.as_deref() {
+        Some(s) if s.eq_ignore_ascii_case("any") => Vec::new(),
+        Some(s) => list(
+            "status",
+            s,
+            IncidentStatus::parse_loose,
+            IncidentStatus::expected(),
+        )?,
+        None => vec![IncidentStatus::Active, IncidentStatus::InProgress],
+    };
+    let severities = match p.severity.as_deref() {
+        Some(s) => list("severity", s, Severity::parse_loose, Severity::expected())?,
+        None => Vec::new(),
+    };
+    let since = p.since.as_deref().map(|s| time("since", s)).transpose()?;
+    let until = p.until.as_deref().map(|s| time("until", s)).transpose()?;
+    let since = if since.is_none() && until.is_none() {
+        Some(now.plus_micros(-30 * DAY_MICROS))
+    } else {
+        since
+    };
+    let page_size = p.page_size.unwrap_or(50);
+    if page_size == 0 || page_size > MAX_PAGE_SIZE {
+        return Err(ApiError::bad(
+            "pageSize",
+            format!("pageSize: must be 1–{MAX_PAGE_SIZE}"),
+        ));
+    }
+    let after = p
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::decode(c, SortKey::LastActivity, true))
+        .transpose()?
+        .map(|c| (c.k.unwrap_or(0), c.r));
+    let (allowed_sources, denied_sources) = limit_sources(&grant);
+    let q = IncidentQuery {
+        statuses,
+        severities,
+        assigned_to: p.assigned_to,
+        tag: p.tag,
+        since,
+        until,
+        page_size,
+        after,
+        allowed_sources,
+        denied_sources,
+    };
+    let page = state.store.list_incidents(&q).await?;
+    let next = page.next.map(|(k, r)| {
+        Cursor {
+            s: SortKey::LastActivity.as_str().into(),
+            d: true,
+            k: Some(k),
+            t: None,
+            r,
+        }
+        .encode()
+    });
+    Ok(ApiJson(serde_json::json!({
+        "items": page.items,
+        "nextCursor": next,
+        "total": page.total,
+        "totalIsExact": page.total_is_exact,
+    })))
+}
+
+/// The incident, checked against the caller's reach for `perm`: every source of its alerts.
+async fn find_incident(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    perm: Permission,
+) -> ApiResult<(IncidentDetail, Grant)> {
+    let d = state
+        .store
+        .get_incident(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no incident {id:?}")))?;
+    let mut grant = caller.grant(perm, None)?;
+    for s in &d.incident.service_sources {
+        grant = caller.grant(perm, Some(s))?;
+    }
+    Ok((d, grant))
+}
+
+/// The incident page: the incident, its alerts, impacted entities grouped by kind, why each
+/// alert is in it, and its time span.
+#[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents",
+    params(("id" = String, Path, description = "Incident id")),
+    responses((status = 200, description = "The incident with `alertIds`, `alerts`, `entities`, `correlationReasons`"),
+        (status = 404, description = "No such incident", body = crate::error::Problem)))]
+pub async fn get_incident(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    let (d, _) = find_incident(&state, &caller, &id, Permission::IncidentsRead).await?;
+    let mut entities: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for e in &d.entities {
+        entities
+            .entry(e.kind.as_str().to_string())
+            .or_default()
+            .push(e.value.clone());
+    }
+    let mut v = serde_json::to_value(&d.incident).map_err(|e| ApiError::Internal(e.into()))?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert(
+            "alertIds".into(),
+            serde_json::json!(d.alerts.iter().map(|a| &a.id).collect::<Vec<_>>()),
+        );
+        o.insert("alerts".into(), serde_json::json!(d.alerts));
+        o.insert("entities".into(), serde_json::json!(entities));
+        o.insert("correlationReasons".into(), serde_json::json!(d.reasons));
+    }
+    let mut resp = ApiJson(v).into_response();
+    resp.headers_mut()
+        .insert(header::ETAG, etag(d.incident.version));
+    Ok(resp)
+}
+
+/// The incident's history, oldest first, including that of incidents merged into it.
+#[utoipa::path(get, path = "/api/v1/incidents/{id}/history", tag = "incidents",
+    params(("id" = String, Path, description = "Incident id")),
+    responses((status = 200, description = "`{items: [event…]}`")))]
+pub async fn get_incident_history(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<impl IntoResponse> {
+    find_incident(&state, &caller, &id, Permission::IncidentsRead).await?;
+    let mut items = state.store.history(&id).await?;
+    // Incidents absorbed into this one say so in its history; theirs comes along.
+    let absorbed: Vec<String> = items
+        .iter()
+        .filter(|e| e.action == "absorbed")
+        .filter_map(|e| e.old_value.clone())
+        .collect();
+    for a in absorbed {
+        items.extend(state.store.history(&a).await?);
+    }
+    items.sort_by_key(|e: &HistoryEvent| (e.at, e.seq));
+    Ok(ApiJson(serde_json::json!({ "items": items })))
+}
+
+/// An incident change.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IncidentUpdate {
+    /// `active`, `inProgress` or `resolved` (resolving resolves its open alerts).
+    #[schema(value_type = Option<String>)]
+    pub status: Option<IncidentStatus>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub assigned_to: Option<Option<String>>,
+    #[schema(value_type = Option<String>)]
+    pub classification: Option<Classification>,
+    #[schema(value_type = Option<String>)]
+    pub determination: Option<Determination>,
+    #[serde(default)]
+    pub add_tags: Vec<String>,
+    #[serde(default)]
+    pub remove_tags: Vec<String>,
+    pub comment: Option<String>,
+    pub version: Option<i64>,
+}
+
+/// Changes an incident: status, assignment, classification and determination, tags, and a
+/// comment. Needs the version read (409 when stale).
+#[utoipa::path(patch, path = "/api/v1/incidents/{id}", tag = "incidents", request_body = IncidentUpdate,
+    params(("id" = String, Path, description = "Incident id")),
+    responses((status = 200, description = "The incident"), (status = 400, description = "Invalid field", body = crate::error::Problem),
+        (status = 409, description = "Stale version", body = crate::error::Problem), (status = 428, description = "No version", body = crate::error::Problem)))]
+pub async fn update_incident(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<IncidentUpdate>,
+) -> ApiResult<Response> {
+    let (_, grant) = find_incident(&state, &caller, &id, Permission::IncidentsManage).await?;
+    let version = expected_version(&headers, req.version)?;
+    let change = IncidentChange {
+        status: req.status,
+        assigned_to: req.assigned_to,
+        classification: req.classification,
+        determination: req.determination,
+        add_tags: req.add_tags,
+        remove_tags: req.remove_tags,
+    };
+    change.validate()?;
+    if let Some(c) = &req.comment {
+        check_comment(c)
+            .map_err(|e| ApiError::bad("comment", e.to_string().replacen("text", "comment", 1)))?;
+    }
+    if change.is_empty() && req.comment.is_none() {
+        return Err(ApiError::bad("status", "nothing to change: give status, assignedTo, classification, determination, tags or comment"));
+    }
+    let now = state.clock.now();
+    let rec = state
+        .store
+        .update_incident(&grant, &id, &change, version, now)
+        .await?;
+    if let Some(text) = req.comment {
+        state
+            .store
+            .append_audit(HistoryEvent {
+                seq: 0,
+                target_id: id.clone(),
+                at: now,
+                actor: grant.actor(),
+                action: "comment".into(),
+                field: None,
+                old_value: None,
+                new_value: None,
+                text: Some(text),
+            })
+            .await?;
+    }
+    let mut resp = ApiJson(&rec).into_response();
+    resp.headers_mut().insert(header::ETAG, etag(rec.version));
+    Ok(resp)
+}
+
+/// A merge target.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeRequest {
+    /// The incident that survives.
+    pub into: String,
+}
+
+/// Merges this incident into another by hand: its alerts move, it becomes `redirected`.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/merge", tag = "incidents", request_body = MergeRequest,
+    params(("id" = String, Path, description = "The incident to absorb")),
+    responses((status = 200, description = "The surviving incident"), (status = 400, description = "Into itself, or a redirected incident", body = crate::error::Problem),
+        (status = 404, description = "No such incident", body = crate::error::Problem)))]
+pub async fn merge_incident(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<MergeRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let (_, grant) = find_incident(&state, &caller, &id, Permission::IncidentsManage).await?;
+    let rec = state
+        .store
+        .merge_incidents(&grant, &id, &req.into, state.clock.now())
+        .await?;
+    Ok(ApiJson(rec))
+}
+
+/// A link target.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LinkRequest {
+    pub incident_id: String,
+}
+
+/// Links an alert to an incident by hand; correlation never moves it again.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/link", tag = "incidents", request_body = LinkRequest,
+    params(("id" = String, Path, description = "Alert id")),
+    responses((status = 200, description = "The incident it now belongs to"), (status = 400, description = "Unknown or redirected incident", body = crate::error::Problem)))]
+pub async fn link_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<LinkRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let alert = find_alert(&state, &id).await?;
+    let grant = caller.grant(
+        Permission::IncidentsManage,
+        Some(&alert.record.service_source),
+    )?;
+    let rec = state
+        .store
+        .link_alert(&grant, &id, &req.incident_id, state.clock.now())
+        .await?;
+    Ok(ApiJson(rec))
+}
+
+/// Moves an alert out of its incident into a new one of its own, by hand.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/unlink", tag = "incidents",
+    params(("id" = String, Path, description = "Alert id")),
+    responses((status = 200, description = "The new incident")))]
+pub async fn unlink_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<impl IntoResponse> {
+    let alert = find_alert(&state, &id).await?;
+    let grant = caller.grant(
+        Permission::IncidentsManage,
+        Some(&alert.record.service_source),
+    )?;
+    let rec = state
+        .store
+        .unlink_alert(&grant, &id, state.clock.now())
+        .await?;
+    Ok(ApiJson(rec))
+}

@@ -1,0 +1,379 @@
+//! Incidents over real HTTP: correlation at ingest, the incident page, triage, merge, links.
+use crate::support::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+fn on(provider: &str, device: &str, user: Option<&str>, extra: Vec<Value>) -> Value {
+    let mut a = alert(provider);
+    let mut ev = vec![
+        json!({"@odata.type": "#microsoft.graph.security.deviceEvidence", "deviceDnsName": device}),
+    ];
+    if let Some(u) = user {
+        ev.push(json!({"@odata.type": "#microsoft.graph.security.userEvidence", "userAccount": {"accountName": u, "domainName": "CORP"}}));
+    }
+    ev.extend(extra);
+    a["evidence"] = Value::Array(ev);
+    a
+}
+
+async fn incident_of(app: &TestApp, alert: &str) -> String {
+    app.get(&format!("/api/v1/alerts/{alert}")).await.1["incidentId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn incident(app: &TestApp, id: &str) -> Value {
+    let (s, v) = app.get(&format!("/api/v1/incidents/{id}")).await;
+    assert_eq!(s, 200, "{v}");
+    v
+}
+
+async fn bulk(app: &TestApp, alerts: &[Value]) {
+    let mut body = Vec::new();
+    for a in alerts {
+        serde_json::to_writer(&mut body, a).unwrap();
+        body.push(b'\n');
+    }
+    let r = app
+        .send_raw(
+            Method::POST,
+            "/api/v1/alerts/bulk",
+            &app.admin,
+            Some(body),
+            &[],
+        )
+        .await;
+    assert!(r.status == 201 || r.status == 200, "{}", r.body);
+}
+
+#[tokio::test]
+async fn related_alerts_form_one_incident_with_reasons() {
+    let app = TestApp::new().await;
+    let mut first = on("c1", "WS-17.corp.contoso.com", Some("alice"), vec![]);
+    first["severity"] = json!("medium");
+    first["category"] = json!("InitialAccess");
+    let a = app.seed_alert(&first).await;
+    // The same account, spelled as a UPN, on another host.
+    let mut second = on(
+        "c2",
+        "SRV-DB01",
+        None,
+        vec![
+            json!({"@odata.type": "#microsoft.graph.security.userEvidence", "userAccount": {"accountName": "alice", "userPrincipalName": "alice@corp.contoso.com"}}),
+        ],
+    );
+    second["severity"] = json!("high");
+    second["category"] = json!("LateralMovement");
+    second["lastActivityDateTime"] = json!("2026-11-22T15:00:00Z");
+    let b = app.seed_alert(&second).await;
+    let unrelated = app
+        .seed_alert(&on("c3", "ws-99", Some("zed"), vec![]))
+        .await;
+    let inc = incident_of(&app, &a).await;
+    assert_eq!(incident_of(&app, &b).await, inc);
+    assert_ne!(incident_of(&app, &unrelated).await, inc);
+    let v = incident(&app, &inc).await;
+    assert_eq!(v["alertIds"], json!([a, b]));
+    assert_eq!(v["severity"], "high", "the highest of its active alerts");
+    assert_eq!(v["alertCount"], 2);
+    assert_eq!(v["status"], "active");
+    assert_eq!(v["firstActivityDateTime"], "2026-11-22T10:00:00.000000Z");
+    assert_eq!(v["lastActivityDateTime"], "2026-11-22T15:00:00.000000Z");
+    assert!(
+        v["displayName"]
+            .as_str()
+            .unwrap()
+            .contains("InitialAccess & LateralMovement"),
+        "{}",
+        v["displayName"]
+    );
+    let reasons = v["correlationReasons"].as_array().unwrap();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert_eq!(
+        reasons[0],
+        json!({"alertId": b, "kind": "user", "value": "alice", "rule": "sharedEntity"})
+    );
+    assert!(v["entities"]["device"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("ws-17")));
+    assert!(v["entities"]["user"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("alice")));
+    // The incident queue shows it.
+    let (_, q) = app.get("/api/v1/incidents").await;
+    assert_eq!(q["total"], 2);
+    let (_, q) = app.get("/api/v1/incidents?severity=high").await;
+    assert_eq!(q["items"][0]["id"], inc.as_str());
+    // Resolving an alert lowers the incident's severity to that of its remaining alerts.
+    let r = app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/alerts/{b}"),
+            &app.admin,
+            Some(json!({"status": "resolved", "version": 1})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(incident(&app, &inc).await["severity"], "medium");
+}
+
+#[tokio::test]
+async fn dns_server_and_common_binaries_do_not_glue() {
+    let app = TestApp::new().await;
+    let alerts: Vec<Value> = (0..1000)
+        .map(|i| on(&format!("dns{i}"), &format!("ws-{i}"), Some(&format!("user{i}")), vec![json!({"@odata.type": "#microsoft.graph.security.ipEvidence", "ipAddress": "10.0.0.53"})]))
+        .collect();
+    bulk(&app, &alerts).await;
+    let (_, q) = app.get("/api/v1/incidents?pageSize=1").await;
+    assert_eq!(q["total"], 1000, "every alert in its own incident");
+    // powershell.exe's hash, seen on many hosts, joins nothing.
+    let ps = json!({"@odata.type": "#microsoft.graph.security.fileEvidence", "fileDetails": {"fileName": "powershell.exe", "sha256": "de96a6e69944335375dc1ac238336066889d9ffc7d73628ef4fe1b1b160ab32c"}});
+    let background: Vec<Value> = (0..10)
+        .map(|i| {
+            on(
+                &format!("bg{i}"),
+                &format!("host-{i}"),
+                None,
+                vec![ps.clone()],
+            )
+        })
+        .collect();
+    bulk(&app, &background).await;
+    let x = app
+        .seed_alert(&on("ps1", "fin-01", Some("carol"), vec![ps.clone()]))
+        .await;
+    let y = app
+        .seed_alert(&on("ps2", "hr-07", Some("dave"), vec![ps]))
+        .await;
+    assert_ne!(incident_of(&app, &x).await, incident_of(&app, &y).await);
+}
+
+#[tokio::test]
+async fn resolving_an_incident_resolves_its_alerts_and_closes_it_to_new_ones() {
+    let app = TestApp::new().await;
+    let a = app.seed_alert(&on("r1", "ws-1", None, vec![])).await;
+    let b = app.seed_alert(&on("r2", "ws-1", None, vec![])).await;
+    let inc = incident_of(&app, &a).await;
+    let r = app
+        .send(Method::PATCH, &format!("/api/v1/incidents/{inc}"), &app.admin, Some(json!({"status": "resolved", "classification": "truePositive", "determination": "malware", "comment": "Reimaged ws-1", "version": 9})))
+        .await;
+    assert_eq!(r.status, 409, "stale: {}", r.body);
+    let version = incident(&app, &inc).await["version"].clone();
+    let r = app
+        .send(Method::PATCH, &format!("/api/v1/incidents/{inc}"), &app.admin, Some(json!({"status": "resolved", "classification": "truePositive", "determination": "malware", "comment": "Reimaged ws-1", "version": version})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for id in [&a, &b] {
+        let v = app.get(&format!("/api/v1/alerts/{id}")).await.1;
+        assert_eq!(
+            (v["status"].as_str(), v["classification"].as_str()),
+            (Some("resolved"), Some("truePositive"))
+        );
+    }
+    let (_, h) = app.get(&format!("/api/v1/incidents/{inc}/history")).await;
+    assert!(h["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["text"] == "Reimaged ws-1"));
+    // A new alert on the same host starts a new incident: a closed case stays closed.
+    let c = app.seed_alert(&on("r3", "ws-1", None, vec![])).await;
+    assert_ne!(incident_of(&app, &c).await, inc);
+    // Bad changes.
+    for (body, field) in [
+        (json!({"status": "redirected", "version": 1}), "status"),
+        (
+            json!({"classification": "falsePositive", "determination": "apt", "version": 1}),
+            "determination",
+        ),
+        (json!({"assignedTo": "ghost", "version": 1}), "assignedTo"),
+    ] {
+        let inc2 = incident_of(&app, &c).await;
+        let r = app
+            .send(
+                Method::PATCH,
+                &format!("/api/v1/incidents/{inc2}"),
+                &app.admin,
+                Some(body),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert_eq!(r.body["field"], field);
+    }
+}
+
+#[tokio::test]
+async fn manual_merge_link_and_unlink() {
+    let app = TestApp::new().await;
+    let a = app.seed_alert(&on("m1", "ws-a", None, vec![])).await;
+    let b = app.seed_alert(&on("m2", "ws-b", None, vec![])).await;
+    let c = app.seed_alert(&on("m3", "ws-c", None, vec![])).await;
+    let (ia, ib, ic) = (
+        incident_of(&app, &a).await,
+        incident_of(&app, &b).await,
+        incident_of(&app, &c).await,
+    );
+    // Comment on B, then merge B into A: B's alerts and history come along.
+    let vb = incident(&app, &ib).await["version"].clone();
+    app.send(
+        Method::PATCH,
+        &format!("/api/v1/incidents/{ib}"),
+        &app.admin,
+        Some(json!({"comment": "look at ws-b", "version": vb})),
+    )
+    .await;
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/incidents/{ib}/merge"),
+            &app.admin,
+            Some(json!({"into": ia})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(incident_of(&app, &b).await, ia);
+    let vb = incident(&app, &ib).await;
+    assert_eq!(
+        (vb["status"].as_str(), vb["redirectIncidentId"].as_str()),
+        (Some("redirected"), Some(ia.as_str()))
+    );
+    let (_, h) = app.get(&format!("/api/v1/incidents/{ia}/history")).await;
+    assert!(
+        h["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["text"] == "look at ws-b"),
+        "absorbed history shows on the survivor"
+    );
+    // Bad merges and links change nothing.
+    let cases = [
+        (
+            format!("/api/v1/incidents/{ia}/merge"),
+            json!({"into": ia}),
+            400,
+            "into",
+        ),
+        (
+            format!("/api/v1/incidents/{ia}/merge"),
+            json!({"into": ib}),
+            400,
+            "into",
+        ),
+        (
+            format!("/api/v1/incidents/{ib}/merge"),
+            json!({"into": ic}),
+            400,
+            "id",
+        ),
+        (
+            format!("/api/v1/incidents/{ia}/merge"),
+            json!({"into": "inc-nope"}),
+            400,
+            "into",
+        ),
+        (
+            "/api/v1/incidents/inc-nope/merge".to_string(),
+            json!({"into": ia}),
+            404,
+            "",
+        ),
+        (
+            format!("/api/v1/alerts/{c}/link"),
+            json!({"incidentId": "inc-nope"}),
+            400,
+            "incidentId",
+        ),
+        (
+            format!("/api/v1/alerts/{c}/link"),
+            json!({"incidentId": ib}),
+            400,
+            "incidentId",
+        ),
+    ];
+    for (path, body, status, field) in cases {
+        let r = app
+            .send(Method::POST, &path, &app.admin, Some(body.clone()))
+            .await;
+        assert_eq!(r.status, status, "{path} {body} → {}", r.body);
+        if !field.is_empty() {
+            assert_eq!(r.body["field"], field, "{path} {body} → {}", r.body);
+        }
+    }
+    assert_eq!(incident_of(&app, &c).await, ic);
+    assert_eq!(incident(&app, &ia).await["alertCount"], 2);
+    // Link C into A by hand: sticky, and explained.
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/alerts/{c}/link"),
+            &app.admin,
+            Some(json!({"incidentId": ia})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = incident(&app, &ia).await;
+    assert_eq!(v["alertCount"], 3);
+    assert!(v["correlationReasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["alertId"] == c.as_str() && r["rule"] == "manual"));
+    // A new alert on C's host does not pull C back out, and C's old incident is empty.
+    let d = app.seed_alert(&on("m4", "ws-c", None, vec![])).await;
+    assert_eq!(incident_of(&app, &c).await, ia);
+    assert_eq!(
+        incident_of(&app, &d).await,
+        ia,
+        "it correlates to where C now is"
+    );
+    // Unlink A: it gets an incident of its own.
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/alerts/{a}/unlink"),
+            &app.admin,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let new = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(incident_of(&app, &a).await, new);
+    let (_, h) = app.get(&format!("/api/v1/alerts/{a}/history")).await;
+    assert!(h["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "linked" && e["newValue"] == new.as_str()));
+}
+
+#[tokio::test]
+async fn recorrelation_rebuilds_automatic_links_and_keeps_manual_ones() {
+    let app = TestApp::new().await;
+    let a = app.seed_alert(&on("k1", "ws-1", None, vec![])).await;
+    let b = app.seed_alert(&on("k2", "ws-1", None, vec![])).await;
+    let c = app.seed_alert(&on("k3", "ws-2", None, vec![])).await;
+    let (ia, ic) = (incident_of(&app, &a).await, incident_of(&app, &c).await);
+    assert_eq!(incident_of(&app, &b).await, ia);
+    app.send(
+        Method::POST,
+        &format!("/api/v1/alerts/{c}/link"),
+        &app.admin,
+        Some(json!({"incidentId": ia})),
+    )
+    .await;
+    let s = app
+        .store
+        .correlate(rampart_domain::timestamp::Timestamp::from_micros(0), now())
+        .await
+        .unwrap();
+    assert_eq!(s.alerts, 2, "the manual link is not re-placed");
+    assert_eq!(s.moved, 0, "same settings, same incidents, same ids");
+    assert_eq!(incident_of(&app, &a).await, ia);
+    assert_eq!(incident_of(&app, &b).await, ia);
+    assert_eq!(incident_of(&app, &c).await, ia);
+    let _ = ic;
+}

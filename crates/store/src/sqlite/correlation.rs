@@ -1,0 +1,263 @@
+//! Correlation on SQLite: the writer thread keeps a [`Correlator`] warmed with the current
+//! window, places each new alert, and persists the effects in the ingest transaction.
+use super::incidents::{self, Rollups};
+use crate::error::StoreError;
+use rampart_domain::alert::AlertRecord;
+use rampart_domain::correlate::{AlertIn, CorrelationConfig, Correlator, Effect, Openness, Reason};
+use rampart_domain::entity::{EntityKey, EntityKind};
+use rampart_domain::history::{Actor, ActorKind, HistoryEvent};
+use rampart_domain::timestamp::Timestamp;
+use rusqlite::{params, Connection};
+use std::collections::BTreeSet;
+
+/// Placements between two prunes of the engine's memory.
+const PRUNE_EVERY: u64 = 10_000;
+
+/// The engine with what it needs to run inside the writer.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    pub(crate) corr: Correlator,
+    newest: Timestamp,
+    placed: u64,
+}
+
+/// The correlation actor in history events.
+pub(crate) fn actor() -> Actor {
+    Actor {
+        kind: ActorKind::Correlation,
+        name: "correlation".into(),
+    }
+}
+
+/// A fresh incident id.
+pub(crate) fn new_incident_id() -> String {
+    format!("inc-{}", uuid::Uuid::new_v4())
+}
+
+/// Serialises entity keys compactly for the `alerts.keys` column.
+pub(crate) fn keys_json(keys: &[EntityKey]) -> String {
+    let mut keys: Vec<&EntityKey> = keys.iter().collect();
+    keys.sort();
+    keys.dedup();
+    let v: Vec<(i64, &str)> = keys
+        .iter()
+        .map(|k| (k.kind.code(), k.value.as_str()))
+        .collect();
+    serde_json::to_string(&v).unwrap_or_else(|_| "[]".into())
+}
+
+/// Reads the `alerts.keys` column.
+pub(crate) fn keys_from(json: &str) -> Vec<EntityKey> {
+    serde_json::from_str::<Vec<(i64, String)>>(json)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(c, value)| EntityKind::from_code(c).map(|kind| EntityKey { kind, value }))
+        .collect()
+}
+
+fn reasons_keys(json: Option<String>) -> Vec<EntityKey> {
+    json.and_then(|j| serde_json::from_str::<Vec<Reason>>(&j).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.rule == rampart_domain::correlate::RULE_SHARED_ENTITY)
+        .map(|r| EntityKey {
+            kind: r.kind,
+            value: r.value,
+        })
+        .collect()
+}
+
+impl Engine {
+    /// Warms an engine with the stored alerts of the newest window, so a restarted server
+    /// correlates exactly as a running one would.
+    pub(crate) fn load(conn: &Connection, cfg: &CorrelationConfig) -> Result<Engine, StoreError> {
+        let allow = cfg.allow_keys()?;
+        let mut corr = Correlator::new(cfg, allow);
+        let newest: Option<i64> =
+            conn.query_row("SELECT max(last_activity) FROM alerts", [], |r| r.get(0))?;
+        let newest = Timestamp::from_micros(newest.unwrap_or(0));
+        let cut = newest.micros() - cfg.window_micros();
+        let mut stmt = conn.prepare(
+            "SELECT id, status, redirect_id FROM incidents WHERE last_activity >= ?1 OR status = 'redirected'",
+        )?;
+        let rows = stmt.query_map([cut], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, status, redirect) = row?;
+            corr.restore_incident(&id, openness(&status), redirect.as_deref());
+        }
+        let mut stmt = conn.prepare(
+            "SELECT id, last_activity, incident_id, link_manual, link_reasons, keys FROM alerts
+             WHERE last_activity >= ?1 AND incident_id IS NOT NULL ORDER BY last_activity, rid",
+        )?;
+        let rows = stmt.query_map([cut], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)? != 0,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, at, incident, manual, reasons, keys) = row?;
+            let keys = keys.map(|k| keys_from(&k)).unwrap_or_default();
+            let at = Timestamp::from_micros(at);
+            corr.restore_alert(
+                AlertIn {
+                    id: &id,
+                    at,
+                    keys: &keys,
+                },
+                &incident,
+                manual,
+                reasons_keys(reasons),
+            );
+        }
+        Ok(Engine {
+            corr,
+            newest,
+            placed: 0,
+        })
+    }
+
+    /// An engine over nothing, for a full rebuild.
+    pub(crate) fn empty(cfg: &CorrelationConfig) -> Result<Engine, StoreError> {
+        Ok(Engine {
+            corr: Correlator::new(cfg, cfg.allow_keys()?),
+            newest: Timestamp::from_micros(0),
+            placed: 0,
+        })
+    }
+
+    /// Places one new alert (before it is inserted), persisting merges and splits, and
+    /// returns its incident and reasons. `mint` names new incidents.
+    pub(crate) fn place(
+        &mut self,
+        conn: &Connection,
+        rec: &AlertRecord,
+        keys: &[EntityKey],
+        now: Timestamp,
+        rollups: &mut Rollups,
+        mint: &mut dyn FnMut() -> String,
+    ) -> Result<(String, Vec<Reason>), StoreError> {
+        self.newest = self.newest.max(rec.last_activity);
+        self.placed += 1;
+        if self.placed.is_multiple_of(PRUNE_EVERY) {
+            self.corr.prune(self.newest);
+        }
+        let effects = self.corr.place(
+            AlertIn {
+                id: &rec.id,
+                at: rec.last_activity,
+                keys,
+            },
+            mint,
+        );
+        let mut linked = None;
+        for e in effects {
+            match e {
+                // Created where the first alert is known: by Link below or by split().
+                Effect::NewIncident { .. } => {}
+                Effect::Link {
+                    incident, reasons, ..
+                } => {
+                    incidents::create(conn, &incident, rec, now)?;
+                    linked = Some((incident, reasons));
+                }
+                Effect::Merge { from, into, via } => {
+                    incidents::merge(conn, &from, &into, &actor(), Some(&via), now)?;
+                    rollups.merged(&from, &into);
+                }
+                Effect::Split {
+                    alert,
+                    incident,
+                    entity,
+                } => {
+                    split(conn, &alert, &incident, &entity, now, rollups)?;
+                }
+            }
+        }
+        linked.ok_or_else(|| StoreError::Unavailable("correlation placed no alert".into()))
+    }
+}
+
+fn openness(status: &str) -> Openness {
+    match status {
+        "resolved" => Openness::Resolved,
+        "redirected" => Openness::Redirected,
+        _ => Openness::Open,
+    }
+}
+
+/// Moves an alert out of its incident into a new one because its only link went through an
+/// entity that turned out to be common.
+fn split(
+    conn: &Connection,
+    alert: &str,
+    incident: &str,
+    entity: &EntityKey,
+    now: Timestamp,
+    rollups: &mut Rollups,
+) -> Result<(), StoreError> {
+    let old: Option<String> = conn.query_row(
+        "SELECT incident_id FROM alerts WHERE id = ?1",
+        [alert],
+        |r| r.get(0),
+    )?;
+    let rec = super::triage::record_by_id(conn, alert)?.ok_or(StoreError::NotFound)?;
+    incidents::create(conn, incident, &rec, now)?;
+    conn.execute(
+        "UPDATE alerts SET incident_id = ?2, link_reasons = NULL WHERE id = ?1",
+        params![alert, incident],
+    )?;
+    super::alerts::append_history(
+        conn,
+        &HistoryEvent {
+            seq: 0,
+            target_id: alert.into(),
+            at: now,
+            actor: actor(),
+            action: "unlinked".into(),
+            field: Some("incidentId".into()),
+            old_value: old.clone(),
+            new_value: Some(incident.into()),
+            text: Some(format!(
+                "{}:{} turned out to be common (seen on many hosts), so it no longer links alerts",
+                entity.kind, entity.value
+            )),
+        },
+    )?;
+    if let Some(o) = old {
+        rollups.full(&o);
+    }
+    rollups.full(incident);
+    Ok(())
+}
+
+/// Which incident ids the rebuild may reuse: each automatic incident's id goes to the first
+/// alert that needs a new incident and used to be in it, so a rebuild with unchanged settings
+/// keeps every id (and the triage attached to it).
+#[derive(Debug, Default)]
+pub(crate) struct Reuse {
+    claimed: BTreeSet<String>,
+}
+
+impl Reuse {
+    pub(crate) fn mint(&mut self, previous: Option<&str>) -> String {
+        match previous {
+            Some(p) if self.claimed.insert(p.to_string()) => p.to_string(),
+            _ => {
+                let id = new_incident_id();
+                self.claimed.insert(id.clone());
+                id
+            }
+        }
+    }
+}

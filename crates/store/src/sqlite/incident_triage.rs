@@ -1,0 +1,417 @@
+//! Changing incidents on SQLite: triage (with resolution cascading to alerts), manual merge,
+//! link and unlink, and the full re-correlation.
+use super::alerts::append_history;
+use super::correlation::{self, Engine, Reuse};
+use super::incidents::{self, rollup};
+use super::triage::record_by_id;
+use crate::error::StoreError;
+use crate::incidents::CorrelateSummary;
+use rampart_domain::access::Grant;
+use rampart_domain::correlate::{AlertIn, CorrelationConfig, Openness};
+use rampart_domain::history::HistoryEvent;
+use rampart_domain::incident::{IncidentChange, IncidentRecord, IncidentStatus};
+use rampart_domain::timestamp::Timestamp;
+use rampart_domain::triage::AlertChange;
+use rampart_domain::vocab::AlertStatus;
+use rusqlite::{params, Connection};
+
+fn changed(
+    target: &str,
+    grant: &Grant,
+    now: Timestamp,
+    field: &str,
+    old: Option<String>,
+    new: Option<String>,
+) -> HistoryEvent {
+    HistoryEvent {
+        seq: 0,
+        target_id: target.into(),
+        at: now,
+        actor: grant.actor(),
+        action: "changed".into(),
+        field: Some(field.into()),
+        old_value: old,
+        new_value: new,
+        text: None,
+    }
+}
+
+/// The incident, checked to exist and be reachable by the grant (every source of its
+/// alerts).
+fn reachable(
+    conn: &Connection,
+    grant: &Grant,
+    id: &str,
+    field: &'static str,
+) -> Result<IncidentRecord, StoreError> {
+    let rec = incidents::record(conn, id)?.ok_or_else(|| StoreError::Invalid {
+        field,
+        msg: format!("no incident {id:?}"),
+    })?;
+    if let Some(s) = rec.service_sources.iter().find(|s| !grant.covers(s)) {
+        return Err(StoreError::Forbidden(format!(
+            "incident {id} holds alerts from {s}, which your role does not reach"
+        )));
+    }
+    Ok(rec)
+}
+
+fn not_redirected(rec: &IncidentRecord, field: &'static str) -> Result<(), StoreError> {
+    if rec.status == IncidentStatus::Redirected {
+        return Err(StoreError::Invalid {
+            field,
+            msg: format!(
+                "incident {} was merged into {}; use that one",
+                rec.id,
+                rec.redirect_incident_id
+                    .as_deref()
+                    .unwrap_or("another incident")
+            ),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn update(
+    conn: &Connection,
+    engine: Option<&mut Engine>,
+    grant: &Grant,
+    id: &str,
+    change: &IncidentChange,
+    expected: i64,
+    now: Timestamp,
+) -> Result<IncidentRecord, StoreError> {
+    let mut rec = incidents::record(conn, id)?.ok_or(StoreError::NotFound)?;
+    if let Some(s) = rec.service_sources.iter().find(|s| !grant.covers(s)) {
+        return Err(StoreError::Forbidden(format!(
+            "incident {id} holds alerts from {s}, which your role does not reach"
+        )));
+    }
+    if rec.version != expected {
+        return Err(StoreError::Stale {
+            current: rec.version,
+        });
+    }
+    let mut change = change.clone();
+    if let Some(Some(who)) = &change.assigned_to {
+        change.assigned_to = Some(Some(super::triage::assignee(conn, who)?));
+    }
+    let changes = change.apply(&mut rec, now)?;
+    if changes.is_empty() {
+        return Ok(rec);
+    }
+    rec.version += 1;
+    conn.execute(
+        "UPDATE incidents SET status = ?2, classification = ?3, determination = ?4, assigned_to = ?5, tags = ?6,
+            resolved = ?7, last_update = ?8, version = ?9 WHERE id = ?1",
+        params![
+            id,
+            rec.status.as_str(),
+            rec.classification.as_str(),
+            rec.determination.as_str(),
+            rec.assigned_to,
+            serde_json::to_string(&rec.tags).unwrap_or_else(|_| "[]".into()),
+            rec.resolved.map(Timestamp::micros),
+            now.micros(),
+            rec.version
+        ],
+    )?;
+    for c in changes {
+        append_history(conn, &changed(id, grant, now, c.field, c.old, c.new))?;
+    }
+    // Resolving the incident resolves its open alerts, with the incident's verdict.
+    if change.status == Some(IncidentStatus::Resolved) {
+        let alert_change = AlertChange {
+            status: Some(AlertStatus::Resolved),
+            classification: change.classification,
+            determination: change.determination,
+            ..Default::default()
+        };
+        let ids: Vec<String> = conn
+            .prepare("SELECT id FROM alerts WHERE incident_id = ?1 AND status != 'resolved'")?
+            .query_map([id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for a in ids {
+            let expected = record_by_id(conn, &a)?.ok_or(StoreError::NotFound)?.version;
+            super::triage::update_alert(conn, grant, &a, &alert_change, expected, now)?;
+        }
+        rollup(conn, id, now)?;
+    }
+    if let Some(e) = engine {
+        let open = if rec.status == IncidentStatus::Resolved {
+            Openness::Resolved
+        } else {
+            Openness::Open
+        };
+        e.corr.set_openness(id, open);
+    }
+    incidents::record(conn, id)?.ok_or(StoreError::NotFound)
+}
+
+pub(crate) fn merge(
+    conn: &Connection,
+    engine: Option<&mut Engine>,
+    grant: &Grant,
+    from: &str,
+    into: &str,
+    now: Timestamp,
+) -> Result<IncidentRecord, StoreError> {
+    if from == into {
+        return Err(StoreError::Invalid {
+            field: "into",
+            msg: "an incident cannot be merged into itself".into(),
+        });
+    }
+    let f = incidents::record(conn, from)?.ok_or(StoreError::NotFound)?;
+    not_redirected(&f, "id")?;
+    if let Some(s) = f.service_sources.iter().find(|s| !grant.covers(s)) {
+        return Err(StoreError::Forbidden(format!(
+            "incident {from} holds alerts from {s}, which your role does not reach"
+        )));
+    }
+    let t = reachable(conn, grant, into, "into")?;
+    not_redirected(&t, "into")?;
+    incidents::merge(conn, from, into, &grant.actor(), None, now)?;
+    rollup(conn, into, now)?;
+    if let Some(e) = engine {
+        e.corr.redirect(from, into);
+    }
+    incidents::record(conn, into)?.ok_or(StoreError::NotFound)
+}
+
+fn move_alert(
+    conn: &Connection,
+    engine: Option<&mut Engine>,
+    grant: &Grant,
+    alert: &str,
+    to: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let rec = record_by_id(conn, alert)?.ok_or(StoreError::NotFound)?;
+    if !grant.covers(&rec.service_source) {
+        return Err(StoreError::Forbidden(format!(
+            "alert {alert} is from {}, which your role does not reach",
+            rec.service_source
+        )));
+    }
+    conn.execute(
+        "UPDATE alerts SET incident_id = ?2, link_manual = 1, link_reasons = NULL, version = version + 1, last_update = ?3 WHERE id = ?1",
+        params![alert, to, now.micros()],
+    )?;
+    append_history(
+        conn,
+        &HistoryEvent {
+            action: "linked".into(),
+            ..changed(
+                alert,
+                grant,
+                now,
+                "incidentId",
+                rec.incident_id.clone(),
+                Some(to.into()),
+            )
+        },
+    )?;
+    append_history(
+        conn,
+        &HistoryEvent {
+            action: "alertLinked".into(),
+            ..changed(to, grant, now, "alerts", None, Some(alert.into()))
+        },
+    )?;
+    if let Some(old) = &rec.incident_id {
+        append_history(
+            conn,
+            &HistoryEvent {
+                action: "alertUnlinked".into(),
+                ..changed(old, grant, now, "alerts", Some(alert.into()), None)
+            },
+        )?;
+        rollup(conn, old, now)?;
+    }
+    rollup(conn, to, now)?;
+    if let Some(e) = engine {
+        e.corr.pin(alert, to);
+    }
+    Ok(())
+}
+
+pub(crate) fn link(
+    conn: &Connection,
+    engine: Option<&mut Engine>,
+    grant: &Grant,
+    alert: &str,
+    incident: &str,
+    now: Timestamp,
+) -> Result<IncidentRecord, StoreError> {
+    let t = reachable(conn, grant, incident, "incidentId")?;
+    not_redirected(&t, "incidentId")?;
+    let rec = record_by_id(conn, alert)?.ok_or(StoreError::NotFound)?;
+    if rec.incident_id.as_deref() == Some(incident) {
+        conn.execute("UPDATE alerts SET link_manual = 1 WHERE id = ?1", [alert])?;
+        if let Some(e) = engine {
+            e.corr.pin(alert, incident);
+        }
+        return Ok(t);
+    }
+    move_alert(conn, engine, grant, alert, incident, now)?;
+    incidents::record(conn, incident)?.ok_or(StoreError::NotFound)
+}
+
+pub(crate) fn unlink(
+    conn: &Connection,
+    engine: Option<&mut Engine>,
+    grant: &Grant,
+    alert: &str,
+    now: Timestamp,
+) -> Result<IncidentRecord, StoreError> {
+    let rec = record_by_id(conn, alert)?.ok_or(StoreError::NotFound)?;
+    let id = correlation::new_incident_id();
+    incidents::create(conn, &id, &rec, now)?;
+    if let Some(e) = engine {
+        e.corr.restore_incident(&id, Openness::Open, None);
+        move_alert(conn, Some(e), grant, alert, &id, now)?;
+    } else {
+        move_alert(conn, None, grant, alert, &id, now)?;
+    }
+    incidents::record(conn, &id)?.ok_or(StoreError::NotFound)
+}
+
+/// Re-places every automatic link of alerts active since `since`, in activity order, with a
+/// fresh engine; reuses incident ids where it can; keeps manual links. Returns the warmed
+/// engine for the writer to keep.
+pub(crate) fn correlate_all(
+    conn: &Connection,
+    cfg: &CorrelationConfig,
+    since: Timestamp,
+    now: Timestamp,
+) -> Result<(CorrelateSummary, Engine), StoreError> {
+    let mut engine = Engine::empty(cfg)?;
+    let mut summary = CorrelateSummary::default();
+    let mut reuse = Reuse::default();
+    // Incidents an analyst resolved or merged stay as they are; their alerts keep them.
+    let mut stmt = conn.prepare(
+        "SELECT a.rid, a.id, a.last_activity, a.incident_id, a.link_manual, a.keys, i.status
+         FROM alerts a LEFT JOIN incidents i ON i.id = a.incident_id
+         WHERE a.last_activity >= ?1 ORDER BY a.last_activity, a.rid",
+    )?;
+    let rows = stmt.query_map([since.micros()], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, Option<String>>(3)?,
+            r.get::<_, i64>(4)? != 0,
+            r.get::<_, Option<String>>(5)?,
+            r.get::<_, Option<String>>(6)?,
+        ))
+    })?;
+    let mut placements: Vec<(i64, String, Option<String>, String, String)> = Vec::new();
+    let mut splits = Vec::new();
+    for row in rows {
+        let (rid, id, at, incident, manual, keys, status) = row?;
+        let keys = keys.map(|k| correlation::keys_from(&k)).unwrap_or_default();
+        let at = Timestamp::from_micros(at);
+        let closed = matches!(status.as_deref(), Some("resolved"));
+        if let (Some(inc), true) = (&incident, manual || closed) {
+            engine.corr.restore_incident(
+                inc,
+                if closed {
+                    Openness::Resolved
+                } else {
+                    Openness::Open
+                },
+                None,
+            );
+            engine.corr.restore_alert(
+                AlertIn {
+                    id: &id,
+                    at,
+                    keys: &keys,
+                },
+                inc,
+                true,
+                Vec::new(),
+            );
+            continue;
+        }
+        summary.alerts += 1;
+        let prev = incident.clone();
+        let mut mint = || reuse.mint(prev.as_deref());
+        let effects = engine.corr.place(
+            AlertIn {
+                id: &id,
+                at,
+                keys: &keys,
+            },
+            &mut mint,
+        );
+        engine.corr.prune(at);
+        for e in effects {
+            match e {
+                rampart_domain::correlate::Effect::Link {
+                    incident: to,
+                    reasons,
+                    ..
+                } => {
+                    placements.push((
+                        rid,
+                        id.clone(),
+                        incident.clone(),
+                        to,
+                        serde_json::to_string(&reasons).unwrap_or_default(),
+                    ));
+                }
+                rampart_domain::correlate::Effect::Split {
+                    alert,
+                    incident: to,
+                    ..
+                } => splits.push((alert, to)),
+                rampart_domain::correlate::Effect::Merge { .. }
+                | rampart_domain::correlate::Effect::NewIncident { .. } => {}
+            }
+        }
+    }
+    drop(stmt);
+    // Final placement per alert: later splits override the first link.
+    let mut final_of: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for (_, id, _, to, _) in &placements {
+        final_of.insert(id.clone(), engine.corr.survivor(to).to_string());
+    }
+    for (id, to) in splits {
+        final_of.insert(id, to);
+    }
+    let mut touched = std::collections::BTreeSet::new();
+    let mut upd = conn
+        .prepare_cached("UPDATE alerts SET incident_id = ?2, link_reasons = ?3 WHERE rid = ?1")?;
+    let mut ensure = conn.prepare_cached(
+        "INSERT OR IGNORE INTO incidents (id, display_name, severity, status, first_activity, last_activity, created, last_update)
+         VALUES (?1, '', 0, 'active', 0, 0, ?2, ?2)",
+    )?;
+    for (rid, id, prev, _, reasons) in placements {
+        let to = final_of.get(&id).cloned().unwrap_or_default();
+        ensure.execute(params![to, now.micros()])?;
+        upd.execute(params![rid, to, reasons])?;
+        if prev.as_deref() != Some(to.as_str()) {
+            summary.moved += 1;
+            if let Some(p) = prev {
+                touched.insert(p);
+            }
+        }
+        touched.insert(to);
+    }
+    drop(upd);
+    drop(ensure);
+    for id in &touched {
+        rollup(conn, id, now)?;
+    }
+    summary.incidents = conn
+        .query_row(
+            "SELECT count(*) FROM incidents WHERE alert_count > 0 AND last_activity >= ?1",
+            [since.micros()],
+            |r| r.get::<_, i64>(0),
+        )?
+        .try_into()
+        .unwrap_or(0);
+    Ok((summary, Engine::load(conn, cfg)?))
+}

@@ -1,0 +1,433 @@
+//! SQL for incidents on SQLite: creation, roll-ups, merges, manual links, the queue, reads
+//! and triage.
+use super::alerts::{append_history, row_record, RECORD_COLS};
+use crate::error::StoreError;
+use crate::incidents::{IncidentDetail, IncidentPage, IncidentQuery};
+use rampart_domain::alert::AlertRecord;
+use rampart_domain::correlate::Reason;
+use rampart_domain::history::{Actor, HistoryEvent};
+use rampart_domain::incident::{display_name, IncidentRecord, IncidentStatus};
+use rampart_domain::timestamp::Timestamp;
+use rampart_domain::vocab::{Classification, Determination, Severity};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::collections::{BTreeSet, HashMap};
+
+fn event(target: &str, actor: &Actor, now: Timestamp, action: &str) -> HistoryEvent {
+    HistoryEvent {
+        seq: 0,
+        target_id: target.into(),
+        at: now,
+        actor: actor.clone(),
+        action: action.into(),
+        field: None,
+        old_value: None,
+        new_value: None,
+        text: None,
+    }
+}
+
+/// Creates an incident seeded from its first alert (no-op if it exists).
+pub(crate) fn create(
+    conn: &Connection,
+    id: &str,
+    first: &AlertRecord,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let n = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO incidents (id, display_name, severity, status, first_activity, last_activity, created, last_update)
+             VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6, ?6)",
+        )?
+        .execute(params![
+            id,
+            first.title,
+            first.severity.rank(),
+            first.first_activity.micros(),
+            first.last_activity.micros(),
+            now.micros()
+        ])?;
+    if n > 0 {
+        append_history(
+            conn,
+            &event(id, &super::correlation::actor(), now, "created"),
+        )?;
+    }
+    Ok(())
+}
+
+/// Roll-ups owed at the end of an ingest batch: cheap increments for new links, full
+/// recomputation for incidents that merges or splits reshaped.
+#[derive(Debug, Default)]
+pub(crate) struct Rollups {
+    adds: HashMap<String, Vec<AlertRecord>>,
+    full: BTreeSet<String>,
+}
+
+impl Rollups {
+    pub(crate) fn linked(&mut self, incident: &str, rec: &AlertRecord) {
+        self.adds
+            .entry(incident.to_string())
+            .or_default()
+            .push(rec.clone());
+    }
+    pub(crate) fn full(&mut self, incident: &str) {
+        self.full.insert(incident.to_string());
+    }
+    pub(crate) fn merged(&mut self, from: &str, into: &str) {
+        self.adds.remove(from);
+        self.adds.remove(into);
+        self.full.remove(from);
+        self.full.insert(into.to_string());
+    }
+
+    /// Writes the roll-ups.
+    pub(crate) fn flush(self, conn: &Connection, now: Timestamp) -> Result<(), StoreError> {
+        for (id, recs) in self.adds {
+            if self.full.contains(&id) {
+                continue;
+            }
+            add_alerts(conn, &id, &recs, now)?;
+        }
+        for id in self.full {
+            rollup(conn, &id, now)?;
+        }
+        Ok(())
+    }
+}
+
+fn json_list(s: &str) -> Vec<String> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+/// Adds new alerts to an incident's roll-up without rescanning its alerts.
+fn add_alerts(
+    conn: &Connection,
+    id: &str,
+    recs: &[AlertRecord],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let row: Option<(i64, i64, String, String, String, i64, i64)> = conn
+        .prepare_cached(
+            "SELECT alert_count, severity, sources, categories, display_name, first_activity, last_activity FROM incidents WHERE id = ?1",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+        .optional()?;
+    let Some((count, mut sev, sources, cats, mut name, mut first, mut last)) = row else {
+        return Ok(());
+    };
+    let (mut sources, mut cats) = (json_list(&sources), json_list(&cats));
+    for r in recs {
+        if r.status != rampart_domain::vocab::AlertStatus::Resolved || count == 0 {
+            sev = sev.max(r.severity.rank());
+        }
+        if !sources.contains(&r.service_source) {
+            sources.push(r.service_source.clone());
+        }
+        if let Some(c) = &r.category {
+            if !cats.contains(c) {
+                cats.push(c.clone());
+            }
+        }
+        first = first.min(r.first_activity.micros());
+        last = last.max(r.last_activity.micros());
+    }
+    let n = count + i64::try_from(recs.len()).unwrap_or(0);
+    if n > 1 {
+        name = display_name(n, &name, &cats);
+    }
+    conn.prepare_cached(
+        "UPDATE incidents SET alert_count = ?2, severity = ?3, sources = ?4, categories = ?5, display_name = ?6,
+            first_activity = ?7, last_activity = ?8, last_update = ?9 WHERE id = ?1",
+    )?
+    .execute(params![id, n, sev, to_json(&sources), to_json(&cats), name, first, last, now.micros()])?;
+    Ok(())
+}
+
+/// Recomputes an incident's roll-up from its alerts.
+pub(crate) fn rollup(conn: &Connection, id: &str, now: Timestamp) -> Result<(), StoreError> {
+    let (count, active_sev, any_sev, first, last): (
+        i64,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+    ) = conn
+        .prepare_cached(
+            "SELECT count(*), max(CASE WHEN status != 'resolved' THEN severity END), max(severity),
+                    min(first_activity), max(last_activity) FROM alerts WHERE incident_id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+    if count == 0 {
+        conn.execute(
+            "UPDATE incidents SET alert_count = 0, last_update = ?2 WHERE id = ?1",
+            params![id, now.micros()],
+        )?;
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT service_source FROM alerts WHERE incident_id = ?1 ORDER BY 1",
+    )?;
+    let sources = stmt
+        .query_map([id], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT category FROM alerts WHERE incident_id = ?1 AND category IS NOT NULL GROUP BY category ORDER BY min(first_activity)",
+    )?;
+    let cats = stmt
+        .query_map([id], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let title: String = conn
+        .prepare_cached(
+            "SELECT title FROM alerts WHERE incident_id = ?1 ORDER BY first_activity, rid LIMIT 1",
+        )?
+        .query_row([id], |r| r.get(0))?;
+    conn.prepare_cached(
+        "UPDATE incidents SET alert_count = ?2, severity = ?3, sources = ?4, categories = ?5, display_name = ?6,
+            first_activity = ?7, last_activity = ?8, last_update = ?9 WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        count,
+        active_sev.or(any_sev).unwrap_or(0),
+        to_json(&sources),
+        to_json(&cats),
+        display_name(count, &title, &cats),
+        first.unwrap_or(0),
+        last.unwrap_or(0),
+        now.micros()
+    ])?;
+    Ok(())
+}
+
+/// Moves every alert of `from` into `into`; `from` becomes redirected. Both histories say so.
+pub(crate) fn merge(
+    conn: &Connection,
+    from: &str,
+    into: &str,
+    actor: &Actor,
+    via: Option<&Reason>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE alerts SET incident_id = ?2 WHERE incident_id = ?1")?
+        .execute(params![from, into])?;
+    conn.prepare_cached(
+        "UPDATE incidents SET status = 'redirected', redirect_id = ?2, alert_count = 0, last_update = ?3, version = version + 1 WHERE id = ?1",
+    )?
+    .execute(params![from, into, now.micros()])?;
+    let why = via.map(|r| {
+        format!(
+            "alert {} shares {}:{} with both",
+            r.alert_id, r.kind, r.value
+        )
+    });
+    append_history(
+        conn,
+        &HistoryEvent {
+            field: Some("status".into()),
+            new_value: Some(format!("redirected to {into}")),
+            text: why.clone(),
+            ..event(from, actor, now, "merged")
+        },
+    )?;
+    append_history(
+        conn,
+        &HistoryEvent {
+            field: Some("alerts".into()),
+            old_value: Some(from.into()),
+            text: why,
+            ..event(into, actor, now, "absorbed")
+        },
+    )?;
+    Ok(())
+}
+
+const INCIDENT_COLS: &str = "id, display_name, severity, status, classification, determination, assigned_to, tags, \
+    redirect_id, alert_count, sources, categories, first_activity, last_activity, created, last_update, resolved, version, rid";
+
+fn row_incident(r: &Row<'_>) -> rusqlite::Result<(IncidentRecord, i64)> {
+    let status: String = r.get(3)?;
+    let class: String = r.get(4)?;
+    let det: String = r.get(5)?;
+    Ok((
+        IncidentRecord {
+            id: r.get(0)?,
+            display_name: r.get(1)?,
+            severity: Severity::from_rank(r.get(2)?),
+            status: IncidentStatus::parse(&status).unwrap_or(IncidentStatus::Active),
+            classification: Classification::parse(&class).unwrap_or(Classification::Unknown),
+            determination: Determination::parse(&det).unwrap_or(Determination::Unknown),
+            assigned_to: r.get(6)?,
+            tags: json_list(&r.get::<_, String>(7)?),
+            redirect_incident_id: r.get(8)?,
+            alert_count: r.get(9)?,
+            service_sources: json_list(&r.get::<_, String>(10)?),
+            categories: json_list(&r.get::<_, String>(11)?),
+            first_activity: Timestamp::from_micros(r.get(12)?),
+            last_activity: Timestamp::from_micros(r.get(13)?),
+            created: Timestamp::from_micros(r.get(14)?),
+            last_update: Timestamp::from_micros(r.get(15)?),
+            resolved: r.get::<_, Option<i64>>(16)?.map(Timestamp::from_micros),
+            version: r.get(17)?,
+        },
+        r.get(18)?,
+    ))
+}
+
+/// One incident record.
+pub(crate) fn record(conn: &Connection, id: &str) -> Result<Option<IncidentRecord>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {INCIDENT_COLS} FROM incidents WHERE id = ?1"
+        ))?
+        .query_row([id], row_incident)
+        .optional()?
+        .map(|(r, _)| r))
+}
+
+/// Most alerts listed on one incident page.
+pub const MAX_INCIDENT_ALERTS: usize = 1000;
+
+/// An incident with its alerts, entities and correlation reasons.
+pub(crate) fn detail(conn: &Connection, id: &str) -> Result<Option<IncidentDetail>, StoreError> {
+    let Some(incident) = record(conn, id)? else {
+        return Ok(None);
+    };
+    let sql = format!(
+        "SELECT {RECORD_COLS}, link_reasons, link_manual, keys FROM alerts WHERE incident_id = ?1 ORDER BY first_activity, rid LIMIT {MAX_INCIDENT_ALERTS}"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([id], |r| {
+        let (_, rec) = row_record(r)?;
+        Ok((
+            rec,
+            r.get::<_, Option<String>>(22)?,
+            r.get::<_, i64>(23)? != 0,
+            r.get::<_, Option<String>>(24)?,
+        ))
+    })?;
+    let mut alerts = Vec::new();
+    let mut reasons = Vec::new();
+    let mut entities = BTreeSet::new();
+    for row in rows {
+        let (rec, why, manual, keys) = row?;
+        if manual {
+            reasons.push(Reason {
+                alert_id: rec.id.clone(),
+                kind: rampart_domain::entity::EntityKind::Device,
+                value: String::new(),
+                rule: "manual".into(),
+            });
+        } else if let Some(w) = why {
+            reasons.extend(serde_json::from_str::<Vec<Reason>>(&w).unwrap_or_default());
+        }
+        entities.extend(
+            keys.map(|k| super::correlation::keys_from(&k))
+                .unwrap_or_default(),
+        );
+        alerts.push(rec);
+    }
+    Ok(Some(IncidentDetail {
+        incident,
+        alerts,
+        reasons,
+        entities: entities.into_iter().collect(),
+    }))
+}
+
+/// A page of the incident queue, keyset-paginated on (last_activity, rid) descending.
+pub(crate) fn list(conn: &Connection, q: &IncidentQuery) -> Result<IncidentPage, StoreError> {
+    let mut sql = format!("SELECT {INCIDENT_COLS} FROM incidents WHERE alert_count > 0");
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    if !q.statuses.is_empty() {
+        sql.push_str(&format!(
+            " AND status IN ({})",
+            vec!["?"; q.statuses.len()].join(",")
+        ));
+        args.extend(q.statuses.iter().map(|s| s.as_str().to_string().into()));
+    }
+    if !q.severities.is_empty() {
+        sql.push_str(&format!(
+            " AND severity IN ({})",
+            vec!["?"; q.severities.len()].join(",")
+        ));
+        args.extend(q.severities.iter().map(|s| s.rank().into()));
+    }
+    if let Some(a) = &q.assigned_to {
+        sql.push_str(" AND assigned_to = ?");
+        args.push(a.clone().into());
+    }
+    if let Some(t) = &q.tag {
+        sql.push_str(" AND EXISTS (SELECT 1 FROM json_each(incidents.tags) j WHERE j.value = ?)");
+        args.push(t.clone().into());
+    }
+    if let Some(s) = q.since {
+        sql.push_str(" AND last_activity >= ?");
+        args.push(s.micros().into());
+    }
+    if let Some(u) = q.until {
+        sql.push_str(" AND last_activity < ?");
+        args.push(u.micros().into());
+    }
+    // Only incidents whose every alert source the caller reaches.
+    if let Some(allowed) = &q.allowed_sources {
+        sql.push_str(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM json_each(incidents.sources) j WHERE j.value NOT IN ({}))",
+            vec!["?"; allowed.len()].join(",")
+        ));
+        args.extend(allowed.iter().map(|s| s.clone().into()));
+    }
+    if !q.denied_sources.is_empty() {
+        sql.push_str(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM json_each(incidents.sources) j WHERE j.value IN ({}))",
+            vec!["?"; q.denied_sources.len()].join(",")
+        ));
+        args.extend(q.denied_sources.iter().map(|s| s.clone().into()));
+    }
+    let count_sql = format!(
+        "SELECT count(*) FROM ({sql} LIMIT {})",
+        crate::TOTAL_CAP + 1
+    );
+    let count_args = args.clone();
+    if let Some((k, r)) = q.after {
+        sql.push_str(" AND (last_activity, rid) < (?, ?)");
+        args.push(k.into());
+        args.push(r.into());
+    }
+    sql.push_str(&format!(
+        " ORDER BY last_activity DESC, rid DESC LIMIT {}",
+        q.page_size + 1
+    ));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), row_incident)?;
+    let mut items = Vec::new();
+    let mut next = None;
+    for row in rows {
+        let (rec, rid) = row?;
+        if items.len() == q.page_size {
+            if let Some(last) = items
+                .last()
+                .map(|(r, rid): &(IncidentRecord, i64)| (r.last_activity.micros(), *rid))
+            {
+                next = Some(last);
+            }
+            break;
+        }
+        items.push((rec, rid));
+    }
+    let n: i64 = conn
+        .prepare_cached(&count_sql)?
+        .query_row(rusqlite::params_from_iter(count_args), |r| r.get(0))?;
+    let n = u64::try_from(n).unwrap_or(0);
+    Ok(IncidentPage {
+        items: items.into_iter().map(|(r, _)| r).collect(),
+        next,
+        total: n.min(crate::TOTAL_CAP),
+        total_is_exact: n <= crate::TOTAL_CAP,
+    })
+}
