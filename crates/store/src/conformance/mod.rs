@@ -144,6 +144,8 @@ pub async fn documents_read_back_byte_identical(s: &dyn Store) {
     .unwrap();
     let got = s.get_alert("da-nul").await.unwrap().unwrap();
     assert_eq!(got.document, doc);
+    assert!(got.record.incident_id.is_some(), "every new alert lands in an incident");
+    r.incident_id = got.record.incident_id.clone();
     assert_eq!(got.record, r);
     assert!(s.get_alert("nope").await.unwrap().is_none());
 }
