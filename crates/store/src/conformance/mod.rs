@@ -299,6 +299,13 @@ where
             .ingest(batch, Actor::producer("t"), arbitrary::ARB_NOW)
             .await
             .unwrap();
+        // Evaluate against what was stored: correlation assigns the incident.
+        let mut stored = Vec::with_capacity(alerts.len());
+        for (r, e) in alerts {
+            let got = store.get_alert(&r.id).await.unwrap().unwrap();
+            stored.push((got.record, e));
+        }
+        let alerts = stored;
         for text in &conditions {
             let cond = condition::parse(text)
                 .unwrap_or_else(|e| panic!("generated condition {text:?} does not parse: {e}"));
