@@ -24,6 +24,15 @@ pub fn load(explicit: Option<&Path>) -> anyhow::Result<ServerConfig> {
                     cfg.session_hours
                 );
             }
+            cfg.correlation
+                .allow_keys()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            if cfg.correlation.window_hours < 1 || cfg.correlation.max_prevalence < 1 {
+                anyhow::bail!(
+                    "{}: correlation.window_hours and max_prevalence must be at least 1",
+                    path.display()
+                );
+            }
             if cfg.version != 1 {
                 anyhow::bail!(
                     "{}: unsupported config version {}",
@@ -55,6 +64,13 @@ pub fn example() -> String {
          session_hours = {}\n\n\
          # Send the session cookie only over HTTPS; set this when a TLS proxy fronts Rampart.\n\
          secure_cookie = false\n\n\
+         # Correlation: alerts sharing a host, account, mailbox, hash, IP, URL, domain or\n\
+         # process within the window join one incident; entities seen with more hosts than\n\
+         # max_prevalence, or listed in allow_list, never link alerts.\n\
+         [correlation]\n\
+         window_hours = 24\n\
+         max_prevalence = 5\n\
+         allow_list = []   # e.g. [\"ip:10.0.0.53\", \"user:svc-scanner\"]\n\n\
          # Extra service sources and their two-letter alert-id prefixes.\n\
          [prefixes]\n\
          # acmeEdr = \"ac\"\n",
@@ -62,4 +78,14 @@ pub fn example() -> String {
         d.data_dir.display(),
         d.session_hours
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_printed_example_is_a_valid_configuration() {
+        let cfg: rampart_server::ServerConfig = toml::from_str(&super::example()).unwrap();
+        assert_eq!(cfg.correlation, Default::default());
+        assert_eq!(cfg.session_hours, 12);
+    }
 }

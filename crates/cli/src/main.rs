@@ -25,6 +25,8 @@ enum Command {
     /// Measure ingest and queue performance.
     #[command(subcommand)]
     Bench(commands::bench::Bench),
+    /// Rebuild automatic incidents from stored alerts (after changing correlation settings).
+    Correlate(commands::correlate::Args),
     /// Manage user accounts (works while the server is stopped).
     #[command(subcommand)]
     User(commands::user::UserCmd),
@@ -54,6 +56,7 @@ fn main() -> anyhow::Result<()> {
             Command::Ingest(a) => commands::ingest::run(a).await,
             Command::Demo(a) => commands::demo::run(a).await,
             Command::Bench(b) => commands::bench::run(b).await,
+            Command::Correlate(a) => commands::correlate::run(a).await,
             Command::User(c) => commands::user::run(c).await,
             Command::Token(c) => commands::token::run(c).await,
             Command::Config(c) => commands::config_cmd::run(c),

@@ -42,6 +42,30 @@ impl Actor {
     }
 }
 
+crate::vocab::vocab_enum!(
+    /// What a history event is about. Stored beside the target id so a producer-chosen alert
+    /// id can never read another kind's events (an alert named `auth` is still an alert).
+    TargetKind {
+        Alert = "alert",
+        Incident = "incident",
+        User = "user",
+        Token = "token",
+        Role = "role",
+        Auth = "auth",
+    }
+);
+
+impl TargetKind {
+    /// Kinds the access audit log shows (`GET /api/v1/audit`); alert and incident history
+    /// is read where its own permission checks apply.
+    pub const ACCESS: &'static [TargetKind] = &[
+        TargetKind::User,
+        TargetKind::Token,
+        TargetKind::Role,
+        TargetKind::Auth,
+    ];
+}
+
 /// One audit event on one alert or incident.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -151,8 +151,11 @@ pub fn resolve_role(
                 ),
             )
         })?;
-    if let Some(s) = sources {
-        role.sources = Some(s.iter().cloned().collect());
-    }
+    // A user's or token's sources narrow the role; they never widen a limited role.
+    role.sources = match (role.sources.take(), sources) {
+        (Some(r), Some(s)) => Some(s.iter().filter(|x| r.contains(*x)).cloned().collect()),
+        (None, Some(s)) => Some(s.iter().cloned().collect()),
+        (r, None) => r,
+    };
     Ok(role)
 }

@@ -246,7 +246,10 @@ pub fn normalise_alert(
     let classification = classification.unwrap_or(Classification::Unknown);
     let determination = determination.unwrap_or(Determination::Unknown);
     check_pairing(classification, determination)?;
-    let service_source = service_source.unwrap_or("unknown").to_string();
+    // Known products are stored under their Graph spelling whatever case or alias the
+    // producer used, so role limits and queue filters compare like with like.
+    let service_source =
+        rampart_domain::vocab::service_source_canonical(service_source.unwrap_or("unknown"));
     let detection_source = detection_source.unwrap_or("unknown").to_string();
     let id = match (id, provider_id) {
         (Some(id), _) => id.to_string(),
@@ -416,7 +419,7 @@ fn evidence_entities(
                 &f("processCreationDateTime"),
                 get("processCreationDateTime"),
             )?;
-            opt_time(
+            let parent_created = opt_time(
                 &f("parentProcessCreationDateTime"),
                 get("parentProcessCreationDateTime"),
             )?;
@@ -432,6 +435,14 @@ fn evidence_entities(
             user_account(&f("userAccount"), get("userAccount"), out, None)?;
             if let (Some(dev), Node::Int(pid), Some(c)) = (device, get("processId"), created) {
                 let key = format!("{dev}|{pid}|{}", c.micros());
+                push_key(out, EntityKind::Process, Some(&key));
+            }
+            // The parent under the same identity, so an alert on a child process and one on
+            // its parent share a key: process lineage links alerts.
+            if let (Some(dev), Node::Int(ppid), Some(c)) =
+                (device, get("parentProcessId"), parent_created)
+            {
+                let key = format!("{dev}|{ppid}|{}", c.micros());
                 push_key(out, EntityKind::Process, Some(&key));
             }
         }

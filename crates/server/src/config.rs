@@ -21,6 +21,8 @@ pub struct ServerConfig {
     /// Mark the session cookie `Secure`; set when Rampart is reached over HTTPS (behind a
     /// TLS-terminating proxy).
     pub secure_cookie: bool,
+    /// How alerts are grouped into incidents.
+    pub correlation: rampart_domain::correlate::CorrelationConfig,
 }
 
 impl Default for ServerConfig {
@@ -32,6 +34,7 @@ impl Default for ServerConfig {
             prefixes: Default::default(),
             session_hours: crate::state::DEFAULT_SESSION_HOURS,
             secure_cookie: false,
+            correlation: Default::default(),
         }
     }
 }

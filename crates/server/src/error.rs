@@ -30,6 +30,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// An update without the version it was based on (428).
     #[error("{0}")]
     PreconditionRequired(String),
@@ -87,6 +89,11 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too-large",
                 "Payload too large",
+            ),
+            ApiError::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
             ),
             ApiError::PreconditionRequired(_) => (
                 StatusCode::PRECONDITION_REQUIRED,

@@ -110,6 +110,19 @@ pub struct ApiJson<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request<Body>, state: &S) -> Result<Self, ApiError> {
+        // A JSON content type cannot be sent cross-site without a CORS preflight, so this
+        // also stops login CSRF from plain HTML forms.
+        let json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return Err(ApiError::UnsupportedMediaType(
+                "Content-Type must be application/json".into(),
+            ));
+        }
         let LimitedBody(bytes) = LimitedBody::<{ 1024 * 1024 }>::from_request(req, state).await?;
         parse_json(&bytes).map(ApiJson)
     }

@@ -35,7 +35,12 @@ pub struct AppState {
     pub prefixes: Arc<PrefixRegistry>,
     pub auth: Arc<AuthSettings>,
     pub limiter: Arc<LoginLimiter>,
+    /// Password verifications allowed at once.
+    pub login_gate: Arc<tokio::sync::Semaphore>,
 }
+
+/// Concurrent argon2 verifications (each takes ~19 MiB and tens of milliseconds).
+pub const LOGIN_CONCURRENCY: usize = 4;
 
 impl AppState {
     /// State with default auth settings.
@@ -46,6 +51,7 @@ impl AppState {
             prefixes: Arc::new(prefixes),
             auth: Arc::new(AuthSettings::default()),
             limiter: Arc::new(LoginLimiter::default()),
+            login_gate: Arc::new(tokio::sync::Semaphore::new(LOGIN_CONCURRENCY)),
         }
     }
 }

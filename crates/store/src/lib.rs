@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use rampart_domain::access::{Grant, RoleDef};
 use rampart_domain::alert::{AlertRecord, NewAlert};
 use rampart_domain::entity::EntityKey;
-use rampart_domain::history::{Actor, HistoryEvent};
+use rampart_domain::history::{Actor, HistoryEvent, TargetKind};
 use rampart_domain::incident::{IncidentChange, IncidentRecord};
 use rampart_domain::timestamp::Timestamp;
 use rampart_domain::triage::AlertChange;
@@ -75,8 +75,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// A page of the alerts queue.
     async fn list_alerts(&self, query: &AlertQuery) -> Result<AlertPage, StoreError>;
 
-    /// The audit trail of an alert or incident, oldest first.
-    async fn history(&self, target_id: &str) -> Result<Vec<HistoryEvent>, StoreError>;
+    /// The history of one target (an alert, an incident, a user …), oldest first.
+    async fn history(
+        &self,
+        kind: TargetKind,
+        target_id: &str,
+    ) -> Result<Vec<HistoryEvent>, StoreError>;
 
     /// How many alerts are stored.
     async fn count_alerts(&self) -> Result<u64, StoreError>;
@@ -85,15 +89,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     // actor and its scope is re-checked against the alert's service source inside the
     // transaction, so an unchecked or out-of-scope write cannot happen.
 
-    /// Applies `change` to one alert if `expected_version` is its current version (409
-    /// otherwise), appending one history event per changed field. `assignedTo` must name an
-    /// enabled user.
+    /// Applies `change` (and records `comment`) to one alert if `expected_version` is its
+    /// current version (409 otherwise), appending one history event per changed field, all
+    /// in one transaction. `assignedTo` must name an enabled user.
     async fn update_alert(
         &self,
         grant: &Grant,
         id: &str,
         change: &AlertChange,
         expected_version: i64,
+        comment: Option<&str>,
         now: Timestamp,
     ) -> Result<Updated, StoreError>;
 
@@ -212,10 +217,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         now: Timestamp,
     ) -> Result<User, StoreError>;
 
-    /// Records a successful login.
-    async fn record_login(&self, user_id: &str, now: Timestamp) -> Result<(), StoreError>;
-
-    /// Stores a session under the digest of its secret.
+    /// Stores a session under the digest of its secret and records the sign-in, in one
+    /// transaction.
     async fn create_session(
         &self,
         digest: Vec<u8>,
@@ -274,11 +277,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     // --- Audit.
 
-    /// Appends an audit event about something that is not an alert (a login, a user, a
-    /// token).
-    async fn append_audit(&self, event: HistoryEvent) -> Result<(), StoreError>;
+    /// Appends an event about a target that has no dedicated store call (failed sign-ins,
+    /// incident comments).
+    async fn append_audit(&self, kind: TargetKind, event: HistoryEvent) -> Result<(), StoreError>;
 
-    /// The newest audit events, newest first, optionally for one target.
+    /// The newest access-audit events (users, tokens, roles, sign-ins), newest first,
+    /// optionally for one target.
     async fn audit(
         &self,
         target: Option<&str>,

@@ -36,7 +36,7 @@ pub fn resolve(a: &Args) -> anyhow::Result<ServerConfig> {
 
 /// Builds the application state for a configuration.
 pub async fn state_for(cfg: &ServerConfig) -> anyhow::Result<AppState> {
-    let store = rampart_store::open(&cfg.data_dir.to_string_lossy())
+    let store = rampart_store::open_with(&cfg.data_dir.to_string_lossy(), cfg.correlation.clone())
         .await
         .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?;
     let mut prefixes = PrefixRegistry::default();

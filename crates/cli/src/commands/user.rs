@@ -20,16 +20,27 @@ pub fn cli_actor() -> Actor {
 
 #[derive(Debug, clap::Args)]
 pub struct StoreArgs {
-    /// Data directory of the embedded store
-    #[arg(long, env = "RAMPART_DATA_DIR", default_value = "./rampart-data")]
-    pub data_dir: PathBuf,
+    /// Data directory of the embedded store [default: data_dir from ./rampart.toml, else
+    /// ./rampart-data], so the command acts on the store `rampart serve` uses
+    #[arg(long, env = "RAMPART_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 impl StoreArgs {
+    /// The data directory: the flag or environment, else the one `serve` would use.
+    pub fn dir(&self) -> anyhow::Result<PathBuf> {
+        match &self.data_dir {
+            Some(d) => Ok(d.clone()),
+            None => Ok(crate::config::load(None)?.data_dir),
+        }
+    }
+
     pub async fn open(&self) -> anyhow::Result<std::sync::Arc<dyn Store>> {
-        rampart_store::open(&self.data_dir.to_string_lossy())
+        let dir = self.dir()?;
+        let cfg = crate::config::load(None).unwrap_or_default();
+        rampart_store::open_with(&dir.to_string_lossy(), cfg.correlation)
             .await
-            .with_context(|| format!("opening the store in {}", self.data_dir.display()))
+            .with_context(|| format!("opening the store in {}", dir.display()))
     }
 }
 

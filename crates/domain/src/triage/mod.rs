@@ -227,7 +227,9 @@ impl AlertChange {
         tags.retain(|t| !self.remove_tags.contains(t));
         let mut seen = std::collections::HashSet::new();
         tags.retain(|t| seen.insert(t.clone()));
-        if tags.len() > MAX_TAGS {
+        // Producers may send more (systemTags-style) tags; only growing past the limit is
+        // refused, so such an alert can still be triaged.
+        if tags.len() > MAX_TAGS && tags.len() > rec.tags.len() {
             return Err(DomainError::invalid(
                 "tags",
                 format!("an alert can carry at most {MAX_TAGS} tags"),

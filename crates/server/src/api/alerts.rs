@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use rampart_domain::access::{Grant, Permission};
 use rampart_domain::alert::NewAlert;
 use rampart_domain::condition::{self, Condition, Pred};
-use rampart_domain::history::{Actor, HistoryEvent};
+use rampart_domain::history::{Actor, HistoryEvent, TargetKind};
 use rampart_domain::timestamp::{Timestamp, DAY_MICROS};
 use rampart_ingest::body::MAX_BODY_BYTES;
 use rampart_ingest::{parse_bulk, parse_json_body, IngestError};
@@ -507,6 +507,6 @@ pub async fn get_alert_history(
         new_value: None,
         text: None,
     }];
-    items.extend(state.store.history(&id).await?);
+    items.extend(state.store.history(TargetKind::Alert, &id).await?);
     Ok(ApiJson(serde_json::json!({ "items": items })))
 }

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use rampart_domain::access::{Grant, Permission};
-use rampart_domain::history::HistoryEvent;
+use rampart_domain::history::{HistoryEvent, TargetKind};
 use rampart_domain::incident::{IncidentChange, IncidentStatus};
 use rampart_domain::timestamp::{Timestamp, DAY_MICROS};
 use rampart_domain::triage::check_comment;
@@ -204,7 +204,7 @@ pub async fn get_incident_history(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<impl IntoResponse> {
     find_incident(&state, &caller, &id, Permission::IncidentsRead).await?;
-    let mut items = state.store.history(&id).await?;
+    let mut items = state.store.history(TargetKind::Incident, &id).await?;
     // Incidents absorbed into this one say so in its history; theirs comes along.
     let absorbed: Vec<String> = items
         .iter()
@@ -212,7 +212,7 @@ pub async fn get_incident_history(
         .filter_map(|e| e.old_value.clone())
         .collect();
     for a in absorbed {
-        items.extend(state.store.history(&a).await?);
+        items.extend(state.store.history(TargetKind::Incident, &a).await?);
     }
     items.sort_by_key(|e: &HistoryEvent| (e.at, e.seq));
     Ok(ApiJson(serde_json::json!({ "items": items })))
@@ -279,17 +279,20 @@ pub async fn update_incident(
     if let Some(text) = req.comment {
         state
             .store
-            .append_audit(HistoryEvent {
-                seq: 0,
-                target_id: id.clone(),
-                at: now,
-                actor: grant.actor(),
-                action: "comment".into(),
-                field: None,
-                old_value: None,
-                new_value: None,
-                text: Some(text),
-            })
+            .append_audit(
+                TargetKind::Incident,
+                HistoryEvent {
+                    seq: 0,
+                    target_id: id.clone(),
+                    at: now,
+                    actor: grant.actor(),
+                    action: "comment".into(),
+                    field: None,
+                    old_value: None,
+                    new_value: None,
+                    text: Some(text),
+                },
+            )
             .await?;
     }
     let mut resp = ApiJson(&rec).into_response();

@@ -7,7 +7,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rampart_domain::access::{Permission, PrincipalKind};
-use rampart_domain::history::{Actor, ActorKind, HistoryEvent};
+use rampart_domain::history::{Actor, ActorKind, HistoryEvent, TargetKind};
 use rampart_domain::timestamp::Timestamp;
 use rampart_domain::user::{MAX_NAME_CHARS, MAX_PASSWORD_BYTES};
 use serde::{Deserialize, Serialize};
@@ -94,10 +94,13 @@ pub async fn create_session(
 ) -> ApiResult<Response> {
     let now = state.clock.now();
     let addr = peer.ip().to_string();
-    if let Some(wait) = state.limiter.blocked(&req.username, &addr, now) {
+    if let Err(wait) = state.limiter.begin(&req.username, &addr, now) {
         state
             .store
-            .append_audit(failed_login(&req.username, &addr, "throttled", now))
+            .append_audit(
+                TargetKind::Auth,
+                failed_login(&req.username, &addr, "throttled", now),
+            )
             .await?;
         return Err(ApiError::TooManyRequests {
             detail: format!("too many failed sign-in attempts; try again in {wait} s"),
@@ -122,14 +125,13 @@ pub async fn create_session(
         Some(_) => None,
     };
     let (Some(login), None) = (found, reason) else {
-        state.limiter.failed(&req.username, &addr, now);
         let e = failed_login(&req.username, &addr, reason.unwrap_or("refused"), now);
-        state.store.append_audit(e).await?;
+        state.store.append_audit(TargetKind::Auth, e).await?;
         return Err(ApiError::Unauthorized(
             "wrong username or password, or the account is disabled".into(),
         ));
     };
-    state.limiter.succeeded(&login.user.username);
+    state.limiter.succeeded(&req.username, &addr);
     let value = secret::random_secret();
     let csrf = secret::random_secret();
     let ttl_secs = state.auth.session_hours * 3600;
@@ -138,7 +140,6 @@ pub async fn create_session(
         .store
         .create_session(secret::digest(&value), &login.user.id, &csrf, expires, now)
         .await?;
-    state.store.record_login(&login.user.id, now).await?;
     let u = login.user;
     let principal = crate::auth::principal(
         &state,
@@ -183,7 +184,7 @@ pub async fn get_session(caller: Caller) -> ApiResult<impl IntoResponse> {
             sources: s.user.sources.clone(),
             permissions: p.permissions(),
             csrf_token: Some(s.csrf.clone()),
-            expires: None,
+            expires: Some(s.expires),
         },
         None => {
             let role = p.roles.first();

@@ -126,11 +126,8 @@ pub async fn update_alert(
     let now = state.clock.now();
     let updated = state
         .store
-        .update_alert(&grant, &id, &change, version, now)
+        .update_alert(&grant, &id, &change, version, req.comment.as_deref(), now)
         .await?;
-    if let Some(c) = &req.comment {
-        state.store.add_comment(&grant, &id, c, now).await?;
-    }
     let mut resp = ApiJson(&updated.record).into_response();
     resp.headers_mut()
         .insert(header::ETAG, etag(updated.record.version));

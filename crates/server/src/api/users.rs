@@ -13,6 +13,8 @@ use rampart_domain::user::{check_name, check_password, resolve_role};
 use rampart_store::UserPatch;
 use serde::{Deserialize, Deserializer};
 
+const GLOBAL_ADMIN: &str = "Global administrator";
+
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
 pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -122,6 +124,31 @@ pub async fn update_user(
     }
     if let Some(d) = &req.display_name {
         check_name("displayName", d)?;
+    }
+    // Never leave the tenant without an enabled Global administrator.
+    let demotes = req
+        .role
+        .as_deref()
+        .is_some_and(|r| !r.trim().eq_ignore_ascii_case(GLOBAL_ADMIN));
+    let limits = matches!(&req.sources, Some(Some(_)));
+    if current.role == GLOBAL_ADMIN
+        && !current.disabled
+        && (req.disabled == Some(true) || demotes || limits)
+    {
+        let others = store
+            .list_users()
+            .await?
+            .into_iter()
+            .filter(|u| {
+                u.id != current.id && u.role == GLOBAL_ADMIN && !u.disabled && u.sources.is_none()
+            })
+            .count();
+        if others == 0 {
+            return Err(ApiError::bad(
+                "role",
+                "role: this is the last enabled Global administrator; make someone else one first",
+            ));
+        }
     }
     let mut patch = UserPatch {
         display_name: req.display_name,

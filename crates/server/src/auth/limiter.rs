@@ -31,47 +31,60 @@ fn address_key(addr: &str) -> String {
 }
 
 impl LoginLimiter {
-    /// Seconds until another attempt is allowed, or `None` if one is allowed now.
-    pub fn blocked(&self, username: &str, addr: &str, now: Timestamp) -> Option<i64> {
-        let mut map = self.failures.lock().ok()?;
-        let mut wait = None;
-        for (key, limit) in [
+    /// Starts an attempt: refused with the seconds to wait when the account or the address
+    /// is over its limit; otherwise counted *now*, before the password is checked, so a
+    /// burst of parallel guesses cannot all pass the check.
+    pub fn begin(&self, username: &str, addr: &str, now: Timestamp) -> Result<(), i64> {
+        let Ok(mut map) = self.failures.lock() else {
+            return Err(60);
+        };
+        let keys = [
             (account_key(username), PER_ACCOUNT),
             (address_key(addr), PER_ADDRESS),
-        ] {
-            if let Some(times) = map.get_mut(&key) {
+        ];
+        let mut wait = None;
+        for (key, limit) in &keys {
+            if let Some(times) = map.get_mut(key) {
                 times.retain(|t| now.micros() - t.micros() < WINDOW_MICROS);
-                if times.len() >= limit {
+                if times.len() >= *limit {
                     let oldest = times.iter().map(|t| t.micros()).min().unwrap_or(0);
                     let secs = (oldest + WINDOW_MICROS - now.micros()) / 1_000_000 + 1;
                     wait = Some(wait.map_or(secs, |w: i64| w.max(secs)));
                 }
             }
         }
-        wait
-    }
-
-    /// Records a failed attempt.
-    pub fn failed(&self, username: &str, addr: &str, now: Timestamp) {
-        let Ok(mut map) = self.failures.lock() else {
-            return;
-        };
-        if map.len() >= MAX_KEYS {
+        if let Some(w) = wait {
+            return Err(w);
+        }
+        if map.len() + 2 > MAX_KEYS {
+            // Drop what has expired, then the stalest keys: a spray of made-up names must
+            // neither grow memory nor wipe the counts of real accounts under attack.
             map.retain(|_, v| v.iter().any(|t| now.micros() - t.micros() < WINDOW_MICROS));
-            if map.len() >= MAX_KEYS {
-                map.clear();
+            while map.len() + 2 > MAX_KEYS {
+                let stalest = map
+                    .iter()
+                    .min_by_key(|(_, v)| v.iter().map(|t| t.micros()).max().unwrap_or(0))
+                    .map(|(k, _)| k.clone());
+                match stalest {
+                    Some(k) => map.remove(&k),
+                    None => break,
+                };
             }
         }
-        for key in [account_key(username), address_key(addr)] {
+        for (key, _) in keys {
             map.entry(key).or_default().push(now);
         }
+        Ok(())
     }
 
-    /// Clears an account's failures after a successful login (the address keeps its count:
-    /// one good password must not reset a spray from that address).
-    pub fn succeeded(&self, username: &str) {
+    /// Ends an attempt that succeeded: the account's count is cleared; the address keeps its
+    /// other attempts (one good password must not reset a spray from that address).
+    pub fn succeeded(&self, username: &str, addr: &str) {
         if let Ok(mut map) = self.failures.lock() {
             map.remove(&account_key(username));
+            if let Some(v) = map.get_mut(&address_key(addr)) {
+                v.pop();
+            }
         }
     }
 }
@@ -85,13 +98,12 @@ mod tests {
         let l = LoginLimiter::default();
         let t0 = Timestamp::from_secs(1_000_000);
         for _ in 0..PER_ACCOUNT {
-            assert!(l.blocked("Alice", "1.2.3.4", t0).is_none());
-            l.failed("alice", "1.2.3.4", t0);
+            assert!(l.begin("Alice", "1.2.3.4", t0).is_ok());
         }
-        assert!(l.blocked("ALICE", "5.6.7.8", t0).is_some(), "per account");
-        assert!(l.blocked("bob", "5.6.7.8", t0).is_none());
+        assert!(l.begin("ALICE", "5.6.7.8", t0).is_err(), "per account");
+        assert!(l.begin("bob", "5.6.7.8", t0).is_ok());
         let later = t0.plus_micros(WINDOW_MICROS);
-        assert!(l.blocked("alice", "1.2.3.4", later).is_none());
+        assert!(l.begin("alice", "1.2.3.4", later).is_ok());
     }
 
     #[test]
@@ -99,10 +111,20 @@ mod tests {
         let l = LoginLimiter::default();
         let t0 = Timestamp::from_secs(1_000_000);
         for i in 0..PER_ADDRESS {
-            l.failed(&format!("user{i}"), "9.9.9.9", t0);
+            assert!(l.begin(&format!("user{i}"), "9.9.9.9", t0).is_ok());
         }
-        assert!(l.blocked("someone-else", "9.9.9.9", t0).is_some());
-        l.succeeded("someone-else");
-        assert!(l.blocked("someone-else", "9.9.9.9", t0).is_some());
+        assert!(l.begin("someone-else", "9.9.9.9", t0).is_err());
+    }
+
+    #[test]
+    fn a_success_clears_the_account_but_not_the_address() {
+        let l = LoginLimiter::default();
+        let t0 = Timestamp::from_secs(1_000_000);
+        for _ in 0..PER_ACCOUNT - 1 {
+            l.begin("carol", "1.1.1.1", t0).unwrap();
+        }
+        l.begin("carol", "1.1.1.1", t0).unwrap();
+        l.succeeded("carol", "1.1.1.1");
+        assert!(l.begin("carol", "1.1.1.1", t0).is_ok());
     }
 }

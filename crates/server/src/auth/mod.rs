@@ -43,6 +43,7 @@ pub struct Session {
     pub digest: Vec<u8>,
     pub csrf: String,
     pub user: User,
+    pub expires: rampart_domain::timestamp::Timestamp,
 }
 
 impl Caller {
@@ -171,6 +172,7 @@ async fn from_cookie(
             digest,
             csrf: s.csrf,
             user: s.user,
+            expires: s.expires,
         }),
     })
 }

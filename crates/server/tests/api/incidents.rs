@@ -377,3 +377,44 @@ async fn recorrelation_rebuilds_automatic_links_and_keeps_manual_ones() {
     assert_eq!(incident_of(&app, &c).await, ia);
     let _ = ic;
 }
+
+#[tokio::test]
+async fn process_lineage_links_parent_and_child_alerts() {
+    let app = TestApp::new().await;
+    let proc_ev = |pid: i64, created: &str, parent: Option<(i64, &str)>| {
+        let mut p = json!({"@odata.type": "#microsoft.graph.security.processEvidence", "processId": pid,
+            "processCreationDateTime": created, "mdeDeviceId": "mde-7f3a", "processCommandLine": "x.exe"});
+        if let Some((ppid, pc)) = parent {
+            p["parentProcessId"] = json!(ppid);
+            p["parentProcessCreationDateTime"] = json!(pc);
+        }
+        p
+    };
+    let parent = app
+        .seed_alert(&on(
+            "lp1",
+            "ws-lineage",
+            None,
+            vec![proc_ev(4000, "2026-11-22T09:00:00Z", None)],
+        ))
+        .await;
+    // The child's alert names its host differently; only the process tree links them.
+    let child = app
+        .seed_alert(&on(
+            "lp2",
+            "10.20.30.40",
+            None,
+            vec![proc_ev(
+                7000,
+                "2026-11-22T09:05:00Z",
+                Some((4000, "2026-11-22T09:00:00Z")),
+            )],
+        ))
+        .await;
+    assert_eq!(
+        incident_of(&app, &parent).await,
+        incident_of(&app, &child).await
+    );
+    let v = incident(&app, &incident_of(&app, &child).await).await;
+    assert_eq!(v["correlationReasons"][0]["kind"], "process");
+}

@@ -33,6 +33,11 @@ CREATE TABLE tokens (
     revoked    INTEGER
 );
 
+-- What each history event is about; alert ids are chosen by producers and must never
+-- alias another kind's target.
+ALTER TABLE history ADD COLUMN kind TEXT NOT NULL DEFAULT 'alert';
+CREATE INDEX history_kind ON history (kind, seq);
+
 CREATE TABLE roles (
     name        TEXT PRIMARY KEY COLLATE NOCASE,
     permissions TEXT NOT NULL,          -- JSON array of permission names

@@ -3,7 +3,7 @@ use super::{new_alert, now, record};
 use crate::access::{BulkTarget, NewToken, NewUser, UserPatch};
 use crate::{Store, StoreError};
 use rampart_domain::access::{authorize, builtin, Grant, Permission, Principal, PrincipalKind};
-use rampart_domain::history::Actor;
+use rampart_domain::history::{Actor, TargetKind};
 use rampart_domain::triage::AlertChange;
 use rampart_domain::vocab::{AlertStatus, Classification, Determination};
 
@@ -50,7 +50,7 @@ pub async fn stale_update_conflicts(s: &dyn Store) {
         determination: Some(Determination::Malware),
         ..Default::default()
     };
-    match s.update_alert(&g, "da-s", &resolve, 5, t).await {
+    match s.update_alert(&g, "da-s", &resolve, 5, None, t).await {
         Err(StoreError::Stale { current: 1 }) => {}
         other => panic!("expected Stale, got {other:?}"),
     }
@@ -58,12 +58,19 @@ pub async fn stale_update_conflicts(s: &dyn Store) {
         s.get_alert("da-s").await.unwrap().unwrap().record.status,
         AlertStatus::New
     );
-    assert!(s.history("da-s").await.unwrap().is_empty());
-    let u = s.update_alert(&g, "da-s", &resolve, 1, t).await.unwrap();
+    assert!(s
+        .history(TargetKind::Alert, "da-s")
+        .await
+        .unwrap()
+        .is_empty());
+    let u = s
+        .update_alert(&g, "da-s", &resolve, 1, None, t)
+        .await
+        .unwrap();
     assert!(u.changed);
     assert_eq!(u.record.version, 2);
     assert_eq!(u.record.resolved, Some(t));
-    let h = s.history("da-s").await.unwrap();
+    let h = s.history(TargetKind::Alert, "da-s").await.unwrap();
     let fields: Vec<_> = h.iter().filter_map(|e| e.field.as_deref()).collect();
     assert_eq!(
         fields,
@@ -82,7 +89,7 @@ pub async fn stale_update_conflicts(s: &dyn Store) {
         ..Default::default()
     };
     assert!(matches!(
-        s.update_alert(&g, "da-s", &bad, 2, t).await,
+        s.update_alert(&g, "da-s", &bad, 2, None, t).await,
         Err(StoreError::Domain(_))
     ));
     assert_eq!(
@@ -108,7 +115,7 @@ pub async fn assignment_needs_an_enabled_user(s: &dyn Store) {
         ..Default::default()
     };
     let u = s
-        .update_alert(&g, "da-a", &assign("bob"), 1, t)
+        .update_alert(&g, "da-a", &assign("bob"), 1, None, t)
         .await
         .unwrap();
     assert_eq!(u.record.assigned_to.as_deref(), Some("Bob"));
@@ -127,16 +134,19 @@ pub async fn assignment_needs_an_enabled_user(s: &dyn Store) {
         assigned_to: Some(None),
         ..Default::default()
     };
-    s.update_alert(&g, "da-a", &unassign, 2, t).await.unwrap();
+    s.update_alert(&g, "da-a", &unassign, 2, None, t)
+        .await
+        .unwrap();
     assert!(matches!(
-        s.update_alert(&g, "da-a", &assign("Bob"), 3, t).await,
+        s.update_alert(&g, "da-a", &assign("Bob"), 3, None, t).await,
         Err(StoreError::Invalid {
             field: "assignedTo",
             ..
         })
     ));
     assert!(matches!(
-        s.update_alert(&g, "da-a", &assign("nobody"), 3, t).await,
+        s.update_alert(&g, "da-a", &assign("nobody"), 3, None, t)
+            .await,
         Err(StoreError::Invalid {
             field: "assignedTo",
             ..
@@ -190,7 +200,7 @@ pub async fn bulk_update_respects_scope(s: &dyn Store) {
         ["bulk"]
     );
     assert!(s
-        .history("da-b0")
+        .history(TargetKind::Alert, "da-b0")
         .await
         .unwrap()
         .iter()

@@ -8,7 +8,7 @@ use proptest::test_runner::{Config, TestRunner};
 use rampart_domain::alert::{AlertFacts, AlertRecord, NewAlert};
 use rampart_domain::condition::{self, arbitrary, Condition};
 use rampart_domain::entity::EntityKey;
-use rampart_domain::history::Actor;
+use rampart_domain::history::{Actor, TargetKind};
 use rampart_domain::timestamp::Timestamp;
 use rampart_domain::vocab::{AlertStatus, Classification, Determination, Severity};
 use std::collections::BTreeSet;
@@ -114,7 +114,7 @@ pub async fn insert_is_idempotent(s: &dyn Store) {
         2,
         "evidence is the union"
     );
-    let h = s.history("da-1").await.unwrap();
+    let h = s.history(TargetKind::Alert, "da-1").await.unwrap();
     assert_eq!(h.len(), 2);
     assert!(h.iter().all(|e| e.action == "resent"));
     // Duplicates inside one batch collapse too.
@@ -144,7 +144,10 @@ pub async fn documents_read_back_byte_identical(s: &dyn Store) {
     .unwrap();
     let got = s.get_alert("da-nul").await.unwrap().unwrap();
     assert_eq!(got.document, doc);
-    assert!(got.record.incident_id.is_some(), "every new alert lands in an incident");
+    assert!(
+        got.record.incident_id.is_some(),
+        "every new alert lands in an incident"
+    );
     r.incident_id = got.record.incident_id.clone();
     assert_eq!(got.record, r);
     assert!(s.get_alert("nope").await.unwrap().is_none());

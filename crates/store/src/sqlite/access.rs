@@ -1,9 +1,9 @@
 //! SQL for users, sessions, tokens, custom roles and the audit trail on SQLite.
-use super::alerts::append_history;
+use super::alerts::append_event;
 use crate::access::{NewToken, NewUser, SessionInfo, TokenInfo, UserLogin, UserPatch};
 use crate::error::StoreError;
 use rampart_domain::access::{Permission, RoleDef};
-use rampart_domain::history::{Actor, ActorKind, HistoryEvent};
+use rampart_domain::history::{Actor, ActorKind, HistoryEvent, TargetKind};
 use rampart_domain::timestamp::Timestamp;
 use rampart_domain::user::{ApiToken, User};
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -89,7 +89,7 @@ pub(crate) fn create_user(
     let mut e = event(&id, actor, now, "created");
     e.field = Some("role".into());
     e.new_value = Some(u.role.clone());
-    append_history(conn, &e)?;
+    append_event(conn, TargetKind::User, &e)?;
     user_by_id(conn, &id)?.ok_or(StoreError::NotFound)
 }
 
@@ -201,7 +201,7 @@ pub(crate) fn update_user(
         conn.execute("DELETE FROM sessions WHERE user_id = ?1", [id])?;
     }
     for e in &events {
-        append_history(conn, e)?;
+        append_event(conn, TargetKind::User, e)?;
     }
     user_by_id(conn, id)?.ok_or(StoreError::NotFound)
 }
@@ -219,7 +219,7 @@ pub(crate) fn record_login(conn: &Connection, id: &str, now: Timestamp) -> Resul
         kind: ActorKind::User,
         name: user.username,
     };
-    append_history(conn, &event(id, &actor, now, "loggedIn"))
+    append_event(conn, TargetKind::User, &event(id, &actor, now, "loggedIn"))
 }
 
 pub(crate) fn create_session(
@@ -320,7 +320,7 @@ pub(crate) fn create_token(
     e.field = Some("role".into());
     e.new_value = Some(t.role.clone());
     e.text = Some(t.name.clone());
-    append_history(conn, &e)?;
+    append_event(conn, TargetKind::Token, &e)?;
     token_by_id(conn, &id)?.ok_or(StoreError::NotFound)
 }
 
@@ -357,7 +357,7 @@ pub(crate) fn revoke_token(
             "UPDATE tokens SET revoked = ?2 WHERE id = ?1",
             params![id, now.micros()],
         )?;
-        append_history(conn, &event(id, actor, now, "revoked"))?;
+        append_event(conn, TargetKind::Token, &event(id, actor, now, "revoked"))?;
     }
     token_by_id(conn, id)?.ok_or(StoreError::NotFound)
 }
@@ -421,7 +421,7 @@ pub(crate) fn create_role(
     let mut e = event(&format!("role:{}", role.name), actor, now, "created");
     e.field = Some("permissions".into());
     e.new_value = Some(perms.join(", "));
-    append_history(conn, &e)
+    append_event(conn, TargetKind::Role, &e)
 }
 
 pub(crate) fn audit(
@@ -433,12 +433,13 @@ pub(crate) fn audit(
     let (sql, args): (&str, Vec<rusqlite::types::Value>) = match target {
         Some(t) => (
             "SELECT seq, target_id, at, actor_kind, actor_name, action, field, old_value, new_value, text
-             FROM history WHERE target_id = ?1 ORDER BY seq DESC LIMIT ?2",
+             FROM history WHERE target_id = ?1 AND kind IN ('user','token','role','auth')
+             ORDER BY seq DESC LIMIT ?2",
             vec![t.to_string().into(), limit.into()],
         ),
         None => (
             "SELECT seq, target_id, at, actor_kind, actor_name, action, field, old_value, new_value, text
-             FROM history ORDER BY seq DESC LIMIT ?1",
+             FROM history WHERE kind IN ('user','token','role','auth') ORDER BY seq DESC LIMIT ?1",
             vec![limit.into()],
         ),
     };

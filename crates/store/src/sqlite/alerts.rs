@@ -7,7 +7,7 @@ use crate::{IngestOutcome, StoredAlert};
 use rampart_domain::alert::{AlertRecord, NewAlert};
 use rampart_domain::document;
 use rampart_domain::entity::{EntityKey, EntityKind, ImpactedAsset};
-use rampart_domain::history::{Actor, ActorKind, HistoryEvent};
+use rampart_domain::history::{Actor, ActorKind, HistoryEvent, TargetKind};
 use rampart_domain::timestamp::Timestamp;
 use rampart_domain::vocab::{AlertStatus, Classification, Determination, Severity};
 use rusqlite::types::{ToSqlOutput, Value as SqlValue};
@@ -250,6 +250,17 @@ fn merge_into(
     }
     let o = old.record;
     let n = p.alert.record;
+    if n.service_source != o.service_source {
+        // Otherwise a producer allowed one source could move another source's alert into
+        // its own (out of the e-mail team's queue, say) by re-sending its id.
+        return Err(StoreError::Invalid {
+            field: "serviceSource",
+            msg: format!(
+                "alert {} exists with service source {}; a re-send cannot change it",
+                o.id, o.service_source
+            ),
+        });
+    }
     let doc = document::merge(&old.document, &p.alert.document);
     let body = compress(&doc)?;
     let mut impacted = o.impacted_assets.clone();
@@ -313,11 +324,20 @@ fn merged_keys(old: &[EntityKey], new: &[EntityKey]) -> Vec<EntityKey> {
     all
 }
 
-/// Appends one audit event.
+/// Appends one event to an alert's history.
 pub(crate) fn append_history(conn: &Connection, e: &HistoryEvent) -> Result<(), StoreError> {
+    append_event(conn, TargetKind::Alert, e)
+}
+
+/// Appends one audit event about a target of `kind`.
+pub(crate) fn append_event(
+    conn: &Connection,
+    kind: TargetKind,
+    e: &HistoryEvent,
+) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO history (target_id, at, actor_kind, actor_name, action, field, old_value, new_value, text)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO history (target_id, at, actor_kind, actor_name, action, field, old_value, new_value, text, kind)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         e.target_id,
@@ -329,6 +349,7 @@ pub(crate) fn append_history(conn: &Connection, e: &HistoryEvent) -> Result<(), 
         e.old_value,
         e.new_value,
         e.text,
+        kind.as_str(),
     ])?;
     Ok(())
 }
@@ -531,12 +552,16 @@ pub(crate) fn list(conn: &Connection, q: &AlertQuery) -> Result<AlertPage, Store
 }
 
 /// The audit trail of one target, oldest first.
-pub(crate) fn history(conn: &Connection, target_id: &str) -> Result<Vec<HistoryEvent>, StoreError> {
+pub(crate) fn history(
+    conn: &Connection,
+    kind: TargetKind,
+    target_id: &str,
+) -> Result<Vec<HistoryEvent>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, target_id, at, actor_kind, actor_name, action, field, old_value, new_value, text
-         FROM history WHERE target_id = ?1 ORDER BY seq",
+         FROM history WHERE target_id = ?1 AND kind = ?2 ORDER BY seq",
     )?;
-    let rows = stmt.query_map([target_id], row_history)?;
+    let rows = stmt.query_map(params![target_id, kind.as_str()], row_history)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 

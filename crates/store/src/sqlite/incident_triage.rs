@@ -2,6 +2,7 @@
 //! link and unlink, and the full re-correlation.
 use super::alerts::append_history;
 use super::correlation::{self, Engine, Reuse};
+use super::incidents::incident_event;
 use super::incidents::{self, rollup};
 use super::triage::record_by_id;
 use crate::error::StoreError;
@@ -117,7 +118,7 @@ pub(crate) fn update(
         ],
     )?;
     for c in changes {
-        append_history(conn, &changed(id, grant, now, c.field, c.old, c.new))?;
+        incident_event(conn, &changed(id, grant, now, c.field, c.old, c.new))?;
     }
     // Resolving the incident resolves its open alerts, with the incident's verdict.
     if change.status == Some(IncidentStatus::Resolved) {
@@ -212,7 +213,7 @@ fn move_alert(
             )
         },
     )?;
-    append_history(
+    incident_event(
         conn,
         &HistoryEvent {
             action: "alertLinked".into(),
@@ -220,7 +221,7 @@ fn move_alert(
         },
     )?;
     if let Some(old) = &rec.incident_id {
-        append_history(
+        incident_event(
             conn,
             &HistoryEvent {
                 action: "alertUnlinked".into(),

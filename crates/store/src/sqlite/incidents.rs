@@ -1,10 +1,11 @@
 //! SQL for incidents on SQLite: creation, roll-ups, merges, manual links, the queue, reads
 //! and triage.
-use super::alerts::{append_history, row_record, RECORD_COLS};
+use super::alerts::{append_event, row_record, RECORD_COLS};
 use crate::error::StoreError;
 use crate::incidents::{IncidentDetail, IncidentPage, IncidentQuery};
 use rampart_domain::alert::AlertRecord;
 use rampart_domain::correlate::Reason;
+use rampart_domain::history::TargetKind;
 use rampart_domain::history::{Actor, HistoryEvent};
 use rampart_domain::incident::{display_name, IncidentRecord, IncidentStatus};
 use rampart_domain::timestamp::Timestamp;
@@ -24,6 +25,11 @@ fn event(target: &str, actor: &Actor, now: Timestamp, action: &str) -> HistoryEv
         new_value: None,
         text: None,
     }
+}
+
+/// Appends an event to an incident's history.
+pub(crate) fn incident_event(conn: &Connection, e: &HistoryEvent) -> Result<(), StoreError> {
+    append_event(conn, TargetKind::Incident, e)
 }
 
 /// Creates an incident seeded from its first alert (no-op if it exists).
@@ -47,7 +53,7 @@ pub(crate) fn create(
             now.micros()
         ])?;
     if n > 0 {
-        append_history(
+        incident_event(
             conn,
             &event(id, &super::correlation::actor(), now, "created"),
         )?;
@@ -226,7 +232,7 @@ pub(crate) fn merge(
             r.alert_id, r.kind, r.value
         )
     });
-    append_history(
+    incident_event(
         conn,
         &HistoryEvent {
             field: Some("status".into()),
@@ -235,7 +241,7 @@ pub(crate) fn merge(
             ..event(from, actor, now, "merged")
         },
     )?;
-    append_history(
+    incident_event(
         conn,
         &HistoryEvent {
             field: Some("alerts".into()),

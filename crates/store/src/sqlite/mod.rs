@@ -21,7 +21,7 @@ use correlation::Engine;
 use rampart_domain::access::{Grant, RoleDef};
 use rampart_domain::alert::NewAlert;
 use rampart_domain::correlate::CorrelationConfig;
-use rampart_domain::history::{Actor, HistoryEvent};
+use rampart_domain::history::{Actor, HistoryEvent, TargetKind};
 use rampart_domain::incident::{IncidentChange, IncidentRecord};
 use rampart_domain::timestamp::Timestamp;
 use rampart_domain::triage::AlertChange;
@@ -235,9 +235,14 @@ impl Store for SqliteStore {
         self.read(move |conn| alerts::list(conn, &query)).await
     }
 
-    async fn history(&self, target_id: &str) -> Result<Vec<HistoryEvent>, StoreError> {
+    async fn history(
+        &self,
+        kind: TargetKind,
+        target_id: &str,
+    ) -> Result<Vec<HistoryEvent>, StoreError> {
         let id = target_id.to_string();
-        self.read(move |conn| alerts::history(conn, &id)).await
+        self.read(move |conn| alerts::history(conn, kind, &id))
+            .await
     }
 
     async fn count_alerts(&self) -> Result<u64, StoreError> {
@@ -254,11 +259,19 @@ impl Store for SqliteStore {
         id: &str,
         change: &AlertChange,
         expected_version: i64,
+        comment: Option<&str>,
         now: Timestamp,
     ) -> Result<Updated, StoreError> {
         let (grant, id, change) = (grant.clone(), id.to_string(), change.clone());
+        let comment = comment.map(str::to_string);
         self.writer
-            .write(move |c| triage::update_alert(c, &grant, &id, &change, expected_version, now))
+            .write(move |c| {
+                let u = triage::update_alert(c, &grant, &id, &change, expected_version, now)?;
+                if let Some(text) = &comment {
+                    triage::add_comment(c, &grant, &id, text, now)?;
+                }
+                Ok(u)
+            })
             .await
     }
 
@@ -351,13 +364,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn record_login(&self, user_id: &str, now: Timestamp) -> Result<(), StoreError> {
-        let id = user_id.to_string();
-        self.writer
-            .write(move |c| access::record_login(c, &id, now))
-            .await
-    }
-
     async fn create_session(
         &self,
         digest: Vec<u8>,
@@ -368,7 +374,10 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let (id, csrf) = (user_id.to_string(), csrf.to_string());
         self.writer
-            .write(move |c| access::create_session(c, &digest, &id, &csrf, expires, now))
+            .write(move |c| {
+                access::create_session(c, &digest, &id, &csrf, expires, now)?;
+                access::record_login(c, &id, now)
+            })
             .await
     }
 
@@ -446,9 +455,9 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn append_audit(&self, event: HistoryEvent) -> Result<(), StoreError> {
+    async fn append_audit(&self, kind: TargetKind, event: HistoryEvent) -> Result<(), StoreError> {
         self.writer
-            .write(move |c| alerts::append_history(c, &event))
+            .write(move |c| alerts::append_event(c, kind, &event))
             .await
     }
 

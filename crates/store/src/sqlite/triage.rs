@@ -281,11 +281,18 @@ pub(crate) fn rename_tag(
             .collect();
         let mut seen = std::collections::HashSet::new();
         tags.retain(|t| seen.insert(t.clone()));
-        let change = AlertChange {
-            tags: Some(tags),
-            ..AlertChange::default()
-        };
-        let changes = change.apply(&mut rec, now)?;
+        // Only `from` and `to` were validated: a producer's odd tags must not block the
+        // rename of the others.
+        if tags == rec.tags {
+            continue;
+        }
+        let changes = vec![FieldChange {
+            field: "tags",
+            old: Some(rec.tags.join(", ")),
+            new: Some(tags.join(", ")),
+        }];
+        rec.tags = tags;
+        rec.last_update = now;
         if !changes.is_empty() {
             rec.version += 1;
             persist(conn, rid, &rec, changes, &actor, now)?;
