@@ -68,6 +68,7 @@ pub fn example() -> String {
          # process within the window join one incident; entities seen with more hosts than\n\
          # max_prevalence, or listed in allow_list, never link alerts.\n\
          [correlation]\n\
+         enabled = true\n\
          window_hours = 24\n\
          max_prevalence = 5\n\
          allow_list = []   # e.g. [\"ip:10.0.0.53\", \"user:svc-scanner\"]\n\n\

@@ -13,6 +13,18 @@ pub enum Bench {
     Ingest(IngestArgs),
     /// Queue latency on a large store.
     Queue(QueueArgs),
+    /// Re-correlation time over a large store.
+    Correlate(CorrelateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CorrelateArgs {
+    /// Alerts in the store (generated if the store has fewer).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub alerts: u64,
+    /// Data directory (shared with `bench queue`, generated once).
+    #[arg(long, default_value = "./rampart-bench-data")]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -29,6 +41,9 @@ pub struct IngestArgs {
     /// Data directory (default: a fresh temporary directory).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Store without correlating, to measure what correlation costs.
+    #[arg(long)]
+    pub no_correlation: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -48,6 +63,7 @@ pub async fn run(b: Bench) -> anyhow::Result<()> {
     match b {
         Bench::Ingest(a) => ingest(a).await,
         Bench::Queue(a) => queue(a).await,
+        Bench::Correlate(a) => correlate(a).await,
     }
 }
 
@@ -68,7 +84,7 @@ mod tempdir {
     }
 }
 
-async fn start_server(dir: Option<PathBuf>) -> anyhow::Result<Running> {
+async fn start_server(dir: Option<PathBuf>, correlate: bool) -> anyhow::Result<Running> {
     let (dir, tmp) = match dir {
         Some(d) => (d, None),
         None => {
@@ -77,10 +93,11 @@ async fn start_server(dir: Option<PathBuf>) -> anyhow::Result<Running> {
             (d.clone(), Some(tempdir::TempDir(d)))
         }
     };
-    let cfg = rampart_server::ServerConfig {
+    let mut cfg = rampart_server::ServerConfig {
         data_dir: dir,
         ..Default::default()
     };
+    cfg.correlation.enabled = correlate;
     let state = super::serve::state_for(&cfg).await?;
     let (_, token) = rampart_server::accounts::mint_token(
         &*state.store,
@@ -116,7 +133,7 @@ async fn start_server(dir: Option<PathBuf>) -> anyhow::Result<Running> {
 }
 
 async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
-    let srv = start_server(a.data_dir.clone()).await?;
+    let srv = start_server(a.data_dir.clone(), !a.no_correlation).await?;
     let now = SystemClock.now();
     let mut g = Gen::new(42, now);
     eprintln!("generating {} alerts…", a.alerts);
@@ -171,8 +188,12 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "bench ingest: {} alerts, average {:.0} bytes/alert, {} per request, {} connections",
-        a.alerts, avg, a.batch, a.connections
+        "bench ingest: {} alerts, average {:.0} bytes/alert, {} per request, {} connections, correlation {}",
+        a.alerts,
+        avg,
+        a.batch,
+        a.connections,
+        if a.no_correlation { "off" } else { "on" }
     );
     println!(
         "  {:.1} s, {:.0} alerts/s, {:.1} MB/s (synchronous=FULL, HTTP on loopback)",
@@ -236,7 +257,7 @@ async fn queue(a: QueueArgs) -> anyhow::Result<()> {
             super::demo::fill(&*store, a.alerts - have, have + 1, false).await?;
         }
     }
-    let srv = start_server(Some(a.data_dir.clone())).await?;
+    let srv = start_server(Some(a.data_dir.clone()), true).await?;
     let client = srv.client.clone();
     let first = format!("{}/api/v1/alerts?severity=high,medium&serviceSource=endpoint&sort=lastActivity&pageSize=50", srv.base);
     let _ = timed(&client, &first, 20).await?; // warm the cache
@@ -293,6 +314,41 @@ async fn auth_cost(srv: &Running, n: usize) -> anyhow::Result<Duration> {
     let (a50, _, _) = timed(&srv.client, &who, n).await?;
     let (h50, _, _) = timed(&srv.client, &health, n).await?;
     Ok(a50.saturating_sub(h50))
+}
+
+/// Fills the store like `bench queue`, then times a full re-correlation.
+async fn correlate(a: CorrelateArgs) -> anyhow::Result<()> {
+    let store = rampart_store::open(&a.data_dir.to_string_lossy()).await?;
+    let have = store.count_alerts().await?;
+    if have < a.alerts {
+        eprintln!(
+            "store has {have} alerts; generating {} more…",
+            a.alerts - have
+        );
+        super::demo::fill(&*store, a.alerts - have, have + 1, false).await?;
+    }
+    let n = store.count_alerts().await?;
+    let started = Instant::now();
+    let s = store
+        .correlate(
+            rampart_domain::timestamp::Timestamp::from_micros(0),
+            SystemClock.now(),
+        )
+        .await?;
+    let secs = started.elapsed().as_secs_f64();
+    println!("bench correlate: {n} alerts stored");
+    println!(
+        "  re-correlated {} alerts in {:.1} s ({:.0} alerts/s): {} moved, {} incidents",
+        s.alerts,
+        secs,
+        s.alerts as f64 / secs.max(1e-9),
+        s.moved,
+        s.incidents
+    );
+    if let Some(rss) = rss_mb() {
+        println!("  process RSS: {rss:.0} MB");
+    }
+    Ok(())
 }
 
 fn ms(d: Duration) -> f64 {

@@ -27,6 +27,8 @@ use std::collections::{BTreeSet, HashMap};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CorrelationConfig {
+    /// Group alerts into incidents at ingest (on by default).
+    pub enabled: bool,
     /// How far apart (hours) two alerts' activity may be and still correlate.
     pub window_hours: i64,
     /// An entity seen with more distinct hosts (or, for a host, accounts) than this in the
@@ -40,6 +42,7 @@ pub struct CorrelationConfig {
 impl Default for CorrelationConfig {
     fn default() -> Self {
         CorrelationConfig {
+            enabled: true,
             window_hours: 24,
             max_prevalence: 5,
             allow_list: Vec::new(),

@@ -93,7 +93,7 @@ pub(crate) fn ingest(
     batch: Vec<Prepared>,
     actor: &Actor,
     now: Timestamp,
-    engine: &mut super::correlation::Engine,
+    mut engine: Option<&mut super::correlation::Engine>,
 ) -> Result<Vec<IngestOutcome>, StoreError> {
     let mut out = Vec::with_capacity(batch.len());
     let mut pending: Vec<(i64, String, i64)> = Vec::new();
@@ -103,17 +103,21 @@ pub(crate) fn ingest(
         let rid = match find_existing(conn, &p.alert.record)? {
             None => {
                 out.push(IngestOutcome::Created);
-                let mut mint = super::correlation::new_incident_id;
-                let (incident, reasons) = engine.place(
-                    conn,
-                    &p.alert.record,
-                    &entities,
-                    now,
-                    &mut rollups,
-                    &mut mint,
-                )?;
-                p.alert.record.incident_id = Some(incident.clone());
-                rollups.linked(&incident, &p.alert.record);
+                let mut reasons = Vec::new();
+                if let Some(engine) = engine.as_deref_mut() {
+                    let mut mint = super::correlation::new_incident_id;
+                    let (incident, why) = engine.place(
+                        conn,
+                        &p.alert.record,
+                        &entities,
+                        now,
+                        &mut rollups,
+                        &mut mint,
+                    )?;
+                    p.alert.record.incident_id = Some(incident.clone());
+                    rollups.linked(&incident, &p.alert.record);
+                    reasons = why;
+                }
                 let rid = insert(conn, &p, &entities)?;
                 if !reasons.is_empty() {
                     conn.prepare_cached("UPDATE alerts SET link_reasons = ?2 WHERE rid = ?1")?

@@ -218,9 +218,13 @@ impl Store for SqliteStore {
         let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
         self.writer
             .write(move |conn| {
-                with_engine(conn, &slot, &cfg, |e| {
-                    alerts::ingest(conn, prepared, &actor, now, e)
-                })
+                if cfg.enabled {
+                    with_engine(conn, &slot, &cfg, |e| {
+                        alerts::ingest(conn, prepared, &actor, now, Some(e))
+                    })
+                } else {
+                    alerts::ingest(conn, prepared, &actor, now, None)
+                }
             })
             .await
     }
