@@ -31,8 +31,8 @@ pub struct CorrelationConfig {
     pub enabled: bool,
     /// How far apart (hours) two alerts' activity may be and still correlate.
     pub window_hours: i64,
-    /// An entity seen with more distinct hosts (or, for a host, accounts) than this in the
-    /// window is common and never a correlation key.
+    /// An entity seen with more distinct hosts (or, for a host, accounts) than this within
+    /// the window is common and never a correlation key.
     pub max_prevalence: usize,
     /// Entities that never correlate, as `kind:value` (e.g. `ip:10.0.0.53`,
     /// `user:svc-scanner`), normalised like the entity index.
@@ -152,7 +152,7 @@ pub enum Openness {
     Redirected,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct KeyState {
     /// Incidents this key was seen in, with the latest activity there and how many of the
     /// incident's alerts carry the key.
@@ -160,17 +160,13 @@ struct KeyState {
     /// Distinct counterpart assets with when they were last seen (capped).
     assets: Vec<(String, Timestamp)>,
     common: bool,
-    /// Alerts linked only through this key.
-    sole: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
 struct AlertState {
     incident: String,
     manual: bool,
-    /// The keys that linked it (empty for the alert that opened the incident).
-    reasons: Vec<EntityKey>,
-    /// Its correlating keys and activity, to move its sightings when it is split off.
+    /// Its correlating keys and activity.
     keys: Vec<EntityKey>,
     at: Timestamp,
 }
@@ -179,8 +175,10 @@ struct AlertState {
 struct IncidentState {
     open: Openness,
     redirect: Option<String>,
-    /// Creation order, to pick the survivor of a merge deterministically.
+    /// Creation order, to break ties when choosing the survivor of a merge.
     order: u64,
+    /// Alerts currently in it (as far as the window reaches).
+    members: Vec<String>,
 }
 
 /// One alert as the engine needs it.
@@ -217,10 +215,7 @@ fn never_common(kind: EntityKind) -> bool {
 /// (mailboxes, then accounts, when an alert names no host).
 fn counterparts(kind: EntityKind, keys: &[EntityKey]) -> Vec<&str> {
     let pick = |k: EntityKind| -> Vec<&str> {
-        keys.iter()
-            .filter(|e| e.kind == k)
-            .map(|e| e.value.as_str())
-            .collect()
+        keys.iter().filter(|e| e.kind == k).map(|e| e.value.as_str()).collect()
     };
     if kind == EntityKind::Device {
         return pick(EntityKind::User);
@@ -235,6 +230,42 @@ fn counterparts(kind: EntityKind, keys: &[EntityKey]) -> Vec<&str> {
         }
     }
     Vec::new()
+}
+
+/// Follows redirects (bounded: merges never form cycles, but stored data is not trusted).
+fn survivor_in<'a>(incidents: &'a HashMap<String, IncidentState>, mut id: &'a str) -> &'a str {
+    for _ in 0..64 {
+        match incidents.get(id).and_then(|i| i.redirect.as_deref()) {
+            Some(next) => id = next,
+            None => break,
+        }
+    }
+    id
+}
+
+/// Union-find over member indexes, for splitting an incident into its linked parts.
+struct Parts(Vec<usize>);
+
+impl Parts {
+    fn find(&mut self, mut i: usize) -> usize {
+        while let Some(&p) = self.0.get(i) {
+            if p == i {
+                break;
+            }
+            let gp = self.0.get(p).copied().unwrap_or(p);
+            if let Some(slot) = self.0.get_mut(i) {
+                *slot = gp;
+            }
+            i = p;
+        }
+        i
+    }
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if let Some(slot) = self.0.get_mut(ra.max(rb)) {
+            *slot = ra.min(rb);
+        }
+    }
 }
 
 impl Correlator {
@@ -256,38 +287,35 @@ impl Correlator {
     }
 
     /// Follows redirects to the surviving incident.
-    pub fn survivor<'a>(&'a self, mut id: &'a str) -> &'a str {
-        for _ in 0..64 {
-            match self.incidents.get(id).and_then(|i| i.redirect.as_deref()) {
-                Some(next) => id = next,
-                None => break,
-            }
-        }
-        id
+    pub fn survivor<'a>(&'a self, id: &'a str) -> &'a str {
+        survivor_in(&self.incidents, id)
+    }
+
+    fn add_incident(&mut self, id: &str, open: Openness, redirect: Option<&str>) {
+        self.order += 1;
+        let order = self.order;
+        self.incidents.entry(id.to_string()).or_insert(IncidentState {
+            open,
+            redirect: redirect.map(str::to_string),
+            order,
+            members: Vec::new(),
+        });
     }
 
     /// Registers a stored incident (when warming the engine from the store).
     pub fn restore_incident(&mut self, id: &str, open: Openness, redirect: Option<&str>) {
-        self.order += 1;
-        self.incidents.insert(
-            id.to_string(),
-            IncidentState {
-                open,
-                redirect: redirect.map(str::to_string),
-                order: self.order,
-            },
-        );
+        self.add_incident(id, open, redirect);
+        if let Some(i) = self.incidents.get_mut(id) {
+            i.open = open;
+            i.redirect = redirect.map(str::to_string);
+        }
     }
 
     /// Registers a stored alert's placement (when warming the engine from the store).
-    pub fn restore_alert(
-        &mut self,
-        a: AlertIn<'_>,
-        incident: &str,
-        manual: bool,
-        reasons: Vec<EntityKey>,
-    ) {
-        self.observe(a, incident, &reasons, manual);
+    pub fn restore_alert(&mut self, a: AlertIn<'_>, incident: &str, manual: bool) {
+        self.add_incident(incident, Openness::Open, None);
+        let _ = self.count(a);
+        self.observe(a, incident, manual);
     }
 
     /// Tells the engine an incident's status changed (resolved, reopened).
@@ -299,108 +327,125 @@ impl Correlator {
 
     /// Records a manual link so correlation never moves the alert again.
     pub fn pin(&mut self, alert: &str, incident: &str) {
-        if let Some(st) = self.alerts.get(alert).cloned() {
-            self.move_sightings(&st.keys, &st.incident, incident, st.at);
-        }
+        self.add_incident(incident, Openness::Open, None);
+        self.move_alert(alert, incident);
         if let Some(st) = self.alerts.get_mut(alert) {
-            st.incident = incident.to_string();
             st.manual = true;
-            st.reasons.clear();
         }
     }
 
-    /// Moves one alert's sightings from one incident to another.
-    fn move_sightings(&mut self, keys: &[EntityKey], from: &str, to: &str, at: Timestamp) {
-        for key in keys {
-            let Some(st) = self.keys.get_mut(key) else {
-                continue;
-            };
-            if let Some(pos) = st.incidents.iter().position(|(i, _, _)| i == from) {
-                if let Some(e) = st.incidents.get_mut(pos) {
+    /// Records a merge (made by hand or by the store).
+    pub fn redirect(&mut self, from: &str, into: &str) {
+        let moved = match self.incidents.get_mut(from) {
+            Some(i) => {
+                i.open = Openness::Redirected;
+                i.redirect = Some(into.to_string());
+                std::mem::take(&mut i.members)
+            }
+            None => Vec::new(),
+        };
+        for m in &moved {
+            if let Some(st) = self.alerts.get_mut(m) {
+                st.incident = into.to_string();
+            }
+        }
+        if let Some(i) = self.incidents.get_mut(into) {
+            i.members.extend(moved);
+        }
+        // Key sightings keep naming `from`; lookups follow the redirect to `into`.
+    }
+
+    /// Moves one alert (membership and key sightings) to another incident.
+    fn move_alert(&mut self, alert: &str, to: &str) {
+        let Some(st) = self.alerts.get(alert).cloned() else {
+            return;
+        };
+        if st.incident == to {
+            return;
+        }
+        if let Some(i) = self.incidents.get_mut(&st.incident) {
+            i.members.retain(|m| m != alert);
+        }
+        if let Some(i) = self.incidents.get_mut(to) {
+            i.members.push(alert.to_string());
+        }
+        let incidents = &self.incidents;
+        for key in &st.keys {
+            let Some(ks) = self.keys.get_mut(key) else { continue };
+            if let Some(pos) = ks
+                .incidents
+                .iter()
+                .position(|(i, _, _)| survivor_in(incidents, i) == st.incident)
+            {
+                if let Some(e) = ks.incidents.get_mut(pos) {
                     e.2 = e.2.saturating_sub(1);
                     if e.2 == 0 {
-                        st.incidents.remove(pos);
+                        ks.incidents.remove(pos);
                     }
                 }
             }
-            match st.incidents.iter_mut().find(|(i, _, _)| i == to) {
+            match ks.incidents.iter_mut().find(|(i, _, _)| i == to) {
                 Some(e) => {
-                    e.1 = e.1.max(at);
+                    e.1 = e.1.max(st.at);
                     e.2 += 1;
                 }
-                None => st.incidents.push((to.to_string(), at, 1)),
+                None => ks.incidents.push((to.to_string(), st.at, 1)),
             }
         }
-    }
-
-    /// Records a manual merge.
-    pub fn redirect(&mut self, from: &str, into: &str) {
-        if let Some(i) = self.incidents.get_mut(from) {
-            i.open = Openness::Redirected;
-            i.redirect = Some(into.to_string());
+        if let Some(s) = self.alerts.get_mut(alert) {
+            s.incident = to.to_string();
         }
     }
 
-    fn correlating<'s, 'k: 's>(
-        &'s self,
-        keys: &'k [EntityKey],
-    ) -> impl Iterator<Item = &'k EntityKey> + 's {
+    fn correlating<'s, 'k: 's>(&'s self, keys: &'k [EntityKey]) -> impl Iterator<Item = &'k EntityKey> + 's {
         keys.iter()
             .filter(|k| STRONG_KINDS.contains(&k.kind) && !self.allow.contains(*k))
+    }
+
+    fn is_common(&self, k: &EntityKey) -> bool {
+        self.keys.get(k).is_some_and(|s| s.common)
     }
 
     /// Updates prevalence with this alert; returns keys that just turned common.
     fn count(&mut self, a: AlertIn<'_>) -> Vec<EntityKey> {
         let mut turned = Vec::new();
-        let keys: Vec<EntityKey> = self.correlating(a.keys).cloned().collect();
-        for key in keys {
-            if never_common(key.kind) {
+        // Prevalence counts the hosts seen with the key in the engine's memory (the window
+        // behind the newest alert, see `prune`), not around each alert: producers deliver
+        // out of order, and a per-alert window would forget hosts as fast as it learns them.
+        let (cap, max) = (asset_cap(self.max_prevalence), self.max_prevalence);
+        for key in a.keys {
+            if !STRONG_KINDS.contains(&key.kind) || never_common(key.kind) || self.allow.contains(key) {
                 continue;
             }
-            let cps: Vec<String> = counterparts(key.kind, a.keys)
-                .into_iter()
-                .map(str::to_string)
-                .collect();
-            let (window, cap, max) = (
-                self.window,
-                asset_cap(self.max_prevalence),
-                self.max_prevalence,
-            );
-            let st = self.keys.entry(key.clone()).or_insert_with(|| KeyState {
-                incidents: Vec::new(),
-                assets: Vec::new(),
-                common: false,
-                sole: Vec::new(),
-            });
+            if !self.keys.contains_key(key) {
+                self.keys.insert(key.clone(), KeyState::default());
+            }
+            let Some(st) = self.keys.get_mut(key) else { continue };
             if st.common {
                 continue;
             }
-            st.assets
-                .retain(|(_, t)| (a.at.micros() - t.micros()).abs() <= window);
-            for c in cps {
-                if let Some(e) = st.assets.iter_mut().find(|(v, _)| *v == c) {
+            for c in counterparts(key.kind, a.keys) {
+                if let Some(e) = st.assets.iter_mut().find(|(v, _)| v == c) {
                     e.1 = e.1.max(a.at);
                 } else if st.assets.len() < cap {
-                    st.assets.push((c, a.at));
+                    st.assets.push((c.to_string(), a.at));
                 }
             }
             if st.assets.len() > max {
                 st.common = true;
-                turned.push(key);
+                turned.push(key.clone());
             }
         }
         turned
     }
 
-    fn observe(&mut self, a: AlertIn<'_>, incident: &str, reasons: &[EntityKey], manual: bool) {
+    fn observe(&mut self, a: AlertIn<'_>, incident: &str, manual: bool) {
         let keys: Vec<EntityKey> = self.correlating(a.keys).cloned().collect();
-        for key in keys.iter().cloned() {
-            let st = self.keys.entry(key).or_insert_with(|| KeyState {
-                incidents: Vec::new(),
-                assets: Vec::new(),
-                common: false,
-                sole: Vec::new(),
-            });
+        for key in &keys {
+            if !self.keys.contains_key(key) {
+                self.keys.insert(key.clone(), KeyState::default());
+            }
+            let Some(st) = self.keys.get_mut(key) else { continue };
             match st.incidents.iter_mut().find(|(i, _, _)| i == incident) {
                 Some(e) => {
                     e.1 = e.1.max(a.at);
@@ -409,69 +454,98 @@ impl Correlator {
                 None => st.incidents.push((incident.to_string(), a.at, 1)),
             }
         }
-        if let [only] = reasons {
-            if let Some(st) = self.keys.get_mut(only) {
-                st.sole.push(a.id.to_string());
-            }
+        if let Some(i) = self.incidents.get_mut(incident) {
+            i.members.push(a.id.to_string());
         }
         self.alerts.insert(
             a.id.to_string(),
             AlertState {
                 incident: incident.to_string(),
                 manual,
-                reasons: reasons.to_vec(),
                 keys,
                 at: a.at,
             },
         );
     }
 
+    /// Re-splits an incident into the parts its members still link through keys that are
+    /// not common; the largest part keeps the incident, each other part gets a new one.
+    fn resplit(&mut self, incident: &str, cause: &EntityKey, new_id: &mut dyn FnMut() -> String, effects: &mut Vec<Effect>) {
+        let Some(inc) = self.incidents.get(incident) else { return };
+        let members: Vec<String> = inc.members.clone();
+        if members.len() < 2 {
+            return;
+        }
+        let mut parts = Parts((0..members.len()).collect());
+        let mut first_with: HashMap<&EntityKey, usize> = HashMap::new();
+        let mut manual_root = None;
+        for (i, m) in members.iter().enumerate() {
+            let Some(st) = self.alerts.get(m) else { continue };
+            if st.manual {
+                // Pinned alerts stay together with the incident, whatever their keys.
+                match manual_root {
+                    Some(r) => parts.union(r, i),
+                    None => manual_root = Some(i),
+                }
+            }
+            for k in &st.keys {
+                if self.is_common(k) {
+                    continue;
+                }
+                match first_with.get(k) {
+                    Some(&j) => parts.union(i, j),
+                    None => {
+                        first_with.insert(k, i);
+                    }
+                }
+            }
+        }
+        let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
+        for i in 0..members.len() {
+            let r = parts.find(i);
+            groups.entry(r).or_default().push(i);
+        }
+        if groups.len() < 2 {
+            return;
+        }
+        let keep = manual_root
+            .map(|r| parts.find(r))
+            .or_else(|| groups.iter().max_by_key(|(r, g)| (g.len(), std::cmp::Reverse(**r))).map(|(r, _)| *r));
+        let mut others: Vec<(usize, Vec<usize>)> = groups.into_iter().filter(|(r, _)| Some(*r) != keep).collect();
+        others.sort_by_key(|(r, _)| *r);
+        for (_, group) in others {
+            let id = new_id();
+            self.add_incident(&id, Openness::Open, None);
+            effects.push(Effect::NewIncident { id: id.clone() });
+            for i in group {
+                let Some(alert) = members.get(i).cloned() else { continue };
+                self.move_alert(&alert, &id);
+                effects.push(Effect::Split { alert, incident: id.clone(), entity: cause.clone() });
+            }
+        }
+    }
+
     /// Places a new alert. `new_id` mints incident ids. Returns the effects in order.
     pub fn place(&mut self, a: AlertIn<'_>, new_id: &mut dyn FnMut() -> String) -> Vec<Effect> {
         let mut effects = Vec::new();
-        // Prevalence first, so this alert counts towards making an entity common.
+        // Prevalence first, so this alert counts towards making an entity common; incidents
+        // that only held together through an entity that turns common fall apart.
         for key in self.count(a) {
-            let sole = self
+            let mut affected: Vec<String> = self
                 .keys
-                .get_mut(&key)
-                .map(|s| std::mem::take(&mut s.sole))
+                .get(&key)
+                .map(|s| s.incidents.iter().map(|(i, _, _)| self.survivor(i).to_string()).collect())
                 .unwrap_or_default();
-            for alert in sole {
-                let Some(st) = self.alerts.get(&alert).cloned() else {
-                    continue;
-                };
-                if st.manual || st.reasons.as_slice() != std::slice::from_ref(&key) {
-                    continue;
-                }
-                let id = new_id();
-                self.order += 1;
-                self.incidents.insert(
-                    id.clone(),
-                    IncidentState {
-                        open: Openness::Open,
-                        redirect: None,
-                        order: self.order,
-                    },
-                );
-                self.move_sightings(&st.keys, &st.incident, &id, st.at);
-                if let Some(st) = self.alerts.get_mut(&alert) {
-                    st.incident = id.clone();
-                    st.reasons.clear();
-                }
-                effects.push(Effect::NewIncident { id: id.clone() });
-                effects.push(Effect::Split {
-                    alert,
-                    incident: id,
-                    entity: key.clone(),
-                });
+            affected.sort();
+            affected.dedup();
+            for inc in affected {
+                self.resplit(&inc, &key, new_id, &mut effects);
             }
         }
         // Candidate incidents through non-common keys within the window.
         let mut found: Vec<(String, EntityKey)> = Vec::new();
         for key in self.correlating(a.keys) {
-            let Some(st) = self.keys.get(key) else {
-                continue;
-            };
+            let Some(st) = self.keys.get(key) else { continue };
             if st.common {
                 continue;
             }
@@ -479,10 +553,10 @@ impl Correlator {
                 if !self.within(a.at, *last) {
                     continue;
                 }
-                let s = self.survivor(inc).to_string();
-                let open = self.incidents.get(&s).map(|i| i.open);
-                if open == Some(Openness::Open) && !found.iter().any(|(i, k)| *i == s && k == key) {
-                    found.push((s, key.clone()));
+                let s = self.survivor(inc);
+                let open = self.incidents.get(s).map(|i| i.open);
+                if open == Some(Openness::Open) && !found.iter().any(|(i, k)| i == s && k == key) {
+                    found.push((s.to_string(), key.clone()));
                 }
             }
         }
@@ -492,20 +566,18 @@ impl Correlator {
                 targets.push(inc.clone());
             }
         }
-        targets.sort_by_key(|i| self.incidents.get(i).map_or(u64::MAX, |s| s.order));
+        // The largest incident survives a merge (the fewest alerts move); ties go to the
+        // oldest.
+        targets.sort_by_key(|i| {
+            self.incidents
+                .get(i)
+                .map_or((0, u64::MAX), |s| (usize::MAX - s.members.len(), s.order))
+        });
         let incident = match targets.first() {
             Some(t) => t.clone(),
             None => {
                 let id = new_id();
-                self.order += 1;
-                self.incidents.insert(
-                    id.clone(),
-                    IncidentState {
-                        open: Openness::Open,
-                        redirect: None,
-                        order: self.order,
-                    },
-                );
+                self.add_incident(&id, Openness::Open, None);
                 effects.push(Effect::NewIncident { id: id.clone() });
                 id
             }
@@ -515,20 +587,12 @@ impl Correlator {
                 .iter()
                 .find(|(i, _)| i == other)
                 .map(|(_, k)| k.clone())
-                .unwrap_or_else(|| EntityKey {
-                    kind: EntityKind::Device,
-                    value: String::new(),
-                });
+                .unwrap_or_else(|| EntityKey { kind: EntityKind::Device, value: String::new() });
             self.redirect(other, &incident);
             effects.push(Effect::Merge {
                 from: other.clone(),
                 into: incident.clone(),
-                via: Reason {
-                    alert_id: a.id.to_string(),
-                    kind: via.kind,
-                    value: via.value,
-                    rule: "merged".into(),
-                },
+                via: Reason { alert_id: a.id.to_string(), kind: via.kind, value: via.value, rule: "merged".into() },
             });
         }
         let mut reason_keys: Vec<EntityKey> = found.into_iter().map(|(_, k)| k).collect();
@@ -543,12 +607,8 @@ impl Correlator {
                 rule: RULE_SHARED_ENTITY.into(),
             })
             .collect();
-        self.observe(a, &incident, &reason_keys, false);
-        effects.push(Effect::Link {
-            alert: a.id.to_string(),
-            incident,
-            reasons,
-        });
+        self.observe(a, &incident, false);
+        effects.push(Effect::Link { alert: a.id.to_string(), incident, reasons });
         effects
     }
 
@@ -563,10 +623,11 @@ impl Correlator {
             k.common || !k.incidents.is_empty() || !k.assets.is_empty()
         });
         let alerts = &self.alerts;
-        let live: std::collections::HashSet<&str> =
-            alerts.values().map(|a| a.incident.as_str()).collect();
+        for i in self.incidents.values_mut() {
+            i.members.retain(|m| alerts.contains_key(m));
+        }
         self.incidents
-            .retain(|id, i| live.contains(id.as_str()) || i.redirect.is_some());
+            .retain(|_, i| !i.members.is_empty() || i.redirect.is_some());
     }
 
     /// How many alerts the engine tracks (for memory reports).

@@ -203,8 +203,23 @@ pub async fn get_incident_history(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<impl IntoResponse> {
-    find_incident(&state, &caller, &id, Permission::IncidentsRead).await?;
-    let mut items = state.store.history(TargetKind::Incident, &id).await?;
+    let (d, _) = find_incident(&state, &caller, &id, Permission::IncidentsRead).await?;
+    // Creation is not stored as a row (it is the incident's createdDateTime).
+    let mut items = vec![HistoryEvent {
+        seq: 0,
+        target_id: id.clone(),
+        at: d.incident.created,
+        actor: rampart_domain::history::Actor {
+            kind: rampart_domain::history::ActorKind::Correlation,
+            name: "correlation".into(),
+        },
+        action: "created".into(),
+        field: None,
+        old_value: None,
+        new_value: None,
+        text: None,
+    }];
+    items.extend(state.store.history(TargetKind::Incident, &id).await?);
     // Incidents absorbed into this one say so in its history; theirs comes along.
     let absorbed: Vec<String> = items
         .iter()

@@ -114,19 +114,12 @@ pub(crate) fn ingest(
                         &mut rollups,
                         &mut mint,
                     )?;
-                    p.alert.record.incident_id = Some(incident.clone());
-                    rollups.linked(&incident, &p.alert.record);
+                    p.alert.record.incident_id = Some(incident);
                     reasons = why;
                 }
-                let rid = insert(conn, &p, &entities)?;
-                if !reasons.is_empty() {
-                    conn.prepare_cached("UPDATE alerts SET link_reasons = ?2 WHERE rid = ?1")?
-                        .execute(params![
-                            rid,
-                            serde_json::to_string(&reasons).unwrap_or_default()
-                        ])?;
-                }
-                rid
+                let reasons = (!reasons.is_empty())
+                    .then(|| serde_json::to_string(&reasons).unwrap_or_default());
+                insert(conn, &p, &entities, reasons.as_deref())?
             }
             Some((rid, old)) => {
                 out.push(IngestOutcome::Updated);
@@ -178,13 +171,19 @@ fn find_existing(
         .transpose()
 }
 
-fn insert(conn: &Connection, p: &Prepared, keys: &[EntityKey]) -> Result<i64, StoreError> {
+fn insert(
+    conn: &Connection,
+    p: &Prepared,
+    keys: &[EntityKey],
+    link_reasons: Option<&str>,
+) -> Result<i64, StoreError> {
     let r = &p.alert.record;
     conn.prepare_cached(
         "INSERT INTO alerts (id, provider_key, provider_alert_id, incident_id, title, category, severity, status,
             classification, determination, service_source, detection_source, investigation_state, assigned_to,
-            first_activity, last_activity, created, last_update, resolved, version, tags, impacted, body, keys)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+            first_activity, last_activity, created, last_update, resolved, version, tags, impacted, body, keys,
+            link_reasons)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
     )?
     .execute(params![
         r.id,
@@ -211,6 +210,7 @@ fn insert(conn: &Connection, p: &Prepared, keys: &[EntityKey]) -> Result<i64, St
         json(&r.impacted_assets),
         p.body,
         super::correlation::keys_json(keys),
+        link_reasons,
     ])?;
     let rid = conn.last_insert_rowid();
     insert_tags(conn, rid, &r.tags)?;

@@ -29,9 +29,11 @@ pub(crate) fn actor() -> Actor {
     }
 }
 
-/// A fresh incident id.
+/// A fresh incident id. UUIDv7 is time-ordered, so new ids land at the end of the
+/// incident-id indexes instead of at random pages (measured: random v4 ids made the
+/// `alerts.incident_id` index the most expensive part of correlating at ingest).
 pub(crate) fn new_incident_id() -> String {
-    format!("inc-{}", uuid::Uuid::new_v4())
+    format!("inc-{}", uuid::Uuid::now_v7())
 }
 
 /// Serialises entity keys compactly for the `alerts.keys` column.
@@ -52,18 +54,6 @@ pub(crate) fn keys_from(json: &str) -> Vec<EntityKey> {
         .unwrap_or_default()
         .into_iter()
         .filter_map(|(c, value)| EntityKind::from_code(c).map(|kind| EntityKey { kind, value }))
-        .collect()
-}
-
-fn reasons_keys(json: Option<String>) -> Vec<EntityKey> {
-    json.and_then(|j| serde_json::from_str::<Vec<Reason>>(&j).ok())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|r| r.rule == rampart_domain::correlate::RULE_SHARED_ENTITY)
-        .map(|r| EntityKey {
-            kind: r.kind,
-            value: r.value,
-        })
         .collect()
 }
 
@@ -106,7 +96,7 @@ impl Engine {
             ))
         })?;
         for row in rows {
-            let (id, at, incident, manual, reasons, keys) = row?;
+            let (id, at, incident, manual, _reasons, keys) = row?;
             let keys = keys.map(|k| keys_from(&k)).unwrap_or_default();
             let at = Timestamp::from_micros(at);
             corr.restore_alert(
@@ -117,7 +107,6 @@ impl Engine {
                 },
                 &incident,
                 manual,
-                reasons_keys(reasons),
             );
         }
         Ok(Engine {
@@ -160,18 +149,25 @@ impl Engine {
             },
             mint,
         );
+        let mut fresh: Vec<String> = Vec::new();
         let mut linked = None;
         for e in effects {
             match e {
-                // Created where the first alert is known: by Link below or by split().
-                Effect::NewIncident { .. } => {}
+                Effect::NewIncident { id } => fresh.push(id),
                 Effect::Link {
                     incident, reasons, ..
                 } => {
-                    incidents::create(conn, &incident, rec, now)?;
+                    // A new incident starts out rolled up from its first alert; an existing
+                    // one is owed an increment at the end of the batch.
+                    if fresh.contains(&incident) {
+                        incidents::create(conn, &incident, rec, now)?;
+                    } else {
+                        rollups.linked(&incident, rec);
+                    }
                     linked = Some((incident, reasons));
                 }
                 Effect::Merge { from, into, via } => {
+                    incidents::combine(conn, &from, &into, now)?;
                     incidents::merge(conn, &from, &into, &actor(), Some(&via), now)?;
                     rollups.merged(&from, &into);
                 }

@@ -332,7 +332,6 @@ pub(crate) fn correlate_all(
                 },
                 inc,
                 true,
-                Vec::new(),
             );
             continue;
         }

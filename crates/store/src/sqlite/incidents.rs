@@ -39,25 +39,23 @@ pub(crate) fn create(
     first: &AlertRecord,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let n = conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO incidents (id, display_name, severity, status, first_activity, last_activity, created, last_update)
-             VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6, ?6)",
+    // No "created" history row: like an alert's, it is synthesised from createdDateTime
+    // on read, which saves a write per new incident at ingest.
+    conn.prepare_cached(
+            "INSERT OR IGNORE INTO incidents (id, display_name, severity, status, alert_count, sources, categories,
+                first_activity, last_activity, created, last_update)
+             VALUES (?1, ?2, ?3, 'active', 1, ?4, ?5, ?6, ?7, ?8, ?8)",
         )?
         .execute(params![
             id,
             first.title,
             first.severity.rank(),
+            to_json(&[&first.service_source]),
+            to_json(&first.category.iter().collect::<Vec<_>>()),
             first.first_activity.micros(),
             first.last_activity.micros(),
             now.micros()
         ])?;
-    if n > 0 {
-        incident_event(
-            conn,
-            &event(id, &super::correlation::actor(), now, "created"),
-        )?;
-    }
     Ok(())
 }
 
@@ -79,11 +77,15 @@ impl Rollups {
     pub(crate) fn full(&mut self, incident: &str) {
         self.full.insert(incident.to_string());
     }
+    /// `from` was merged into `into` (whose row already combines both, see [`combine`]):
+    /// what was owed to `from` is now owed to `into`.
     pub(crate) fn merged(&mut self, from: &str, into: &str) {
-        self.adds.remove(from);
-        self.adds.remove(into);
-        self.full.remove(from);
-        self.full.insert(into.to_string());
+        if let Some(recs) = self.adds.remove(from) {
+            self.adds.entry(into.to_string()).or_default().extend(recs);
+        }
+        if self.full.remove(from) {
+            self.full.insert(into.to_string());
+        }
     }
 
     /// Writes the roll-ups.
@@ -150,6 +152,51 @@ fn add_alerts(
             first_activity = ?7, last_activity = ?8, last_update = ?9 WHERE id = ?1",
     )?
     .execute(params![id, n, sev, to_json(&sources), to_json(&cats), name, first, last, now.micros()])?;
+    Ok(())
+}
+
+/// Folds `from`'s roll-up into `into`'s without reading their alerts: both are already
+/// aggregates (a merge must stay cheap however large the incidents are).
+pub(crate) fn combine(conn: &Connection, from: &str, into: &str, now: Timestamp) -> Result<(), StoreError> {
+    let read = |id: &str| -> Result<Option<(i64, i64, String, String, String, i64, i64)>, StoreError> {
+        Ok(conn
+            .prepare_cached(
+                "SELECT alert_count, severity, sources, categories, display_name, first_activity, last_activity FROM incidents WHERE id = ?1",
+            )?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+            .optional()?)
+    };
+    let (Some(f), Some(t)) = (read(from)?, read(into)?) else {
+        return Ok(());
+    };
+    let count = f.0 + t.0;
+    let mut sources = json_list(&t.2);
+    for s in json_list(&f.2) {
+        if !sources.contains(&s) {
+            sources.push(s);
+        }
+    }
+    let mut cats = json_list(&t.3);
+    for c in json_list(&f.3) {
+        if !cats.contains(&c) {
+            cats.push(c);
+        }
+    }
+    conn.prepare_cached(
+        "UPDATE incidents SET alert_count = ?2, severity = ?3, sources = ?4, categories = ?5, display_name = ?6,
+            first_activity = ?7, last_activity = ?8, last_update = ?9 WHERE id = ?1",
+    )?
+    .execute(params![
+        into,
+        count,
+        f.1.max(t.1),
+        to_json(&sources),
+        to_json(&cats),
+        display_name(count, &t.4, &cats),
+        f.5.min(t.5),
+        f.6.max(t.6),
+        now.micros()
+    ])?;
     Ok(())
 }
 
