@@ -215,7 +215,10 @@ fn never_common(kind: EntityKind) -> bool {
 /// (mailboxes, then accounts, when an alert names no host).
 fn counterparts(kind: EntityKind, keys: &[EntityKey]) -> Vec<&str> {
     let pick = |k: EntityKind| -> Vec<&str> {
-        keys.iter().filter(|e| e.kind == k).map(|e| e.value.as_str()).collect()
+        keys.iter()
+            .filter(|e| e.kind == k)
+            .map(|e| e.value.as_str())
+            .collect()
     };
     if kind == EntityKind::Device {
         return pick(EntityKind::User);
@@ -294,12 +297,14 @@ impl Correlator {
     fn add_incident(&mut self, id: &str, open: Openness, redirect: Option<&str>) {
         self.order += 1;
         let order = self.order;
-        self.incidents.entry(id.to_string()).or_insert(IncidentState {
-            open,
-            redirect: redirect.map(str::to_string),
-            order,
-            members: Vec::new(),
-        });
+        self.incidents
+            .entry(id.to_string())
+            .or_insert(IncidentState {
+                open,
+                redirect: redirect.map(str::to_string),
+                order,
+                members: Vec::new(),
+            });
     }
 
     /// Registers a stored incident (when warming the engine from the store).
@@ -371,7 +376,9 @@ impl Correlator {
         }
         let incidents = &self.incidents;
         for key in &st.keys {
-            let Some(ks) = self.keys.get_mut(key) else { continue };
+            let Some(ks) = self.keys.get_mut(key) else {
+                continue;
+            };
             if let Some(pos) = ks
                 .incidents
                 .iter()
@@ -397,7 +404,10 @@ impl Correlator {
         }
     }
 
-    fn correlating<'s, 'k: 's>(&'s self, keys: &'k [EntityKey]) -> impl Iterator<Item = &'k EntityKey> + 's {
+    fn correlating<'s, 'k: 's>(
+        &'s self,
+        keys: &'k [EntityKey],
+    ) -> impl Iterator<Item = &'k EntityKey> + 's {
         keys.iter()
             .filter(|k| STRONG_KINDS.contains(&k.kind) && !self.allow.contains(*k))
     }
@@ -414,13 +424,18 @@ impl Correlator {
         // out of order, and a per-alert window would forget hosts as fast as it learns them.
         let (cap, max) = (asset_cap(self.max_prevalence), self.max_prevalence);
         for key in a.keys {
-            if !STRONG_KINDS.contains(&key.kind) || never_common(key.kind) || self.allow.contains(key) {
+            if !STRONG_KINDS.contains(&key.kind)
+                || never_common(key.kind)
+                || self.allow.contains(key)
+            {
                 continue;
             }
             if !self.keys.contains_key(key) {
                 self.keys.insert(key.clone(), KeyState::default());
             }
-            let Some(st) = self.keys.get_mut(key) else { continue };
+            let Some(st) = self.keys.get_mut(key) else {
+                continue;
+            };
             if st.common {
                 continue;
             }
@@ -445,7 +460,9 @@ impl Correlator {
             if !self.keys.contains_key(key) {
                 self.keys.insert(key.clone(), KeyState::default());
             }
-            let Some(st) = self.keys.get_mut(key) else { continue };
+            let Some(st) = self.keys.get_mut(key) else {
+                continue;
+            };
             match st.incidents.iter_mut().find(|(i, _, _)| i == incident) {
                 Some(e) => {
                     e.1 = e.1.max(a.at);
@@ -470,8 +487,16 @@ impl Correlator {
 
     /// Re-splits an incident into the parts its members still link through keys that are
     /// not common; the largest part keeps the incident, each other part gets a new one.
-    fn resplit(&mut self, incident: &str, cause: &EntityKey, new_id: &mut dyn FnMut() -> String, effects: &mut Vec<Effect>) {
-        let Some(inc) = self.incidents.get(incident) else { return };
+    fn resplit(
+        &mut self,
+        incident: &str,
+        cause: &EntityKey,
+        new_id: &mut dyn FnMut() -> String,
+        effects: &mut Vec<Effect>,
+    ) {
+        let Some(inc) = self.incidents.get(incident) else {
+            return;
+        };
         let members: Vec<String> = inc.members.clone();
         if members.len() < 2 {
             return;
@@ -480,7 +505,9 @@ impl Correlator {
         let mut first_with: HashMap<&EntityKey, usize> = HashMap::new();
         let mut manual_root = None;
         for (i, m) in members.iter().enumerate() {
-            let Some(st) = self.alerts.get(m) else { continue };
+            let Some(st) = self.alerts.get(m) else {
+                continue;
+            };
             if st.manual {
                 // Pinned alerts stay together with the incident, whatever their keys.
                 match manual_root {
@@ -508,19 +535,31 @@ impl Correlator {
         if groups.len() < 2 {
             return;
         }
-        let keep = manual_root
-            .map(|r| parts.find(r))
-            .or_else(|| groups.iter().max_by_key(|(r, g)| (g.len(), std::cmp::Reverse(**r))).map(|(r, _)| *r));
-        let mut others: Vec<(usize, Vec<usize>)> = groups.into_iter().filter(|(r, _)| Some(*r) != keep).collect();
+        let keep = manual_root.map(|r| parts.find(r)).or_else(|| {
+            groups
+                .iter()
+                .max_by_key(|(r, g)| (g.len(), std::cmp::Reverse(**r)))
+                .map(|(r, _)| *r)
+        });
+        let mut others: Vec<(usize, Vec<usize>)> = groups
+            .into_iter()
+            .filter(|(r, _)| Some(*r) != keep)
+            .collect();
         others.sort_by_key(|(r, _)| *r);
         for (_, group) in others {
             let id = new_id();
             self.add_incident(&id, Openness::Open, None);
             effects.push(Effect::NewIncident { id: id.clone() });
             for i in group {
-                let Some(alert) = members.get(i).cloned() else { continue };
+                let Some(alert) = members.get(i).cloned() else {
+                    continue;
+                };
                 self.move_alert(&alert, &id);
-                effects.push(Effect::Split { alert, incident: id.clone(), entity: cause.clone() });
+                effects.push(Effect::Split {
+                    alert,
+                    incident: id.clone(),
+                    entity: cause.clone(),
+                });
             }
         }
     }
@@ -534,7 +573,12 @@ impl Correlator {
             let mut affected: Vec<String> = self
                 .keys
                 .get(&key)
-                .map(|s| s.incidents.iter().map(|(i, _, _)| self.survivor(i).to_string()).collect())
+                .map(|s| {
+                    s.incidents
+                        .iter()
+                        .map(|(i, _, _)| self.survivor(i).to_string())
+                        .collect()
+                })
                 .unwrap_or_default();
             affected.sort();
             affected.dedup();
@@ -545,7 +589,9 @@ impl Correlator {
         // Candidate incidents through non-common keys within the window.
         let mut found: Vec<(String, EntityKey)> = Vec::new();
         for key in self.correlating(a.keys) {
-            let Some(st) = self.keys.get(key) else { continue };
+            let Some(st) = self.keys.get(key) else {
+                continue;
+            };
             if st.common {
                 continue;
             }
@@ -587,12 +633,20 @@ impl Correlator {
                 .iter()
                 .find(|(i, _)| i == other)
                 .map(|(_, k)| k.clone())
-                .unwrap_or_else(|| EntityKey { kind: EntityKind::Device, value: String::new() });
+                .unwrap_or_else(|| EntityKey {
+                    kind: EntityKind::Device,
+                    value: String::new(),
+                });
             self.redirect(other, &incident);
             effects.push(Effect::Merge {
                 from: other.clone(),
                 into: incident.clone(),
-                via: Reason { alert_id: a.id.to_string(), kind: via.kind, value: via.value, rule: "merged".into() },
+                via: Reason {
+                    alert_id: a.id.to_string(),
+                    kind: via.kind,
+                    value: via.value,
+                    rule: "merged".into(),
+                },
             });
         }
         let mut reason_keys: Vec<EntityKey> = found.into_iter().map(|(_, k)| k).collect();
@@ -608,7 +662,11 @@ impl Correlator {
             })
             .collect();
         self.observe(a, &incident, false);
-        effects.push(Effect::Link { alert: a.id.to_string(), incident, reasons });
+        effects.push(Effect::Link {
+            alert: a.id.to_string(),
+            incident,
+            reasons,
+        });
         effects
     }
 

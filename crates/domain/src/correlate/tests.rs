@@ -327,24 +327,33 @@ fn noisy_background_does_not_collapse_into_one_incident() {
     let mut w = World::new(CorrelationConfig::default());
     let mut seed: u64 = 7;
     let mut rnd = |n: u64| {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (seed >> 33) % n
     };
     for i in 0..4000 {
         let user = rnd(16);
         let host = rnd(400);
         let at = h(0).plus_micros((rnd(29 * 24 * 3600) as i64) * 1_000_000);
-        w.add(&format!("n{i}"), at, &[
-            key(EntityKind::Device, &format!("ws-{host}")),
-            key(EntityKind::User, &format!("user{user}")),
-            key(EntityKind::User, &format!("S-1-5-21-1-2-3-{}", 1500 + user)),
-            key(EntityKind::Ip, &format!("10.20.0.{host}")),
-        ]);
+        w.add(
+            &format!("n{i}"),
+            at,
+            &[
+                key(EntityKind::Device, &format!("ws-{host}")),
+                key(EntityKind::User, &format!("user{user}")),
+                key(EntityKind::User, &format!("S-1-5-21-1-2-3-{}", 1500 + user)),
+                key(EntityKind::Ip, &format!("10.20.0.{host}")),
+            ],
+        );
     }
     let mut sizes: HashMap<&String, usize> = HashMap::new();
     for inc in w.alert_incident.values() {
         *sizes.entry(inc).or_default() += 1;
     }
     let largest = sizes.values().max().copied().unwrap_or(0);
-    assert!(largest < 100, "largest incident has {largest} of 4000 alerts");
+    assert!(
+        largest < 100,
+        "largest incident has {largest} of 4000 alerts"
+    );
 }

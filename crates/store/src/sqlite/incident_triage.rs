@@ -292,7 +292,7 @@ pub(crate) fn correlate_all(
     let mut reuse = Reuse::default();
     // Incidents an analyst resolved or merged stay as they are; their alerts keep them.
     let mut stmt = conn.prepare(
-        "SELECT a.rid, a.id, a.last_activity, a.incident_id, a.link_manual, a.keys, i.status
+        "SELECT a.rid, a.id, a.last_activity, a.incident_id, a.link_manual, a.keys, i.status, a.link_reasons
          FROM alerts a LEFT JOIN incidents i ON i.id = a.incident_id
          WHERE a.last_activity >= ?1 ORDER BY a.last_activity, a.rid",
     )?;
@@ -305,12 +305,16 @@ pub(crate) fn correlate_all(
             r.get::<_, i64>(4)? != 0,
             r.get::<_, Option<String>>(5)?,
             r.get::<_, Option<String>>(6)?,
+            r.get::<_, Option<String>>(7)?,
         ))
     })?;
-    let mut placements: Vec<(i64, String, Option<String>, String, String)> = Vec::new();
+    // (rid, alert id, previous incident, new incident, new reasons, whether reasons changed)
+    let mut placements: Vec<(i64, String, Option<String>, String, Option<String>, bool)> =
+        Vec::new();
+    let mut placed: u64 = 0;
     let mut splits = Vec::new();
     for row in rows {
-        let (rid, id, at, incident, manual, keys, status) = row?;
+        let (rid, id, at, incident, manual, keys, status, old_reasons) = row?;
         let keys = keys.map(|k| correlation::keys_from(&k)).unwrap_or_default();
         let at = Timestamp::from_micros(at);
         let closed = matches!(status.as_deref(), Some("resolved"));
@@ -346,7 +350,10 @@ pub(crate) fn correlate_all(
             },
             &mut mint,
         );
-        engine.corr.prune(at);
+        placed += 1;
+        if placed.is_multiple_of(10_000) {
+            engine.corr.prune(at);
+        }
         for e in effects {
             match e {
                 rampart_domain::correlate::Effect::Link {
@@ -354,13 +361,10 @@ pub(crate) fn correlate_all(
                     reasons,
                     ..
                 } => {
-                    placements.push((
-                        rid,
-                        id.clone(),
-                        incident.clone(),
-                        to,
-                        serde_json::to_string(&reasons).unwrap_or_default(),
-                    ));
+                    let reasons = (!reasons.is_empty())
+                        .then(|| serde_json::to_string(&reasons).unwrap_or_default());
+                    let changed = reasons != old_reasons;
+                    placements.push((rid, id.clone(), incident.clone(), to, reasons, changed));
                 }
                 rampart_domain::correlate::Effect::Split {
                     alert,
@@ -375,7 +379,7 @@ pub(crate) fn correlate_all(
     drop(stmt);
     // Final placement per alert: later splits override the first link.
     let mut final_of: std::collections::HashMap<String, String> = std::collections::HashMap::new();
-    for (_, id, _, to, _) in &placements {
+    for (_, id, _, to, _, _) in &placements {
         final_of.insert(id.clone(), engine.corr.survivor(to).to_string());
     }
     for (id, to) in splits {
@@ -388,17 +392,23 @@ pub(crate) fn correlate_all(
         "INSERT OR IGNORE INTO incidents (id, display_name, severity, status, first_activity, last_activity, created, last_update)
          VALUES (?1, '', 0, 'active', 0, 0, ?2, ?2)",
     )?;
-    for (rid, id, prev, _, reasons) in placements {
+    // Only rows whose placement or reasons changed are written (an alert row holds its
+    // document, so rewriting every row would rewrite the store), and only incidents that
+    // gained or lost alerts are rolled up again.
+    for (rid, id, prev, _, reasons, reasons_changed) in placements {
         let to = final_of.get(&id).cloned().unwrap_or_default();
-        ensure.execute(params![to, now.micros()])?;
-        upd.execute(params![rid, to, reasons])?;
-        if prev.as_deref() != Some(to.as_str()) {
+        let moved = prev.as_deref() != Some(to.as_str());
+        if moved {
+            ensure.execute(params![to, now.micros()])?;
             summary.moved += 1;
             if let Some(p) = prev {
                 touched.insert(p);
             }
+            touched.insert(to.clone());
         }
-        touched.insert(to);
+        if moved || reasons_changed {
+            upd.execute(params![rid, to, reasons])?;
+        }
     }
     drop(upd);
     drop(ensure);

@@ -157,15 +157,21 @@ fn add_alerts(
 
 /// Folds `from`'s roll-up into `into`'s without reading their alerts: both are already
 /// aggregates (a merge must stay cheap however large the incidents are).
-pub(crate) fn combine(conn: &Connection, from: &str, into: &str, now: Timestamp) -> Result<(), StoreError> {
-    let read = |id: &str| -> Result<Option<(i64, i64, String, String, String, i64, i64)>, StoreError> {
-        Ok(conn
+pub(crate) fn combine(
+    conn: &Connection,
+    from: &str,
+    into: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let read =
+        |id: &str| -> Result<Option<(i64, i64, String, String, String, i64, i64)>, StoreError> {
+            Ok(conn
             .prepare_cached(
                 "SELECT alert_count, severity, sources, categories, display_name, first_activity, last_activity FROM incidents WHERE id = ?1",
             )?
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
             .optional()?)
-    };
+        };
     let (Some(f), Some(t)) = (read(from)?, read(into)?) else {
         return Ok(());
     };
