@@ -278,6 +278,16 @@ pub(crate) fn unlink(
     incidents::record(conn, &id)?.ok_or(StoreError::NotFound)
 }
 
+/// One alert's placement during a rebuild.
+struct Placement {
+    rid: i64,
+    id: String,
+    prev: Option<String>,
+    to: String,
+    reasons: Option<String>,
+    reasons_changed: bool,
+}
+
 /// Re-places every automatic link of alerts active since `since`, in activity order, with a
 /// fresh engine; reuses incident ids where it can; keeps manual links. Returns the warmed
 /// engine for the writer to keep.
@@ -364,7 +374,14 @@ pub(crate) fn correlate_all(
                     let reasons = (!reasons.is_empty())
                         .then(|| serde_json::to_string(&reasons).unwrap_or_default());
                     let changed = reasons != old_reasons;
-                    placements.push((rid, id.clone(), incident.clone(), to, reasons, changed));
+                    placements.push(Placement {
+                        rid,
+                        id: id.clone(),
+                        prev: incident.clone(),
+                        to,
+                        reasons,
+                        reasons_changed: changed,
+                    });
                 }
                 rampart_domain::correlate::Effect::Split {
                     alert,
@@ -379,8 +396,8 @@ pub(crate) fn correlate_all(
     drop(stmt);
     // Final placement per alert: later splits override the first link.
     let mut final_of: std::collections::HashMap<String, String> = std::collections::HashMap::new();
-    for (_, id, _, to, _, _) in &placements {
-        final_of.insert(id.clone(), engine.corr.survivor(to).to_string());
+    for p in &placements {
+        final_of.insert(p.id.clone(), engine.corr.survivor(&p.to).to_string());
     }
     for (id, to) in splits {
         final_of.insert(id, to);
@@ -395,7 +412,15 @@ pub(crate) fn correlate_all(
     // Only rows whose placement or reasons changed are written (an alert row holds its
     // document, so rewriting every row would rewrite the store), and only incidents that
     // gained or lost alerts are rolled up again.
-    for (rid, id, prev, _, reasons, reasons_changed) in placements {
+    for Placement {
+        rid,
+        id,
+        prev,
+        reasons,
+        reasons_changed,
+        ..
+    } in placements
+    {
         let to = final_of.get(&id).cloned().unwrap_or_default();
         let moved = prev.as_deref() != Some(to.as_str());
         if moved {

@@ -111,6 +111,63 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
 
+/// An incident's rolled-up columns.
+struct Rolled {
+    count: i64,
+    severity: i64,
+    sources: Vec<String>,
+    categories: Vec<String>,
+    name: String,
+    first: i64,
+    last: i64,
+}
+
+fn rolled(conn: &Connection, id: &str) -> Result<Option<Rolled>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT alert_count, severity, sources, categories, display_name, first_activity, last_activity FROM incidents WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok(Rolled {
+                count: r.get(0)?,
+                severity: r.get(1)?,
+                sources: json_list(&r.get::<_, String>(2)?),
+                categories: json_list(&r.get::<_, String>(3)?),
+                name: r.get(4)?,
+                first: r.get(5)?,
+                last: r.get(6)?,
+            })
+        })
+        .optional()?)
+}
+
+fn write_rolled(conn: &Connection, id: &str, r: &Rolled, now: Timestamp) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE incidents SET alert_count = ?2, severity = ?3, sources = ?4, categories = ?5, display_name = ?6,
+            first_activity = ?7, last_activity = ?8, last_update = ?9 WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        r.count,
+        r.severity,
+        to_json(&r.sources),
+        to_json(&r.categories),
+        r.name,
+        r.first,
+        r.last,
+        now.micros()
+    ])?;
+    Ok(())
+}
+
+fn union_into(into: &mut Vec<String>, more: impl IntoIterator<Item = String>) {
+    for m in more {
+        if !into.contains(&m) {
+            into.push(m);
+        }
+    }
+}
+
 /// Adds new alerts to an incident's roll-up without rescanning its alerts.
 fn add_alerts(
     conn: &Connection,
@@ -118,41 +175,23 @@ fn add_alerts(
     recs: &[AlertRecord],
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let row: Option<(i64, i64, String, String, String, i64, i64)> = conn
-        .prepare_cached(
-            "SELECT alert_count, severity, sources, categories, display_name, first_activity, last_activity FROM incidents WHERE id = ?1",
-        )?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
-        .optional()?;
-    let Some((count, mut sev, sources, cats, mut name, mut first, mut last)) = row else {
+    let Some(mut r) = rolled(conn, id)? else {
         return Ok(());
     };
-    let (mut sources, mut cats) = (json_list(&sources), json_list(&cats));
-    for r in recs {
-        if r.status != rampart_domain::vocab::AlertStatus::Resolved || count == 0 {
-            sev = sev.max(r.severity.rank());
+    for a in recs {
+        if a.status != rampart_domain::vocab::AlertStatus::Resolved || r.count == 0 {
+            r.severity = r.severity.max(a.severity.rank());
         }
-        if !sources.contains(&r.service_source) {
-            sources.push(r.service_source.clone());
-        }
-        if let Some(c) = &r.category {
-            if !cats.contains(c) {
-                cats.push(c.clone());
-            }
-        }
-        first = first.min(r.first_activity.micros());
-        last = last.max(r.last_activity.micros());
+        union_into(&mut r.sources, [a.service_source.clone()]);
+        union_into(&mut r.categories, a.category.clone());
+        r.first = r.first.min(a.first_activity.micros());
+        r.last = r.last.max(a.last_activity.micros());
     }
-    let n = count + i64::try_from(recs.len()).unwrap_or(0);
-    if n > 1 {
-        name = display_name(n, &name, &cats);
+    r.count += i64::try_from(recs.len()).unwrap_or(0);
+    if r.count > 1 {
+        r.name = display_name(r.count, &r.name, &r.categories);
     }
-    conn.prepare_cached(
-        "UPDATE incidents SET alert_count = ?2, severity = ?3, sources = ?4, categories = ?5, display_name = ?6,
-            first_activity = ?7, last_activity = ?8, last_update = ?9 WHERE id = ?1",
-    )?
-    .execute(params![id, n, sev, to_json(&sources), to_json(&cats), name, first, last, now.micros()])?;
-    Ok(())
+    write_rolled(conn, id, &r, now)
 }
 
 /// Folds `from`'s roll-up into `into`'s without reading their alerts: both are already
@@ -163,47 +202,17 @@ pub(crate) fn combine(
     into: &str,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let read =
-        |id: &str| -> Result<Option<(i64, i64, String, String, String, i64, i64)>, StoreError> {
-            Ok(conn
-            .prepare_cached(
-                "SELECT alert_count, severity, sources, categories, display_name, first_activity, last_activity FROM incidents WHERE id = ?1",
-            )?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
-            .optional()?)
-        };
-    let (Some(f), Some(t)) = (read(from)?, read(into)?) else {
+    let (Some(f), Some(mut t)) = (rolled(conn, from)?, rolled(conn, into)?) else {
         return Ok(());
     };
-    let count = f.0 + t.0;
-    let mut sources = json_list(&t.2);
-    for s in json_list(&f.2) {
-        if !sources.contains(&s) {
-            sources.push(s);
-        }
-    }
-    let mut cats = json_list(&t.3);
-    for c in json_list(&f.3) {
-        if !cats.contains(&c) {
-            cats.push(c);
-        }
-    }
-    conn.prepare_cached(
-        "UPDATE incidents SET alert_count = ?2, severity = ?3, sources = ?4, categories = ?5, display_name = ?6,
-            first_activity = ?7, last_activity = ?8, last_update = ?9 WHERE id = ?1",
-    )?
-    .execute(params![
-        into,
-        count,
-        f.1.max(t.1),
-        to_json(&sources),
-        to_json(&cats),
-        display_name(count, &t.4, &cats),
-        f.5.min(t.5),
-        f.6.max(t.6),
-        now.micros()
-    ])?;
-    Ok(())
+    t.count += f.count;
+    t.severity = t.severity.max(f.severity);
+    union_into(&mut t.sources, f.sources);
+    union_into(&mut t.categories, f.categories);
+    t.name = display_name(t.count, &t.name, &t.categories);
+    t.first = t.first.min(f.first);
+    t.last = t.last.max(f.last);
+    write_rolled(conn, into, &t, now)
 }
 
 /// Recomputes an incident's roll-up from its alerts.
