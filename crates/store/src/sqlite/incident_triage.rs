@@ -318,9 +318,7 @@ pub(crate) fn correlate_all(
             r.get::<_, Option<String>>(7)?,
         ))
     })?;
-    // (rid, alert id, previous incident, new incident, new reasons, whether reasons changed)
-    let mut placements: Vec<(i64, String, Option<String>, String, Option<String>, bool)> =
-        Vec::new();
+    let mut placements: Vec<Placement> = Vec::new();
     let mut placed: u64 = 0;
     let mut splits = Vec::new();
     for row in rows {
