@@ -2,7 +2,9 @@
 //! ([`crate::correlate`]) or by hand, triaged like alerts.
 use crate::error::DomainError;
 use crate::timestamp::Timestamp;
-use crate::triage::{check_tag, FieldChange, MAX_TAGS};
+use crate::triage::{
+    check_tag, merged_tags, set_assignee, set_status, set_tags, set_verdict, FieldChange, MAX_TAGS,
+};
 use crate::vocab::{check_pairing, Classification, Determination, Severity};
 use serde::{Deserialize, Serialize};
 
@@ -144,79 +146,30 @@ impl IncidentChange {
             ));
         }
         let mut out = Vec::new();
-        if let Some(s) = self.status {
-            if s != rec.status {
-                out.push(FieldChange {
-                    field: "status",
-                    old: Some(rec.status.to_string()),
-                    new: Some(s.to_string()),
-                });
-                let resolved = (s == IncidentStatus::Resolved).then_some(now);
-                if resolved != rec.resolved {
-                    out.push(FieldChange {
-                        field: "resolvedDateTime",
-                        old: rec.resolved.map(Timestamp::to_rfc3339),
-                        new: resolved.map(Timestamp::to_rfc3339),
-                    });
-                    rec.resolved = resolved;
-                }
-                rec.status = s;
-            }
-        }
-        if let Some(who) = &self.assigned_to {
-            if *who != rec.assigned_to {
-                out.push(FieldChange {
-                    field: "assignedTo",
-                    old: rec.assigned_to.clone(),
-                    new: who.clone(),
-                });
-                rec.assigned_to = who.clone();
-            }
-        }
-        let class = self.classification.unwrap_or(rec.classification);
-        let det = match self.determination {
-            Some(d) => d,
-            None if check_pairing(class, rec.determination).is_ok() => rec.determination,
-            None => Determination::Unknown,
-        };
-        check_pairing(class, det)?;
-        if class != rec.classification {
-            out.push(FieldChange {
-                field: "classification",
-                old: Some(rec.classification.to_string()),
-                new: Some(class.to_string()),
-            });
-            rec.classification = class;
-        }
-        if det != rec.determination {
-            out.push(FieldChange {
-                field: "determination",
-                old: Some(rec.determination.to_string()),
-                new: Some(det.to_string()),
-            });
-            rec.determination = det;
-        }
-        let mut tags = rec.tags.clone();
-        for t in &self.add_tags {
-            if !tags.contains(t) {
-                tags.push(t.clone());
-            }
-        }
-        tags.retain(|t| !self.remove_tags.contains(t));
-        if tags.len() > MAX_TAGS {
+        set_status(
+            &mut rec.status,
+            self.status,
+            IncidentStatus::Resolved,
+            &mut rec.resolved,
+            now,
+            &mut out,
+        );
+        set_assignee(&mut rec.assigned_to, &self.assigned_to, &mut out);
+        set_verdict(
+            &mut rec.classification,
+            &mut rec.determination,
+            self.classification,
+            self.determination,
+            &mut out,
+        )?;
+        let tags = merged_tags(&rec.tags, None, &self.add_tags, &self.remove_tags);
+        if tags.len() > MAX_TAGS && tags.len() > rec.tags.len() {
             return Err(DomainError::invalid(
                 "addTags",
                 format!("at most {MAX_TAGS} tags"),
             ));
         }
-        if tags != rec.tags {
-            out.push(FieldChange {
-                field: "tags",
-                old: Some(rec.tags.join(", ")),
-                new: Some(tags.join(", ")),
-            });
-            rec.tags = tags;
-        }
+        set_tags(&mut rec.tags, tags, &mut out);
         if !out.is_empty() {
             rec.last_update = now;
         }

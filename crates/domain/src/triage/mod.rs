@@ -166,67 +166,28 @@ impl AlertChange {
     ) -> Result<Vec<FieldChange>, DomainError> {
         self.validate()?;
         let mut out = Vec::new();
-        if let Some(s) = self.status {
-            if s != rec.status {
-                out.push(FieldChange {
-                    field: "status",
-                    old: show(&rec.status),
-                    new: show(&s),
-                });
-                let resolved = (s == AlertStatus::Resolved).then_some(now);
-                if resolved != rec.resolved {
-                    out.push(FieldChange {
-                        field: "resolvedDateTime",
-                        old: rec.resolved.map(Timestamp::to_rfc3339),
-                        new: resolved.map(Timestamp::to_rfc3339),
-                    });
-                    rec.resolved = resolved;
-                }
-                rec.status = s;
-            }
-        }
-        if let Some(who) = &self.assigned_to {
-            if *who != rec.assigned_to {
-                out.push(FieldChange {
-                    field: "assignedTo",
-                    old: rec.assigned_to.clone(),
-                    new: who.clone(),
-                });
-                rec.assigned_to = who.clone();
-            }
-        }
-        let class = self.classification.unwrap_or(rec.classification);
-        let det = match self.determination {
-            Some(d) => d,
-            None if check_pairing(class, rec.determination).is_ok() => rec.determination,
-            None => Determination::Unknown,
-        };
-        check_pairing(class, det)?;
-        if class != rec.classification {
-            out.push(FieldChange {
-                field: "classification",
-                old: show(&rec.classification),
-                new: show(&class),
-            });
-            rec.classification = class;
-        }
-        if det != rec.determination {
-            out.push(FieldChange {
-                field: "determination",
-                old: show(&rec.determination),
-                new: show(&det),
-            });
-            rec.determination = det;
-        }
-        let mut tags = self.tags.clone().unwrap_or_else(|| rec.tags.clone());
-        for t in &self.add_tags {
-            if !tags.contains(t) {
-                tags.push(t.clone());
-            }
-        }
-        tags.retain(|t| !self.remove_tags.contains(t));
-        let mut seen = std::collections::HashSet::new();
-        tags.retain(|t| seen.insert(t.clone()));
+        set_status(
+            &mut rec.status,
+            self.status,
+            AlertStatus::Resolved,
+            &mut rec.resolved,
+            now,
+            &mut out,
+        );
+        set_assignee(&mut rec.assigned_to, &self.assigned_to, &mut out);
+        set_verdict(
+            &mut rec.classification,
+            &mut rec.determination,
+            self.classification,
+            self.determination,
+            &mut out,
+        )?;
+        let tags = merged_tags(
+            &rec.tags,
+            self.tags.as_deref(),
+            &self.add_tags,
+            &self.remove_tags,
+        );
         // Producers may send more (systemTags-style) tags; only growing past the limit is
         // refused, so such an alert can still be triaged.
         if tags.len() > MAX_TAGS && tags.len() > rec.tags.len() {
@@ -235,18 +196,123 @@ impl AlertChange {
                 format!("an alert can carry at most {MAX_TAGS} tags"),
             ));
         }
-        if tags != rec.tags {
-            out.push(FieldChange {
-                field: "tags",
-                old: Some(rec.tags.join(", ")),
-                new: Some(tags.join(", ")),
-            });
-            rec.tags = tags;
-        }
+        set_tags(&mut rec.tags, tags, &mut out);
         if !out.is_empty() {
             rec.last_update = now;
         }
         Ok(out)
+    }
+}
+
+/// Sets a status; entering `resolved_value` stamps `resolved`, leaving it clears it.
+pub(crate) fn set_status<S: Copy + PartialEq + std::fmt::Display>(
+    cur: &mut S,
+    new: Option<S>,
+    resolved_value: S,
+    resolved: &mut Option<Timestamp>,
+    now: Timestamp,
+    out: &mut Vec<FieldChange>,
+) {
+    let Some(s) = new.filter(|s| s != cur) else {
+        return;
+    };
+    out.push(FieldChange {
+        field: "status",
+        old: show(cur),
+        new: show(&s),
+    });
+    let stamp = (s == resolved_value).then_some(now);
+    if stamp != *resolved {
+        out.push(FieldChange {
+            field: "resolvedDateTime",
+            old: resolved.map(Timestamp::to_rfc3339),
+            new: stamp.map(Timestamp::to_rfc3339),
+        });
+        *resolved = stamp;
+    }
+    *cur = s;
+}
+
+/// Sets (`Some(Some(u))`) or clears (`Some(None)`) the assignee.
+pub(crate) fn set_assignee(
+    cur: &mut Option<String>,
+    new: &Option<Option<String>>,
+    out: &mut Vec<FieldChange>,
+) {
+    if let Some(who) = new.as_ref().filter(|w| *w != cur) {
+        out.push(FieldChange {
+            field: "assignedTo",
+            old: cur.clone(),
+            new: who.clone(),
+        });
+        *cur = who.clone();
+    }
+}
+
+/// Sets classification and determination together. A new classification without a
+/// determination keeps the old determination if it still fits and otherwise resets it to
+/// `unknown`; a pair that does not fit is refused and changes nothing.
+pub(crate) fn set_verdict(
+    class: &mut Classification,
+    det: &mut Determination,
+    new_class: Option<Classification>,
+    new_det: Option<Determination>,
+    out: &mut Vec<FieldChange>,
+) -> Result<(), DomainError> {
+    let c = new_class.unwrap_or(*class);
+    let d = match new_det {
+        Some(d) => d,
+        None if check_pairing(c, *det).is_ok() => *det,
+        None => Determination::Unknown,
+    };
+    check_pairing(c, d)?;
+    if c != *class {
+        out.push(FieldChange {
+            field: "classification",
+            old: show(class),
+            new: show(&c),
+        });
+        *class = c;
+    }
+    if d != *det {
+        out.push(FieldChange {
+            field: "determination",
+            old: show(det),
+            new: show(&d),
+        });
+        *det = d;
+    }
+    Ok(())
+}
+
+/// The tag list after replacing it (if `replace`), adding and removing, without duplicates.
+pub(crate) fn merged_tags(
+    cur: &[String],
+    replace: Option<&[String]>,
+    add: &[String],
+    remove: &[String],
+) -> Vec<String> {
+    let mut tags: Vec<String> = replace.unwrap_or(cur).to_vec();
+    for t in add {
+        if !tags.contains(t) {
+            tags.push(t.clone());
+        }
+    }
+    tags.retain(|t| !remove.contains(t));
+    let mut seen = std::collections::HashSet::new();
+    tags.retain(|t| seen.insert(t.clone()));
+    tags
+}
+
+/// Sets the tag list, recording the change.
+pub(crate) fn set_tags(cur: &mut Vec<String>, tags: Vec<String>, out: &mut Vec<FieldChange>) {
+    if tags != *cur {
+        out.push(FieldChange {
+            field: "tags",
+            old: Some(cur.join(", ")),
+            new: Some(tags.join(", ")),
+        });
+        *cur = tags;
     }
 }
 

@@ -1,6 +1,6 @@
 //! Incidents: the queue, the incident page, triage, merge, and manual links of alerts.
 use crate::api::alerts::{find_alert, limit_sources};
-use crate::api::triage::{etag, expected_version};
+use crate::api::triage::{check_change, etag, expected_version};
 use crate::api::users::double_option;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -13,7 +13,6 @@ use rampart_domain::access::{Grant, Permission};
 use rampart_domain::history::{HistoryEvent, TargetKind};
 use rampart_domain::incident::{IncidentChange, IncidentStatus};
 use rampart_domain::timestamp::{Timestamp, DAY_MICROS};
-use rampart_domain::triage::check_comment;
 use rampart_domain::vocab::{Classification, Determination, Severity};
 use rampart_store::query::MAX_PAGE_SIZE;
 use rampart_store::{Cursor, IncidentDetail, IncidentQuery, SortKey};
@@ -279,13 +278,7 @@ pub async fn update_incident(
         remove_tags: req.remove_tags,
     };
     change.validate()?;
-    if let Some(c) = &req.comment {
-        check_comment(c)
-            .map_err(|e| ApiError::bad("comment", e.to_string().replacen("text", "comment", 1)))?;
-    }
-    if change.is_empty() && req.comment.is_none() {
-        return Err(ApiError::bad("status", "nothing to change: give status, assignedTo, classification, determination, tags or comment"));
-    }
+    check_change(change.is_empty(), req.comment.as_deref())?;
     let now = state.clock.now();
     let rec = state
         .store

@@ -63,6 +63,22 @@ impl AlertUpdate {
     }
 }
 
+/// Refuses a change that asks for nothing, and a comment that is blank or too long (named
+/// `comment`, as the body calls it).
+pub(crate) fn check_change(is_empty: bool, comment: Option<&str>) -> ApiResult<()> {
+    if let Some(c) = comment {
+        check_comment(c)
+            .map_err(|e| ApiError::bad("comment", e.to_string().replacen("text", "comment", 1)))?;
+    }
+    if is_empty && comment.is_none() {
+        return Err(ApiError::bad(
+            "status",
+            "nothing to change: give status, assignedTo, classification, determination, tags or comment",
+        ));
+    }
+    Ok(())
+}
+
 /// The version from `If-Match` (`"3"`, `W/"3"` or `3`) or the body.
 pub(crate) fn expected_version(headers: &HeaderMap, body: Option<i64>) -> ApiResult<i64> {
     if let Some(v) = headers.get(header::IF_MATCH) {
@@ -116,13 +132,7 @@ pub async fn update_alert(
     let version = expected_version(&headers, req.version)?;
     let change = req.change();
     change.validate()?;
-    if let Some(c) = &req.comment {
-        check_comment(c)
-            .map_err(|e| ApiError::bad("comment", e.to_string().replacen("text", "comment", 1)))?;
-    }
-    if change.is_empty() && req.comment.is_none() {
-        return Err(ApiError::bad("status", "nothing to change: give status, assignedTo, classification, determination, tags or comment"));
-    }
+    check_change(change.is_empty(), req.comment.as_deref())?;
     let now = state.clock.now();
     let updated = state
         .store
@@ -183,13 +193,7 @@ pub async fn bulk_update_alerts(
     }
     let change = req.change();
     change.validate()?;
-    if let Some(c) = &req.comment {
-        check_comment(c)
-            .map_err(|e| ApiError::bad("comment", e.to_string().replacen("text", "comment", 1)))?;
-    }
-    if change.is_empty() && req.comment.is_none() {
-        return Err(ApiError::bad("status", "nothing to change: give status, assignedTo, classification, determination, tags or comment"));
-    }
+    check_change(change.is_empty(), req.comment.as_deref())?;
     let now = state.clock.now();
     let target = match (req.ids, req.q) {
         (Some(ids), None) => {

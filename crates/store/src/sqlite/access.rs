@@ -1,5 +1,5 @@
 //! SQL for users, sessions, tokens, custom roles and the audit trail on SQLite.
-use super::alerts::append_event;
+use super::alerts::{append_event, event};
 use crate::access::{NewToken, NewUser, SessionInfo, TokenInfo, UserLogin, UserPatch};
 use crate::error::StoreError;
 use rampart_domain::access::{Permission, RoleDef};
@@ -15,20 +15,6 @@ fn sources_json(s: &Option<Vec<String>>) -> Option<String> {
 
 fn sources_from(s: Option<String>) -> Option<Vec<String>> {
     s.map(|j| serde_json::from_str(&j).unwrap_or_default())
-}
-
-fn event(target: &str, actor: &Actor, now: Timestamp, action: &str) -> HistoryEvent {
-    HistoryEvent {
-        seq: 0,
-        target_id: target.into(),
-        at: now,
-        actor: actor.clone(),
-        action: action.into(),
-        field: None,
-        old_value: None,
-        new_value: None,
-        text: None,
-    }
 }
 
 fn changed(

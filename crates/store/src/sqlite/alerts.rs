@@ -328,6 +328,21 @@ fn merged_keys(old: &[EntityKey], new: &[EntityKey]) -> Vec<EntityKey> {
     all
 }
 
+/// A history event with no field change.
+pub(crate) fn event(target: &str, actor: &Actor, now: Timestamp, action: &str) -> HistoryEvent {
+    HistoryEvent {
+        seq: 0,
+        target_id: target.into(),
+        at: now,
+        actor: actor.clone(),
+        action: action.into(),
+        field: None,
+        old_value: None,
+        new_value: None,
+        text: None,
+    }
+}
+
 /// Appends one event to an alert's history.
 pub(crate) fn append_history(conn: &Connection, e: &HistoryEvent) -> Result<(), StoreError> {
     append_event(conn, TargetKind::Alert, e)

@@ -1,6 +1,6 @@
 //! SQL for incidents on SQLite: creation, roll-ups, merges, manual links, the queue, reads
 //! and triage.
-use super::alerts::{append_event, row_record, RECORD_COLS};
+use super::alerts::{append_event, event, row_record, RECORD_COLS};
 use crate::error::StoreError;
 use crate::incidents::{IncidentDetail, IncidentPage, IncidentQuery};
 use rampart_domain::alert::AlertRecord;
@@ -12,20 +12,6 @@ use rampart_domain::timestamp::Timestamp;
 use rampart_domain::vocab::{Classification, Determination, Severity};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::{BTreeSet, HashMap};
-
-fn event(target: &str, actor: &Actor, now: Timestamp, action: &str) -> HistoryEvent {
-    HistoryEvent {
-        seq: 0,
-        target_id: target.into(),
-        at: now,
-        actor: actor.clone(),
-        action: action.into(),
-        field: None,
-        old_value: None,
-        new_value: None,
-        text: None,
-    }
-}
 
 /// Appends an event to an incident's history.
 pub(crate) fn incident_event(conn: &Connection, e: &HistoryEvent) -> Result<(), StoreError> {
