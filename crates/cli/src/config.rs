@@ -53,8 +53,8 @@ pub fn load(explicit: Option<&Path>) -> anyhow::Result<ServerConfig> {
 pub fn example() -> String {
     let d = ServerConfig::default();
     format!(
-        "# Rampart configuration. Every key may also be set as RAMPART_<KEY> in the environment,\n\
-         # and as a command-line flag; flags win over the environment, which wins over this file.\n\
+        "# Rampart configuration. listen and data_dir may also be set as RAMPART_LISTEN and\n\
+         # RAMPART_DATA_DIR, or as flags; flags win over the environment, which wins over this file.\n\
          version = 1\n\n\
          # Address the API and UI listen on (RAMPART_LISTEN).\n\
          listen = \"{}\"\n\n\

@@ -83,10 +83,12 @@ pub fn normalise(kind: EntityKind, raw: &str) -> Option<String> {
         return None;
     }
     let v = match kind {
-        EntityKind::Device => {
-            let short = raw.split('.').next().unwrap_or(raw);
-            short.to_lowercase()
-        }
+        // A host named by its IP address keeps the whole address (its "short name" would
+        // be the first octet, shared by unrelated hosts).
+        EntityKind::Device => match raw.parse::<IpAddr>() {
+            Ok(ip) => ip.to_string(),
+            Err(_) => raw.split('.').next().unwrap_or(raw).to_lowercase(),
+        },
         EntityKind::User => {
             let lower = raw.to_lowercase();
             if lower.starts_with("s-1-") {
@@ -176,6 +178,18 @@ mod tests {
         assert_eq!(
             normalise(EntityKind::Device, "WS-17.corp.local"),
             normalise(EntityKind::Device, "ws-17")
+        );
+    }
+
+    #[test]
+    fn hosts_named_by_address_keep_the_address() {
+        assert_eq!(
+            normalise(EntityKind::Device, "10.20.30.40").as_deref(),
+            Some("10.20.30.40")
+        );
+        assert_ne!(
+            normalise(EntityKind::Device, "10.20.30.40"),
+            normalise(EntityKind::Device, "10.99.1.1")
         );
     }
 

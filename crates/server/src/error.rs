@@ -198,7 +198,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::NotFound("not found".into()),
             StoreError::Stale { current } => ApiError::Conflict(format!(
-                "version: the alert changed since you read it (current version {current}); reload and retry"
+                "version: it changed since you read it (current version {current}); reload and retry"
             )),
             StoreError::Duplicate => ApiError::Conflict("already exists".into()),
             StoreError::Forbidden(m) => ApiError::Forbidden(m),

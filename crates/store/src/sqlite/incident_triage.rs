@@ -172,6 +172,12 @@ pub(crate) fn merge(
     }
     let t = reachable(conn, grant, into, "into")?;
     not_redirected(&t, "into")?;
+    // A merge by hand is an analyst's decision: its alerts become manual links, so a
+    // re-correlation does not take it apart.
+    conn.execute(
+        "UPDATE alerts SET link_manual = 1 WHERE incident_id = ?1",
+        [from],
+    )?;
     incidents::merge(conn, from, into, &grant.actor(), None, now)?;
     rollup(conn, into, now)?;
     if let Some(e) = engine {
