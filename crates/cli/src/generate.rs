@@ -301,9 +301,11 @@ impl Gen {
                 "T1567",
             ),
         ];
+        // Background accounts and hosts never overlap the attacks' (alice, bob, svc-sql,
+        // WS-17, 10.20.0.17 …), so the showcase attacks correlate into their own incidents.
         const USERS: &[&str] = &[
-            "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
-            "mallory", "oscar", "peggy", "trent", "victor", "walter",
+            "amir", "bianca", "chen", "dmitri", "elena", "farah", "goran", "hana", "igor", "jana",
+            "kofi", "lena", "mateo", "nina", "omar", "priya",
         ];
         const SEV: &[&str] = &[
             "informational",
@@ -325,7 +327,7 @@ impl Gen {
             name: "ws",
             fqdn: format!("ws-{host_no:03}.corp.contoso.com"),
             mde_id: hex(&mut self.rng, 40),
-            ip: format!("10.20.{}.{}", host_no / 250, host_no % 250 + 1),
+            ip: format!("10.30.{}.{}", host_no / 250, host_no % 250 + 1),
         };
         let mut dev = self.device(&host, first, user);
         if let Value::Object(m) = &mut dev {

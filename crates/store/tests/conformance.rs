@@ -80,3 +80,49 @@ fn reopening_runs_no_migration_twice() {
         .unwrap();
     assert_eq!(mode, "wal");
 }
+
+/// A store written before schema 3 (alerts without stored keys or incidents) is linked by
+/// its first re-correlation, through the entity index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorrelation_links_alerts_stored_before_incidents_existed() {
+    use rampart_domain::alert::NewAlert;
+    use rampart_domain::entity::{EntityKey, EntityKind};
+    use rampart_domain::history::Actor;
+    use rampart_domain::timestamp::Timestamp;
+    let dir = tempfile::tempdir().unwrap();
+    let t = Timestamp::parse_rfc3339("2026-11-23T12:00:00Z").unwrap();
+    {
+        let s = SqliteStore::open_dir(dir.path()).unwrap();
+        let ws = EntityKey {
+            kind: EntityKind::Device,
+            value: "ws-1".into(),
+        };
+        let mk = |id: &str| NewAlert {
+            record: conformance::record(id, None, t),
+            entities: vec![ws.clone()],
+            document: b"{}".to_vec(),
+        };
+        s.ingest(
+            vec![mk("da-old-1"), mk("da-old-2")],
+            Actor::producer("p"),
+            t,
+        )
+        .await
+        .unwrap();
+    }
+    // Make them look like foundation-era rows.
+    let conn = rusqlite::Connection::open(dir.path().join("rampart.db")).unwrap();
+    conn.execute_batch("UPDATE alerts SET keys = NULL, incident_id = NULL, link_reasons = NULL; DELETE FROM incidents;").unwrap();
+    drop(conn);
+    let s = SqliteStore::open_dir(dir.path()).unwrap();
+    let sum = s.correlate(Timestamp::from_micros(0), t).await.unwrap();
+    assert_eq!(sum.alerts, 2);
+    let a = s.get_alert("da-old-1").await.unwrap().unwrap();
+    let b = s.get_alert("da-old-2").await.unwrap().unwrap();
+    assert!(a.record.incident_id.is_some());
+    assert_eq!(
+        a.record.incident_id, b.record.incident_id,
+        "linked through the entity index"
+    );
+    assert_eq!(a.entities.len(), 1, "keys were backfilled");
+}

@@ -288,10 +288,10 @@ async fn queue(a: QueueArgs) -> anyhow::Result<()> {
     );
     let q = format!(
         "{}/api/v1/alerts?q={}&pageSize=50",
-        srv.base, "severity%3E%3Dmedium%20entity.user%3Aalice%20powershell"
+        srv.base, "severity%3E%3Dmedium%20entity.user%3Aamir%20powershell"
     );
     let (q50, q99, qmax) = timed(&client, &q, a.requests).await?;
-    println!("  q=severity>=medium entity.user:alice powershell: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", ms(q50), ms(q99), ms(qmax));
+    println!("  q=severity>=medium entity.user:amir powershell: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", ms(q50), ms(q99), ms(qmax));
     let auth = auth_cost(&srv, a.requests).await?;
     println!(
         "  auth (token lookup + permission check): {:.3} ms per request = {:.1} % of the first-page p50",
