@@ -1,13 +1,13 @@
 //! Incidents: the queue, the incident page, triage, merge, and manual links of alerts.
 use crate::api::alerts::{find_alert, limit_sources};
-use crate::api::triage::{check_change, etag, expected_version};
+use crate::api::triage::{check_change, expected_version, with_etag};
 use crate::api::users::double_option;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use rampart_domain::access::{Grant, Permission};
 use rampart_domain::history::{HistoryEvent, TargetKind};
@@ -187,10 +187,7 @@ pub async fn get_incident(
         o.insert("entities".into(), serde_json::json!(entities));
         o.insert("correlationReasons".into(), serde_json::json!(d.reasons));
     }
-    let mut resp = ApiJson(v).into_response();
-    resp.headers_mut()
-        .insert(header::ETAG, etag(d.incident.version));
-    Ok(resp)
+    Ok(with_etag(v, d.incident.version))
 }
 
 /// The incident's history, oldest first, including that of incidents merged into it.
@@ -303,9 +300,7 @@ pub async fn update_incident(
             )
             .await?;
     }
-    let mut resp = ApiJson(&rec).into_response();
-    resp.headers_mut().insert(header::ETAG, etag(rec.version));
-    Ok(resp)
+    Ok(with_etag(&rec, rec.version))
 }
 
 /// A merge target.

@@ -98,7 +98,14 @@ pub(crate) fn expected_version(headers: &HeaderMap, body: Option<i64>) -> ApiRes
     })
 }
 
-pub(crate) fn etag(version: i64) -> HeaderValue {
+/// A JSON response carrying the object's version as its `ETag`, for the next `If-Match`.
+pub(crate) fn with_etag<T: serde::Serialize>(body: T, version: i64) -> Response {
+    let mut resp = ApiJson(body).into_response();
+    resp.headers_mut().insert(header::ETAG, etag(version));
+    resp
+}
+
+fn etag(version: i64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
 }
 
@@ -138,10 +145,7 @@ pub async fn update_alert(
         .store
         .update_alert(&grant, &id, &change, version, req.comment.as_deref(), now)
         .await?;
-    let mut resp = ApiJson(&updated.record).into_response();
-    resp.headers_mut()
-        .insert(header::ETAG, etag(updated.record.version));
-    Ok(resp)
+    Ok(with_etag(&updated.record, updated.record.version))
 }
 
 /// A comment.
