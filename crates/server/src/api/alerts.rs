@@ -455,11 +455,21 @@ pub fn scoped_query(grant: &Grant, cond: Condition, now: Timestamp) -> AlertQuer
     q
 }
 
-/// The stored alert, or a 404 naming the id.
-pub(crate) async fn find_alert(
+/// The stored alert and the caller's grant of `perm` for its service source: every
+/// single-alert route starts here, so none can forget the source check.
+pub(crate) async fn alert_with_grant(
     state: &AppState,
+    caller: &Caller,
     id: &str,
-) -> ApiResult<rampart_store::StoredAlert> {
+    perm: Permission,
+) -> ApiResult<(rampart_store::StoredAlert, Grant)> {
+    let alert = find_alert(state, id).await?;
+    let grant = caller.grant(perm, Some(&alert.record.service_source))?;
+    Ok((alert, grant))
+}
+
+/// The stored alert, or a 404 naming the id.
+async fn find_alert(state: &AppState, id: &str) -> ApiResult<rampart_store::StoredAlert> {
     state
         .store
         .get_alert(id)
@@ -477,8 +487,7 @@ pub async fn get_alert(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let alert = find_alert(&state, &id).await?;
-    caller.grant(Permission::AlertsRead, Some(&alert.record.service_source))?;
+    let (alert, _) = alert_with_grant(&state, &caller, &id, Permission::AlertsRead).await?;
     Ok(ApiJson(rampart_domain::document::render(
         &alert.record,
         &alert.document,
@@ -494,8 +503,7 @@ pub async fn get_alert_history(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let alert = find_alert(&state, &id).await?;
-    caller.grant(Permission::AlertsRead, Some(&alert.record.service_source))?;
+    let (alert, _) = alert_with_grant(&state, &caller, &id, Permission::AlertsRead).await?;
     let mut items = vec![HistoryEvent {
         seq: 0,
         target_id: id.clone(),

@@ -1,5 +1,5 @@
 //! Incidents: the queue, the incident page, triage, merge, and manual links of alerts.
-use crate::api::alerts::{find_alert, limit_sources};
+use crate::api::alerts::{alert_with_grant, limit_sources};
 use crate::api::triage::{check_change, expected_version, with_etag};
 use crate::api::users::double_option;
 use crate::auth::Caller;
@@ -347,11 +347,7 @@ pub async fn link_alert(
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<LinkRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let alert = find_alert(&state, &id).await?;
-    let grant = caller.grant(
-        Permission::IncidentsManage,
-        Some(&alert.record.service_source),
-    )?;
+    let (_, grant) = alert_with_grant(&state, &caller, &id, Permission::IncidentsManage).await?;
     let rec = state
         .store
         .link_alert(&grant, &id, &req.incident_id, state.clock.now())
@@ -368,11 +364,7 @@ pub async fn unlink_alert(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let alert = find_alert(&state, &id).await?;
-    let grant = caller.grant(
-        Permission::IncidentsManage,
-        Some(&alert.record.service_source),
-    )?;
+    let (_, grant) = alert_with_grant(&state, &caller, &id, Permission::IncidentsManage).await?;
     let rec = state
         .store
         .unlink_alert(&grant, &id, state.clock.now())

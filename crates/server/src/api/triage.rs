@@ -1,6 +1,6 @@
 //! Manage alert: status, assignment, classification and determination, tags, comments; one
 //! alert at a time (with optimistic concurrency) or up to 10,000 at once.
-use crate::api::alerts::{find_alert, scoped_query};
+use crate::api::alerts::{alert_with_grant, scoped_query};
 use crate::api::users::double_option;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -134,8 +134,7 @@ pub async fn update_alert(
             format!("{f}: only for POST /api/v1/alerts/bulk-update"),
         ));
     }
-    let alert = find_alert(&state, &id).await?;
-    let grant = caller.grant(Permission::AlertsManage, Some(&alert.record.service_source))?;
+    let (_, grant) = alert_with_grant(&state, &caller, &id, Permission::AlertsManage).await?;
     let version = expected_version(&headers, req.version)?;
     let change = req.change();
     change.validate()?;
@@ -167,8 +166,7 @@ pub async fn create_comment(
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<NewComment>,
 ) -> ApiResult<impl IntoResponse> {
-    let alert = find_alert(&state, &id).await?;
-    let grant = caller.grant(Permission::AlertsManage, Some(&alert.record.service_source))?;
+    let (_, grant) = alert_with_grant(&state, &caller, &id, Permission::AlertsManage).await?;
     check_comment(&req.text)?;
     let e = state
         .store

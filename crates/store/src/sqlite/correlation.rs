@@ -82,7 +82,7 @@ impl Engine {
             corr.restore_incident(&id, openness(&status), redirect.as_deref());
         }
         let mut stmt = conn.prepare(
-            "SELECT id, last_activity, incident_id, link_manual, link_reasons, keys FROM alerts
+            "SELECT id, last_activity, incident_id, link_manual, keys FROM alerts
              WHERE last_activity >= ?1 AND incident_id IS NOT NULL ORDER BY last_activity, rid",
         )?;
         let rows = stmt.query_map([cut], |r| {
@@ -92,11 +92,10 @@ impl Engine {
                 r.get::<_, String>(2)?,
                 r.get::<_, i64>(3)? != 0,
                 r.get::<_, Option<String>>(4)?,
-                r.get::<_, Option<String>>(5)?,
             ))
         })?;
         for row in rows {
-            let (id, at, incident, manual, _reasons, keys) = row?;
+            let (id, at, incident, manual, keys) = row?;
             let keys = keys.map(|k| keys_from(&k)).unwrap_or_default();
             let at = Timestamp::from_micros(at);
             corr.restore_alert(

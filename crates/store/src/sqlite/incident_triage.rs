@@ -132,9 +132,11 @@ pub(crate) fn update(
             .prepare("SELECT id FROM alerts WHERE incident_id = ?1 AND status != 'resolved'")?
             .query_map([id], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
+        // Every alert is in this incident: one roll-up at the end serves them all.
+        let mut stale = super::triage::Stale::new();
         for a in ids {
             let expected = record_by_id(conn, &a)?.ok_or(StoreError::NotFound)?.version;
-            super::triage::update_alert(conn, grant, &a, &alert_change, expected, now)?;
+            super::triage::change_alert(conn, grant, &a, &alert_change, expected, now, &mut stale)?;
         }
         rollup(conn, id, now)?;
     }

@@ -81,6 +81,18 @@ pub(crate) fn comment_event(id: &str, actor: &Actor, now: Timestamp, text: &str)
     }
 }
 
+/// Incidents whose roll-up a set of alert changes made stale; rolled up once at the end, so
+/// resolving many alerts of one incident rescans it once, not once per alert.
+pub(crate) type Stale = std::collections::BTreeSet<String>;
+
+/// Rolls up every incident in `stale`.
+pub(crate) fn roll_up(conn: &Connection, stale: &Stale, now: Timestamp) -> Result<(), StoreError> {
+    for inc in stale {
+        super::incidents::rollup(conn, inc, now)?;
+    }
+    Ok(())
+}
+
 /// Writes a changed record's triage columns, its tag rows and one history line per field.
 fn persist(
     conn: &Connection,
@@ -89,6 +101,7 @@ fn persist(
     changes: Vec<FieldChange>,
     actor: &Actor,
     now: Timestamp,
+    stale: &mut Stale,
 ) -> Result<(), StoreError> {
     let tags_changed = changes.iter().any(|c| c.field == "tags");
     conn.prepare_cached(
@@ -116,7 +129,7 @@ fn persist(
         &rec.incident_id,
         changes.iter().any(|c| c.field == "status"),
     ) {
-        super::incidents::rollup(conn, inc, now)?;
+        stale.insert(inc.clone());
     }
     for c in changes {
         append_history(conn, &field_event(&rec.id, actor, now, c))?;
@@ -139,6 +152,22 @@ pub(crate) fn update_alert(
     expected: i64,
     now: Timestamp,
 ) -> Result<Updated, StoreError> {
+    let mut stale = Stale::new();
+    let u = change_alert(conn, grant, id, change, expected, now, &mut stale)?;
+    roll_up(conn, &stale, now)?;
+    Ok(u)
+}
+
+/// [`update_alert`] without the incident roll-up, which the caller owes for `stale`.
+pub(crate) fn change_alert(
+    conn: &Connection,
+    grant: &Grant,
+    id: &str,
+    change: &AlertChange,
+    expected: i64,
+    now: Timestamp,
+    stale: &mut Stale,
+) -> Result<Updated, StoreError> {
     let (rid, mut rec) = by_id(conn, id)?.ok_or(StoreError::NotFound)?;
     if !grant.covers(&rec.service_source) {
         return Err(out_of_scope(&rec));
@@ -157,7 +186,7 @@ pub(crate) fn update_alert(
         });
     }
     rec.version += 1;
-    persist(conn, rid, &rec, changes, &grant.actor(), now)?;
+    persist(conn, rid, &rec, changes, &grant.actor(), now, stale)?;
     Ok(Updated {
         record: rec,
         changed: true,
@@ -225,6 +254,7 @@ pub(crate) fn bulk_update(
     summary.matched = rows.len() + summary.not_found.len();
     let change = resolve_change(conn, change)?;
     let actor = grant.actor();
+    let mut stale = Stale::new();
     for (rid, mut rec) in rows {
         if !grant.covers(&rec.service_source) {
             summary.forbidden.push(rec.id);
@@ -244,13 +274,14 @@ pub(crate) fn bulk_update(
             summary.unchanged += 1;
         } else {
             rec.version += 1;
-            persist(conn, rid, &rec, changes, &actor, now)?;
+            persist(conn, rid, &rec, changes, &actor, now, &mut stale)?;
             summary.changed += 1;
         }
         if let Some(text) = comment {
             append_history(conn, &comment_event(&rec.id, &actor, now, text))?;
         }
     }
+    roll_up(conn, &stale, now)?;
     Ok(summary)
 }
 
@@ -272,6 +303,7 @@ pub(crate) fn rename_tag(
         return Err(out_of_scope(rec));
     }
     let actor = grant.actor();
+    let mut stale = Stale::new();
     let mut n = 0;
     for (rid, mut rec) in rows {
         let mut tags: Vec<String> = rec
@@ -295,9 +327,10 @@ pub(crate) fn rename_tag(
         rec.last_update = now;
         if !changes.is_empty() {
             rec.version += 1;
-            persist(conn, rid, &rec, changes, &actor, now)?;
+            persist(conn, rid, &rec, changes, &actor, now, &mut stale)?;
             n += 1;
         }
     }
+    roll_up(conn, &stale, now)?;
     Ok(n)
 }
