@@ -1,5 +1,5 @@
 //! Rampart's HTTP server: the REST API under `/api/v1` with its OpenAPI document, problem+json
-//! errors, and (later) auth and the web UI. Handlers are thin: they parse, call the ingest
+//! errors, auth, and the analyst's web UI. Handlers are thin: they parse, call the ingest
 //! pipeline or the store, and shape the response.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,13 +11,16 @@ pub mod error;
 pub mod extract;
 pub mod openapi;
 pub mod state;
+pub mod ui;
 
+use axum::http::{header, HeaderValue};
 use axum::Router;
 pub use config::ServerConfig;
 pub use error::ApiError;
 pub use state::AppState;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
@@ -29,8 +32,25 @@ pub fn router(state: AppState) -> Router {
                 auth::guard,
             )),
         )
+        .merge(ui::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(ui::CSP),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
         .with_state(state)
 }
 

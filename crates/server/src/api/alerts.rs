@@ -504,17 +504,27 @@ pub async fn get_alert_history(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<impl IntoResponse> {
     let (alert, _) = alert_with_grant(&state, &caller, &id, Permission::AlertsRead).await?;
+    let items = alert_history(&state, &alert.record).await?;
+    Ok(ApiJson(serde_json::json!({ "items": items })))
+}
+
+/// The alert's audit trail, oldest first: its creation (not a stored row), then every stored
+/// change and comment.
+pub async fn alert_history(
+    state: &AppState,
+    rec: &rampart_domain::alert::AlertRecord,
+) -> ApiResult<Vec<HistoryEvent>> {
     let mut items = vec![HistoryEvent {
         seq: 0,
-        target_id: id.clone(),
-        at: alert.record.created,
-        actor: Actor::producer(alert.record.service_source.clone()),
+        target_id: rec.id.clone(),
+        at: rec.created,
+        actor: Actor::producer(rec.service_source.clone()),
         action: "created".into(),
         field: None,
         old_value: None,
         new_value: None,
         text: None,
     }];
-    items.extend(state.store.history(TargetKind::Alert, &id).await?);
-    Ok(ApiJson(serde_json::json!({ "items": items })))
+    items.extend(state.store.history(TargetKind::Alert, &rec.id).await?);
+    Ok(items)
 }

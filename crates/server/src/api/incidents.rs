@@ -62,17 +62,12 @@ fn time(field: &str, v: &str) -> ApiResult<Timestamp> {
     Timestamp::parse_rfc3339(v).map_err(|e| ApiError::bad(field, format!("{field}: {e}")))
 }
 
-/// The incident queue: active and in-progress incidents with activity in the last 30 days,
-/// most recent first, keyset-paginated; only incidents all of whose alerts you may read.
-#[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", params(IncidentParams),
-    responses((status = 200, description = "`{items, nextCursor, total, totalIsExact}`"), (status = 400, description = "Bad filter", body = crate::error::Problem)))]
-pub async fn list_incidents(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiQuery(p): ApiQuery<IncidentParams>,
-) -> ApiResult<impl IntoResponse> {
-    let grant = caller.grant(Permission::IncidentsRead, None)?;
-    let now = state.clock.now();
+/// The store query for the incident queue's parameters, limited to what `grant` reaches.
+pub fn incident_query(
+    p: IncidentParams,
+    grant: &Grant,
+    now: Timestamp,
+) -> ApiResult<IncidentQuery> {
     let statuses = match p.status.as_deref() {
         Some(s) if s.eq_ignore_ascii_case("any") => Vec::new(),
         Some(s) => list(
@@ -107,8 +102,8 @@ pub async fn list_incidents(
         .map(|c| Cursor::decode(c, SortKey::LastActivity, true))
         .transpose()?
         .map(|c| (c.k.unwrap_or(0), c.r));
-    let (allowed_sources, denied_sources) = limit_sources(&grant);
-    let q = IncidentQuery {
+    let (allowed_sources, denied_sources) = limit_sources(grant);
+    Ok(IncidentQuery {
         statuses,
         severities,
         assigned_to: p.assigned_to,
@@ -119,9 +114,12 @@ pub async fn list_incidents(
         after,
         allowed_sources,
         denied_sources,
-    };
-    let page = state.store.list_incidents(&q).await?;
-    let next = page.next.map(|(k, r)| {
+    })
+}
+
+/// The opaque cursor for the page after `next` (last activity, id).
+pub fn next_cursor(next: Option<(i64, i64)>) -> Option<String> {
+    next.map(|(k, r)| {
         Cursor {
             s: SortKey::LastActivity.as_str().into(),
             d: true,
@@ -130,7 +128,22 @@ pub async fn list_incidents(
             r,
         }
         .encode()
-    });
+    })
+}
+
+/// The incident queue: active and in-progress incidents with activity in the last 30 days,
+/// most recent first, keyset-paginated; only incidents all of whose alerts you may read.
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", params(IncidentParams),
+    responses((status = 200, description = "`{items, nextCursor, total, totalIsExact}`"), (status = 400, description = "Bad filter", body = crate::error::Problem)))]
+pub async fn list_incidents(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(p): ApiQuery<IncidentParams>,
+) -> ApiResult<impl IntoResponse> {
+    let grant = caller.grant(Permission::IncidentsRead, None)?;
+    let q = incident_query(p, &grant, state.clock.now())?;
+    let page = state.store.list_incidents(&q).await?;
+    let next = next_cursor(page.next);
     Ok(ApiJson(serde_json::json!({
         "items": page.items,
         "nextCursor": next,
@@ -140,7 +153,7 @@ pub async fn list_incidents(
 }
 
 /// The incident, checked against the caller's reach for `perm`: every source of its alerts.
-async fn find_incident(
+pub(crate) async fn find_incident(
     state: &AppState,
     caller: &Caller,
     id: &str,
@@ -190,21 +203,17 @@ pub async fn get_incident(
     Ok(with_etag(v, d.incident.version))
 }
 
-/// The incident's history, oldest first, including that of incidents merged into it.
-#[utoipa::path(get, path = "/api/v1/incidents/{id}/history", tag = "incidents",
-    params(("id" = String, Path, description = "Incident id")),
-    responses((status = 200, description = "`{items: [event…]}`")))]
-pub async fn get_incident_history(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<impl IntoResponse> {
-    let (d, _) = find_incident(&state, &caller, &id, Permission::IncidentsRead).await?;
+/// The incident's history, oldest first: its creation, its own events, and those of the
+/// incidents merged into it.
+pub async fn incident_history(
+    state: &AppState,
+    incident: &rampart_domain::incident::IncidentRecord,
+) -> ApiResult<Vec<HistoryEvent>> {
     // Creation is not stored as a row (it is the incident's createdDateTime).
     let mut items = vec![HistoryEvent {
         seq: 0,
-        target_id: id.clone(),
-        at: d.incident.created,
+        target_id: incident.id.clone(),
+        at: incident.created,
         actor: rampart_domain::history::Actor {
             kind: rampart_domain::history::ActorKind::Correlation,
             name: "correlation".into(),
@@ -215,7 +224,12 @@ pub async fn get_incident_history(
         new_value: None,
         text: None,
     }];
-    items.extend(state.store.history(TargetKind::Incident, &id).await?);
+    items.extend(
+        state
+            .store
+            .history(TargetKind::Incident, &incident.id)
+            .await?,
+    );
     // Incidents absorbed into this one say so in its history; theirs comes along.
     let absorbed: Vec<String> = items
         .iter()
@@ -226,6 +240,20 @@ pub async fn get_incident_history(
         items.extend(state.store.history(TargetKind::Incident, &a).await?);
     }
     items.sort_by_key(|e: &HistoryEvent| (e.at, e.seq));
+    Ok(items)
+}
+
+/// The incident's history, oldest first, including that of incidents merged into it.
+#[utoipa::path(get, path = "/api/v1/incidents/{id}/history", tag = "incidents",
+    params(("id" = String, Path, description = "Incident id")),
+    responses((status = 200, description = "`{items: [event…]}`")))]
+pub async fn get_incident_history(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<impl IntoResponse> {
+    let (d, _) = find_incident(&state, &caller, &id, Permission::IncidentsRead).await?;
+    let items = incident_history(&state, &d.incident).await?;
     Ok(ApiJson(serde_json::json!({ "items": items })))
 }
 

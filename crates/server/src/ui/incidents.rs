@@ -1,0 +1,373 @@
+//! Incident pages: the incidents queue (`/incidents`) and the incident page
+//! (`/incidents/{id}`) with its alerts, impacted assets, correlation reasons, manage pane,
+//! and comments and history.
+use super::view::{self, enc, AlertRow, Chrome, HistoryRow, ManageChoices};
+use super::{html, PageResult, Viewer};
+use crate::api::incidents::{
+    find_incident, incident_history, incident_query, next_cursor, IncidentParams,
+};
+use crate::error::ApiError;
+use crate::extract::ApiPath;
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use rampart_domain::access::Permission;
+use rampart_domain::entity::EntityKind;
+use rampart_domain::incident::IncidentRecord;
+use std::collections::BTreeMap;
+
+/// Incident statuses the manage pane offers.
+const INCIDENT_STATUSES: &[(&str, &str)] = &[
+    ("active", "Active"),
+    ("inProgress", "In progress"),
+    ("resolved", "Resolved"),
+];
+
+/// One incidents-queue row.
+struct IncidentRow {
+    href: String,
+    id: String,
+    name: String,
+    severity: &'static str,
+    severity_class: &'static str,
+    status: String,
+    alert_count: i64,
+    sources: String,
+    categories: String,
+    assigned_to: String,
+    tags: Vec<String>,
+    first: String,
+    last: String,
+}
+
+impl IncidentRow {
+    fn new(i: &IncidentRecord) -> Self {
+        IncidentRow {
+            href: format!("/incidents/{}", enc(&i.id)),
+            id: i.id.clone(),
+            name: i.display_name.clone(),
+            severity: view::severity_label(i.severity),
+            severity_class: i.severity.as_str(),
+            status: view::words(i.status.as_str()),
+            alert_count: i.alert_count,
+            sources: i
+                .service_sources
+                .iter()
+                .map(|s| view::source_label(s))
+                .collect::<Vec<_>>()
+                .join(", "),
+            categories: i.categories.join(", "),
+            assigned_to: i.assigned_to.clone().unwrap_or_default(),
+            tags: i.tags.clone(),
+            first: view::when(i.first_activity),
+            last: view::when(i.last_activity),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "incidents.html")]
+struct QueuePage {
+    chrome: Chrome,
+    rows: Vec<IncidentRow>,
+    statuses: Vec<super::queue::Check>,
+    severities: Vec<super::queue::Check>,
+    assigned_to: String,
+    summary: String,
+    next_href: String,
+    error: String,
+}
+
+/// `GET /incidents`.
+pub async fn queue(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    RawQuery(raw): RawQuery,
+) -> PageResult {
+    let grant = viewer.caller.grant(Permission::IncidentsRead, None)?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::bad("query", format!("unreadable address: {e}")))?;
+    let (mut status, mut severity, mut assigned, mut cursor, mut shown) =
+        (Vec::new(), Vec::new(), String::new(), None, false);
+    for (k, v) in pairs {
+        match k.as_str() {
+            "status" => status.push(v),
+            "severity" => severity.push(v),
+            "assignedTo" => assigned = v.trim().to_string(),
+            "cursor" => cursor = Some(v),
+            "statusShown" => shown = true,
+            _ => {}
+        }
+    }
+    let params = IncidentParams {
+        status: if status.is_empty() {
+            shown.then(|| "any".to_string())
+        } else {
+            Some(status.join(","))
+        },
+        severity: (!severity.is_empty()).then(|| severity.join(",")),
+        assigned_to: (!assigned.is_empty()).then(|| assigned.clone()),
+        tag: None,
+        since: None,
+        until: None,
+        page_size: None,
+        cursor: cursor.clone(),
+    };
+    let (mut rows, mut summary, mut next_href, mut error) =
+        (Vec::new(), String::new(), String::new(), String::new());
+    let mut code = StatusCode::OK;
+    match incident_query(params, &grant, state.clock.now()) {
+        Ok(q) => {
+            let page = state.store.list_incidents(&q).await?;
+            rows = page.items.iter().map(IncidentRow::new).collect();
+            summary = format!(
+                "{} shown of {}{}",
+                rows.len(),
+                page.total,
+                if page.total_is_exact { "" } else { "+" }
+            );
+            if let Some(c) = next_cursor(page.next) {
+                let mut qs: Vec<String> = status
+                    .iter()
+                    .map(|s| format!("status={}", enc(s)))
+                    .collect();
+                qs.extend(severity.iter().map(|s| format!("severity={}", enc(s))));
+                if !assigned.is_empty() {
+                    qs.push(format!("assignedTo={}", enc(&assigned)));
+                }
+                qs.push(format!("cursor={}", enc(&c)));
+                next_href = format!("/incidents?{}", qs.join("&"));
+            }
+        }
+        Err(ApiError::BadRequest { detail, .. }) => {
+            code = StatusCode::BAD_REQUEST;
+            error = detail;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let default_status = if status.is_empty() && !shown {
+        vec!["active".to_string(), "inProgress".to_string()]
+    } else {
+        status
+    };
+    let checks = |name: &'static str, opts: &[(&str, &str)], chosen: &[String]| {
+        opts.iter()
+            .map(|(v, l)| super::queue::Check {
+                name,
+                value: (*v).into(),
+                label: (*l).into(),
+                checked: chosen.iter().any(|c| c.eq_ignore_ascii_case(v)),
+            })
+            .collect::<Vec<_>>()
+    };
+    let t = QueuePage {
+        chrome: Chrome::new(&viewer, "incidents", "Incidents"),
+        rows,
+        statuses: checks("status", INCIDENT_STATUSES, &default_status),
+        severities: checks(
+            "severity",
+            &[
+                ("high", "High"),
+                ("medium", "Medium"),
+                ("low", "Low"),
+                ("informational", "Informational"),
+            ],
+            &severity,
+        ),
+        assigned_to: assigned,
+        summary,
+        next_href,
+        error,
+    };
+    Ok(html(code, t))
+}
+
+/// Why one alert is in the incident: the entities it shares, and the rules.
+struct ReasonRow {
+    alert_href: String,
+    alert_title: String,
+    /// (kind, shown value, entity page link)
+    shared: Vec<(&'static str, String, String)>,
+    rules: String,
+}
+
+/// Impacted assets of one kind.
+struct AssetGroup {
+    label: &'static str,
+    items: Vec<(String, String)>,
+    more: usize,
+}
+
+/// Assets listed per kind; the rest are counted.
+const ASSETS_PER_KIND: usize = 12;
+
+/// A lineage key (`device|pid|created µs`) as an analyst reads it.
+fn shown_value(kind: EntityKind, value: &str) -> String {
+    if kind != EntityKind::Process {
+        return value.to_string();
+    }
+    let mut parts = value.split('|');
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next().and_then(|m| m.parse::<i64>().ok()),
+    ) {
+        (Some(_), Some(pid), Some(micros)) => format!(
+            "PID {pid} started {}",
+            view::when(rampart_domain::timestamp::Timestamp::from_micros(micros))
+        ),
+        _ => value.to_string(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "incident.html")]
+struct IncidentPage {
+    chrome: Chrome,
+    id: String,
+    name: String,
+    severity: &'static str,
+    severity_class: &'static str,
+    status: String,
+    classification: &'static str,
+    determination: &'static str,
+    assigned_to: String,
+    tags: Vec<String>,
+    version: i64,
+    first: String,
+    last: String,
+    created: String,
+    redirect_href: String,
+    alerts: Vec<AlertRow>,
+    assets: Vec<AssetGroup>,
+    reasons: Vec<ReasonRow>,
+    history: Vec<HistoryRow>,
+    can_manage: bool,
+    manage: ManageChoices,
+    manage_single: bool,
+    manage_title: &'static str,
+}
+
+/// `GET /incidents/{id}`.
+pub async fn page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    ApiPath(id): ApiPath<String>,
+) -> PageResult {
+    let (d, _) = find_incident(&state, &viewer.caller, &id, Permission::IncidentsRead).await?;
+    let i = &d.incident;
+    let can_manage = viewer.can(Permission::IncidentsManage, None)
+        && i.service_sources
+            .iter()
+            .all(|s| viewer.can(Permission::IncidentsManage, Some(s)));
+    let titles: BTreeMap<&str, &str> = d
+        .alerts
+        .iter()
+        .map(|a| (a.id.as_str(), a.title.as_str()))
+        .collect();
+    let mut groups: BTreeMap<u8, AssetGroup> = BTreeMap::new();
+    for e in &d.entities {
+        let order = match e.kind {
+            EntityKind::Device => 0,
+            EntityKind::User => 1,
+            EntityKind::Mailbox => 2,
+            EntityKind::Ip => 3,
+            EntityKind::Url | EntityKind::Domain => 4,
+            EntityKind::FileSha256 | EntityKind::FileName => 5,
+            EntityKind::CloudApp => 6,
+            // Lineage keys and secondary hashes are plumbing, not assets.
+            _ => continue,
+        };
+        let g = groups.entry(order).or_insert_with(|| AssetGroup {
+            label: super::story::kind_label(e.kind),
+            items: Vec::new(),
+            more: 0,
+        });
+        if g.items.len() < ASSETS_PER_KIND {
+            g.items
+                .push((e.value.clone(), view::entity_href(e.kind, &e.value)));
+        } else {
+            g.more += 1;
+        }
+    }
+    let mut history: Vec<HistoryRow> = incident_history(&state, i)
+        .await?
+        .iter()
+        .map(HistoryRow::new)
+        .collect();
+    history.reverse();
+    let mut reasons: Vec<ReasonRow> = Vec::new();
+    for r in &d.reasons {
+        let href = format!("/alerts/{}", enc(&r.alert_id));
+        let i = match reasons.iter().position(|x| x.alert_href == href) {
+            Some(i) => i,
+            None => {
+                reasons.push(ReasonRow {
+                    alert_href: href,
+                    alert_title: titles
+                        .get(r.alert_id.as_str())
+                        .map_or_else(|| r.alert_id.clone(), |t| (*t).to_string()),
+                    shared: Vec::new(),
+                    rules: String::new(),
+                });
+                reasons.len() - 1
+            }
+        };
+        let row = &mut reasons[i];
+        row.shared.push((
+            super::story::kind_label(r.kind),
+            shown_value(r.kind, &r.value),
+            view::entity_href(r.kind, &r.value),
+        ));
+        let rule = view::words(&r.rule);
+        if !row.rules.split(", ").any(|x| x == rule) {
+            if !row.rules.is_empty() {
+                row.rules.push_str(", ");
+            }
+            row.rules.push_str(&rule);
+        }
+    }
+    let users = if can_manage {
+        view::assignable(&state).await
+    } else {
+        Vec::new()
+    };
+    let t = IncidentPage {
+        chrome: Chrome::new(&viewer, "incidents", i.display_name.clone()),
+        id: i.id.clone(),
+        name: i.display_name.clone(),
+        severity: view::severity_label(i.severity),
+        severity_class: i.severity.as_str(),
+        status: view::words(i.status.as_str()),
+        classification: i.classification.label(),
+        determination: i.determination.label(),
+        assigned_to: i.assigned_to.clone().unwrap_or_default(),
+        tags: i.tags.clone(),
+        version: i.version,
+        first: view::when(i.first_activity),
+        last: view::when(i.last_activity),
+        created: view::when(i.created),
+        redirect_href: i
+            .redirect_incident_id
+            .as_deref()
+            .map(|r| format!("/incidents/{}", enc(r)))
+            .unwrap_or_default(),
+        alerts: d.alerts.iter().map(AlertRow::new).collect(),
+        assets: groups.into_values().collect(),
+        reasons,
+        history,
+        can_manage,
+        manage: ManageChoices::new(
+            INCIDENT_STATUSES,
+            i.status.as_str(),
+            i.classification,
+            i.determination,
+            i.assigned_to.as_deref(),
+            &users,
+        ),
+        manage_single: true,
+        manage_title: "Manage incident",
+    };
+    Ok(html(StatusCode::OK, t))
+}

@@ -1,0 +1,355 @@
+//! View models shared by the pages: rows, labels, links, times. Templates only print these
+//! (askama escapes every value), so no page formats data on its own.
+use super::Viewer;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use rampart_domain::access::Permission;
+use rampart_domain::alert::AlertRecord;
+use rampart_domain::entity::{normalise, EntityKind};
+use rampart_domain::history::HistoryEvent;
+use rampart_domain::timestamp::Timestamp;
+use rampart_domain::vocab::{
+    allowed_determinations, AlertStatus, Classification, Determination, Severity,
+};
+
+/// Characters escaped in a query-string value.
+pub const QUERY_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Escapes `v` for a query string or a path segment.
+pub fn enc(v: &str) -> String {
+    utf8_percent_encode(v, QUERY_SET).to_string()
+}
+
+/// `2026-11-21 14:05:33` (UTC; the header says so).
+pub fn when(ts: Timestamp) -> String {
+    let s = ts.to_rfc3339();
+    format!(
+        "{} {}",
+        s.get(..10).unwrap_or(""),
+        s.get(11..19).unwrap_or("")
+    )
+}
+
+pub fn when_opt(ts: Option<Timestamp>) -> String {
+    ts.map(when).unwrap_or_default()
+}
+
+/// The link to an entity page; `value` is normalised so every spelling lands on one page.
+pub fn entity_href(kind: EntityKind, value: &str) -> String {
+    let v = normalise(kind, value).unwrap_or_else(|| value.to_string());
+    format!("/entities/{}/{}", kind.as_str(), enc(&v))
+}
+
+pub fn severity_label(s: Severity) -> &'static str {
+    match s {
+        Severity::High => "High",
+        Severity::Medium => "Medium",
+        Severity::Low => "Low",
+        Severity::Informational => "Informational",
+        _ => "Unknown",
+    }
+}
+
+pub fn status_label(s: AlertStatus) -> &'static str {
+    match s {
+        AlertStatus::New => "New",
+        AlertStatus::InProgress => "In progress",
+        AlertStatus::Resolved => "Resolved",
+        AlertStatus::UnknownFutureValue => "Unknown",
+    }
+}
+
+/// How the UI names a service or detection source: the product name for the well-known
+/// ones, words otherwise.
+pub fn source_label(v: &str) -> String {
+    let known = match v {
+        "microsoftDefenderForEndpoint" => "Defender for Endpoint",
+        "microsoftDefenderForIdentity" => "Defender for Identity",
+        "microsoftDefenderForOffice365" => "Defender for Office 365",
+        "microsoftDefenderForCloudApps" => "Defender for Cloud Apps",
+        "microsoft365Defender" => "Microsoft 365 Defender",
+        "azureAdIdentityProtection" => "Entra ID Protection",
+        "microsoftSentinel" => "Microsoft Sentinel",
+        "microsoftDefenderForCloud" => "Defender for Cloud",
+        "dataLossPrevention" => "Data loss prevention",
+        _ => "",
+    };
+    if known.is_empty() {
+        words(v)
+    } else {
+        known.to_string()
+    }
+}
+
+/// A camelCase vocabulary value as words: `pendingApproval` → `Pending approval`.
+pub fn words(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 4);
+    for (i, c) in v.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push(' ');
+            out.push(c.to_ascii_lowercase());
+        } else if i == 0 {
+            out.push(c.to_ascii_uppercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The page header: who is signed in, and which section is current.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub csrf: String,
+    pub section: &'static str,
+    pub title: String,
+}
+
+impl Chrome {
+    pub fn new(v: &Viewer, section: &'static str, title: impl Into<String>) -> Self {
+        Chrome {
+            username: v.username.clone(),
+            display_name: v.display_name.clone(),
+            role: v.role.clone(),
+            csrf: v.csrf.clone(),
+            section,
+            title: title.into(),
+        }
+    }
+}
+
+/// An impacted asset chip.
+#[derive(Debug, Clone)]
+pub struct Asset {
+    pub kind: &'static str,
+    pub name: String,
+    pub href: String,
+}
+
+/// One queue row.
+#[derive(Debug, Clone)]
+pub struct AlertRow {
+    pub id: String,
+    pub href: String,
+    pub title: String,
+    pub tags: Vec<String>,
+    pub severity: &'static str,
+    pub severity_class: &'static str,
+    pub investigation_state: String,
+    pub status: &'static str,
+    pub category: String,
+    pub detection_source: String,
+    pub service_source: String,
+    pub assets: Vec<Asset>,
+    pub assets_more: usize,
+    pub first: String,
+    pub last: String,
+    pub version: i64,
+    pub assigned_to: String,
+    pub incident_id: String,
+}
+
+/// Assets shown in a queue cell; the rest are counted.
+const ASSETS_SHOWN: usize = 3;
+
+impl AlertRow {
+    pub fn new(r: &AlertRecord) -> Self {
+        let assets: Vec<Asset> = r
+            .impacted_assets
+            .iter()
+            .map(|a| Asset {
+                kind: a.kind.as_str(),
+                name: a.name.clone(),
+                href: entity_href(a.kind, &a.name),
+            })
+            .collect();
+        AlertRow {
+            id: r.id.clone(),
+            href: format!("/alerts/{}", enc(&r.id)),
+            title: r.title.clone(),
+            tags: r.tags.clone(),
+            severity: severity_label(r.severity),
+            severity_class: r.severity.as_str(),
+            investigation_state: r
+                .investigation_state
+                .as_deref()
+                .map(words)
+                .unwrap_or_default(),
+            status: status_label(r.status),
+            category: r.category.clone().unwrap_or_default(),
+            detection_source: source_label(&r.detection_source),
+            service_source: r.service_source.clone(),
+            assets_more: assets.len().saturating_sub(ASSETS_SHOWN),
+            assets: assets.into_iter().take(ASSETS_SHOWN).collect(),
+            first: when(r.first_activity),
+            last: when(r.last_activity),
+            version: r.version,
+            assigned_to: r.assigned_to.clone().unwrap_or_default(),
+            incident_id: r.incident_id.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// A `<select>` option.
+#[derive(Debug, Clone)]
+pub struct Opt {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+    /// Classifications this determination belongs to (space-separated), for the
+    /// determination list that follows the classification.
+    pub for_classes: String,
+}
+
+fn opt(value: &str, label: &str, selected: bool) -> Opt {
+    Opt {
+        value: value.into(),
+        label: label.into(),
+        selected,
+        for_classes: String::new(),
+    }
+}
+
+/// Choices of the manage panes.
+#[derive(Debug, Clone)]
+pub struct ManageChoices {
+    pub statuses: Vec<Opt>,
+    pub classifications: Vec<Opt>,
+    pub determinations: Vec<Opt>,
+    pub assignees: Vec<Opt>,
+}
+
+const CLASSES: [Classification; 4] = [
+    Classification::Unknown,
+    Classification::TruePositive,
+    Classification::InformationalExpectedActivity,
+    Classification::FalsePositive,
+];
+
+impl ManageChoices {
+    /// Choices with the current values selected. `statuses` are (value, label) pairs: alerts
+    /// and incidents name theirs differently.
+    pub fn new(
+        statuses: &[(&str, &str)],
+        status: &str,
+        class: Classification,
+        det: Determination,
+        assigned: Option<&str>,
+        users: &[(String, String)],
+    ) -> Self {
+        let mut dets: Vec<Opt> = Vec::new();
+        for c in CLASSES {
+            for d in allowed_determinations(c) {
+                if *d == Determination::UnknownFutureValue {
+                    continue;
+                }
+                match dets.iter_mut().find(|o| o.value == d.as_str()) {
+                    Some(o) => {
+                        o.for_classes.push(' ');
+                        o.for_classes.push_str(c.as_str());
+                    }
+                    None => dets.push(Opt {
+                        value: d.as_str().into(),
+                        label: d.label().into(),
+                        selected: *d == det,
+                        for_classes: c.as_str().into(),
+                    }),
+                }
+            }
+        }
+        let mut assignees = vec![opt("", "Unassigned", assigned.is_none())];
+        let mut listed = false;
+        for (name, display) in users {
+            let sel = assigned == Some(name.as_str());
+            listed |= sel;
+            let label = if display.is_empty() || display == name {
+                name.clone()
+            } else {
+                format!("{display} ({name})")
+            };
+            assignees.push(opt(name, &label, sel));
+        }
+        if let (Some(a), false) = (assigned, listed) {
+            assignees.push(opt(a, a, true));
+        }
+        ManageChoices {
+            statuses: statuses
+                .iter()
+                .map(|(v, l)| opt(v, l, *v == status))
+                .collect(),
+            classifications: CLASSES
+                .iter()
+                .map(|c| opt(c.as_str(), c.label(), *c == class))
+                .collect(),
+            determinations: dets,
+            assignees,
+        }
+    }
+}
+
+/// Alert statuses the manage pane offers.
+pub const ALERT_STATUSES: &[(&str, &str)] = &[
+    ("new", "New"),
+    ("inProgress", "In progress"),
+    ("resolved", "Resolved"),
+];
+
+/// Enabled users for assignment lists, as (username, display name).
+pub async fn assignable(state: &crate::AppState) -> Vec<(String, String)> {
+    match state.store.list_users().await {
+        Ok(users) => users
+            .into_iter()
+            .filter(|u| !u.disabled)
+            .map(|u| (u.username, u.display_name))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "listing users for the assignee list failed");
+            Vec::new()
+        }
+    }
+}
+
+/// One row of a Comments & history list.
+#[derive(Debug, Clone)]
+pub struct HistoryRow {
+    pub at: String,
+    pub actor: String,
+    pub is_comment: bool,
+    pub text: String,
+}
+
+impl HistoryRow {
+    pub fn new(e: &HistoryEvent) -> Self {
+        let text = if let Some(t) = &e.text {
+            t.clone()
+        } else if let Some(f) = &e.field {
+            let old = e.old_value.as_deref().unwrap_or("(none)");
+            let new = e.new_value.as_deref().unwrap_or("(none)");
+            format!("{} changed {} from {} to {}", words(&e.action), f, old, new)
+        } else {
+            let mut s = words(&e.action);
+            if let Some(n) = &e.new_value {
+                s.push_str(": ");
+                s.push_str(n);
+            }
+            s
+        };
+        HistoryRow {
+            at: when(e.at),
+            actor: format!("{} ({})", e.actor.name, e.actor.kind.as_str()),
+            is_comment: e.action == "comment",
+            text,
+        }
+    }
+}
+
+/// Whether the viewer may manage alerts of some source (the queue's selection tools).
+pub fn can_manage_alerts(v: &Viewer) -> bool {
+    v.can(Permission::AlertsManage, None)
+}

@@ -1,0 +1,253 @@
+// Rampart web UI behaviour. Every change goes to the REST API (/api/v1) with the session's
+// CSRF token, so the UI has no write path of its own. No inline script anywhere: the
+// Content-Security-Policy forbids it. Text from alerts is only ever set with textContent.
+(function () {
+  "use strict";
+
+  function csrf() {
+    var m = document.querySelector('meta[name="csrf-token"]');
+    return m ? m.getAttribute("content") : "";
+  }
+
+  function toast(text, isError) {
+    var t = document.getElementById("toast");
+    if (!t) return;
+    t.textContent = text;
+    t.className = isError ? "show error" : "show";
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(function () { t.className = ""; }, 5000);
+  }
+
+  // Calls the API; resolves with the parsed body, rejects with the problem's detail.
+  function api(method, url, body) {
+    var opts = { method: method, credentials: "same-origin", headers: { "Accept": "application/json" } };
+    if (method !== "GET") opts.headers["X-CSRF-Token"] = csrf();
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    return fetch(url, opts).then(function (r) {
+      return r.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        if (!r.ok) {
+          var detail = (data && data.detail) || ("HTTP " + r.status);
+          if (r.status === 401) { window.location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search)); }
+          throw new Error(detail);
+        }
+        return data;
+      });
+    });
+  }
+
+  function enc(s) { return encodeURIComponent(s); }
+
+  // ---- Sign in / sign out ----
+  function setupLogin() {
+    var form = document.getElementById("login-form");
+    if (!form) return;
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var err = document.getElementById("login-error");
+      err.textContent = "";
+      var body = { username: form.username.value, password: form.password.value };
+      var btn = form.querySelector("button[type=submit]");
+      btn.disabled = true;
+      fetch("/api/v1/session", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "Accept": "application/json" },
+        body: JSON.stringify(body)
+      }).then(function (r) {
+        if (r.ok) {
+          var next = form.getAttribute("data-next") || "/alerts";
+          if (next.charAt(0) !== "/" || next.charAt(1) === "/") next = "/alerts";
+          window.location.assign(next);
+          return;
+        }
+        return r.json().catch(function () { return {}; }).then(function (p) {
+          err.textContent = p.detail || "Sign-in failed";
+          btn.disabled = false;
+        });
+      }).catch(function () { err.textContent = "The server did not answer"; btn.disabled = false; });
+    });
+  }
+
+  document.addEventListener("click", function (ev) {
+    var t = ev.target;
+    if (!(t instanceof Element)) return;
+    if (t.id === "sign-out") {
+      api("DELETE", "/api/v1/session").catch(function () {}).then(function () { window.location.assign("/login"); });
+    }
+  });
+
+  // ---- Queue selection ----
+  function selectedIds() {
+    return Array.prototype.map.call(document.querySelectorAll(".row-select:checked"), function (c) { return c.value; });
+  }
+
+  function updateSelection() {
+    var ids = selectedIds();
+    var count = document.getElementById("selected-count");
+    if (count) count.textContent = String(ids.length);
+    var open = document.getElementById("manage-open");
+    if (open && document.getElementById("alert-table")) open.disabled = ids.length === 0;
+    document.querySelectorAll("#alert-table tbody tr").forEach(function (tr) {
+      var c = tr.querySelector(".row-select");
+      tr.classList.toggle("selected", !!(c && c.checked));
+    });
+  }
+
+  document.addEventListener("change", function (ev) {
+    var t = ev.target;
+    if (!(t instanceof Element)) return;
+    if (t.id === "select-all") {
+      document.querySelectorAll(".row-select").forEach(function (c) { c.checked = t.checked; });
+      updateSelection();
+    } else if (t.classList.contains("row-select")) {
+      updateSelection();
+    } else if (t.id === "m-class") {
+      filterDeterminations();
+    }
+  });
+
+  // ---- Manage pane (alerts, one alert, incident) ----
+  function filterDeterminations() {
+    var cls = document.getElementById("m-class");
+    var det = document.getElementById("m-det");
+    if (!cls || !det) return;
+    var c = cls.value;
+    Array.prototype.forEach.call(det.options, function (o) {
+      if (!o.value) { o.hidden = false; return; }
+      var fits = !c || (o.getAttribute("data-for") || "").split(" ").indexOf(c) >= 0;
+      o.hidden = !fits;
+      o.disabled = !fits;
+      if (!fits && o.selected) det.value = "";
+    });
+  }
+
+  function openManage() {
+    var pane = document.getElementById("manage-pane");
+    if (!pane) return;
+    var target = document.getElementById("manage-target");
+    if (pane.getAttribute("data-kind") === "alerts" && target) {
+      var n = selectedIds().length;
+      target.textContent = n + " alert" + (n === 1 ? "" : "s") + " selected";
+    }
+    pane.hidden = false;
+    filterDeterminations();
+    var first = pane.querySelector("select");
+    if (first) first.focus();
+  }
+
+  function closeManage() {
+    var pane = document.getElementById("manage-pane");
+    if (pane) pane.hidden = true;
+    var open = document.getElementById("manage-open");
+    if (open) open.focus();
+  }
+
+  document.addEventListener("click", function (ev) {
+    var t = ev.target;
+    if (!(t instanceof Element)) return;
+    if (t.id === "manage-open") openManage();
+    if (t.id === "manage-cancel") closeManage();
+    if (t.id === "tree-expand" || t.id === "tree-collapse") {
+      var open = t.id === "tree-expand";
+      document.querySelectorAll(".tree details").forEach(function (d) { d.open = open; });
+    }
+    var btn = t.closest ? t.closest("button.entity") : null;
+    if (btn) {
+      document.querySelectorAll("button.entity").forEach(function (b) { b.setAttribute("aria-pressed", "false"); });
+      btn.setAttribute("aria-pressed", "true");
+    }
+  });
+
+  function changeFrom(form) {
+    var body = {};
+    var status = form.status.value;
+    if (status) body.status = status;
+    var assigned = form.assignedTo.value;
+    if (assigned !== "__keep") body.assignedTo = assigned === "" ? null : assigned;
+    if (form.classification.value) body.classification = form.classification.value;
+    if (form.determination.value) body.determination = form.determination.value;
+    var tags = form.addTags.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
+    if (tags.length) body.addTags = tags;
+    var comment = form.comment.value.trim();
+    if (comment) body.comment = comment;
+    return body;
+  }
+
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!(form instanceof HTMLFormElement)) return;
+    if (form.id === "manage-form") {
+      ev.preventDefault();
+      var pane = document.getElementById("manage-pane");
+      var kind = pane.getAttribute("data-kind");
+      var err = document.getElementById("manage-error");
+      err.textContent = "";
+      var body = changeFrom(form);
+      if (Object.keys(body).length === 0) { err.textContent = "Nothing to change: pick a value or write a comment."; return; }
+      var call;
+      if (kind === "alerts") {
+        var ids = selectedIds();
+        if (ids.length === 1) {
+          var row = document.querySelector('#alert-table tr[data-id="' + CSS.escape(ids[0]) + '"]');
+          body.version = Number(row.getAttribute("data-version"));
+          call = api("PATCH", "/api/v1/alerts/" + enc(ids[0]), body);
+        } else {
+          body.ids = ids;
+          call = api("POST", "/api/v1/alerts/bulk-update", body);
+        }
+      } else {
+        body.version = Number(pane.getAttribute("data-version"));
+        var base = kind === "incident" ? "/api/v1/incidents/" : "/api/v1/alerts/";
+        call = api("PATCH", base + enc(pane.getAttribute("data-id")), body);
+      }
+      var save = document.getElementById("manage-save");
+      save.disabled = true;
+      call.then(function (res) {
+        if (res && typeof res.changed === "number") {
+          toast(res.changed + " changed, " + res.unchanged + " unchanged" + (res.forbidden ? ", " + res.forbidden + " not allowed" : "") + (res.failed ? ", " + res.failed + " failed" : ""));
+        } else {
+          toast("Saved");
+        }
+        window.location.reload();
+      }).catch(function (e) {
+        err.textContent = e.message;
+        save.disabled = false;
+      });
+    } else if (form.id === "comment-form") {
+      ev.preventDefault();
+      var text = document.getElementById("comment-text").value.trim();
+      var cerr = document.getElementById("comment-error");
+      cerr.textContent = "";
+      if (!text) { cerr.textContent = "Write a comment first."; return; }
+      api("POST", "/api/v1/alerts/" + enc(form.getAttribute("data-id")) + "/comments", { text: text })
+        .then(function () { window.location.reload(); })
+        .catch(function (e) { cerr.textContent = e.message; });
+    }
+  });
+
+  // ---- Keyboard ----
+  document.addEventListener("keydown", function (ev) {
+    var t = ev.target;
+    var typing = t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement || t instanceof HTMLSelectElement;
+    if (ev.key === "/" && !typing) {
+      var q = document.getElementById("q");
+      if (q) { ev.preventDefault(); q.focus(); q.select(); }
+    } else if (ev.key === "Escape") {
+      var pane = document.getElementById("manage-pane");
+      if (pane && !pane.hidden) closeManage();
+    } else if ((ev.key === "j" || ev.key === "k") && !typing) {
+      var links = Array.prototype.slice.call(document.querySelectorAll("table.grid td.title a"));
+      if (!links.length) return;
+      var i = links.indexOf(document.activeElement);
+      i = ev.key === "j" ? Math.min(links.length - 1, i + 1) : Math.max(0, i - 1);
+      links[i].focus();
+    }
+  });
+
+  document.addEventListener("htmx:afterSwap", updateSelection);
+  document.addEventListener("DOMContentLoaded", function () { setupLogin(); updateSelection(); filterDeterminations(); });
+})();
