@@ -1,5 +1,5 @@
 //! Static assets compiled into the binary: nothing is loaded from the internet or the disk.
-use axum::extract::Path;
+use crate::extract::ApiPath;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -29,7 +29,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 ];
 
 /// `GET /static/{file}`.
-pub async fn serve(Path(file): Path<String>) -> Response {
+pub async fn serve(ApiPath(file): ApiPath<String>) -> Response {
     match ASSETS.iter().find(|(name, _, _)| *name == file) {
         Some((_, ctype, bytes)) => (
             StatusCode::OK,

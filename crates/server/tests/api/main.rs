@@ -9,3 +9,4 @@ mod openapi;
 mod queue;
 mod support;
 mod triage;
+mod ui;

@@ -1,0 +1,195 @@
+//! Web UI pages over real HTTP: who may see them, their security headers, escaping, and bad
+//! input. The browser journey itself is in `ui-tests/` (Chromium).
+use crate::support::{alert, Auth, TestApp, PASSWORD};
+use reqwest::redirect::Policy;
+
+struct Page {
+    status: u16,
+    location: String,
+    csp: String,
+    body: String,
+}
+
+async fn page(app: &TestApp, path: &str, auth: &Auth) -> Page {
+    let client = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    let mut rb = client.get(app.url(path));
+    match auth {
+        Auth::None => {}
+        Auth::Token(t) => rb = rb.bearer_auth(t),
+        Auth::Session { cookie, .. } => {
+            rb = rb.header("cookie", format!("rampart_session={cookie}"))
+        }
+    }
+    let r = rb.send().await.unwrap();
+    let h = |n: &str| {
+        r.headers()
+            .get(n)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    let (location, csp) = (h("location"), h("content-security-policy"));
+    let status = r.status().as_u16();
+    Page {
+        status,
+        location,
+        csp,
+        body: r.text().await.unwrap(),
+    }
+}
+
+async fn analyst(app: &TestApp, role: &str) -> Auth {
+    app.user("ana", role, None).await;
+    let (s, auth, _) = app.login("ana", PASSWORD).await;
+    assert_eq!(s, 201);
+    auth
+}
+
+#[tokio::test]
+async fn signed_out_pages_lead_to_sign_in_and_back() {
+    let app = TestApp::new().await;
+    for path in [
+        "/alerts?severity=high",
+        "/incidents",
+        "/alerts/x",
+        "/entities/device/ws-17",
+    ] {
+        let p = page(&app, path, &Auth::None).await;
+        assert_eq!(p.status, 303, "{path}");
+        assert!(p.location.starts_with("/login?next=%2F"), "{}", p.location);
+    }
+    // Pages are for people: an API token does not open them.
+    let p = page(&app, "/alerts", &app.admin).await;
+    assert_eq!(p.status, 303);
+    let root = page(&app, "/", &Auth::None).await;
+    assert_eq!(root.location, "/alerts");
+    let login = page(&app, "/login?next=//evil.example/x", &Auth::None).await;
+    assert_eq!(login.status, 200);
+    assert!(
+        login.body.contains(r#"data-next="/alerts""#),
+        "no open redirect"
+    );
+    assert!(!login.body.contains("evil.example"));
+}
+
+#[tokio::test]
+async fn every_page_forbids_inline_script_and_escapes_alert_text() {
+    let app = TestApp::new().await;
+    let mut a = alert("xss");
+    a["title"] = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>".into();
+    let id = app.seed_alert(&a).await;
+    let auth = analyst(&app, "Security operator").await;
+    for path in [
+        "/alerts".to_string(),
+        format!("/alerts/{id}"),
+        format!("/alerts/{id}/entities/0"),
+        "/incidents".to_string(),
+        "/entities/device/ws-17".to_string(),
+        "/login".to_string(),
+    ] {
+        let p = page(&app, &path, &auth).await;
+        assert_eq!(p.status, 200, "{path}");
+        assert!(p.csp.contains("script-src 'self'"), "{path}: {}", p.csp);
+        assert!(!p.csp.contains("unsafe-inline"));
+        assert!(!p.body.contains("<script>alert(1)"), "{path} leaks markup");
+        assert!(!p.body.contains("<img src=x"), "{path} leaks markup");
+        // No inline script at all: only <script src=…>.
+        assert_eq!(
+            p.body.matches("<script").count(),
+            p.body.matches("<script src=\"/static/").count(),
+            "{path}"
+        );
+    }
+    let p = page(&app, &format!("/alerts/{id}"), &auth).await;
+    let at = p.body.find("alert-title").unwrap();
+    let title = &p.body[at..at + 120];
+    assert!(
+        title.contains("&#60;script&#62;alert(1)"),
+        "shown as text: {title}"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_error_page_and_changes_nothing() {
+    let app = TestApp::new().await;
+    app.seed_alert(&alert("a1")).await;
+    let auth = analyst(&app, "Security operator").await;
+    let p = page(&app, "/alerts?q=severity%3E%3Dpurple", &auth).await;
+    assert_eq!(p.status, 400);
+    assert!(
+        p.body.contains("id=\"q-error\""),
+        "the error sits under the search box"
+    );
+    assert!(p.body.contains("aria-invalid=\"true\""));
+    let p = page(&app, "/alerts?period=forever", &auth).await;
+    assert_eq!(p.status, 400);
+    let p = page(&app, "/alerts?cursor=garbage", &auth).await;
+    assert_eq!(p.status, 400);
+    let p = page(&app, "/alerts/no-such-alert", &auth).await;
+    assert_eq!(p.status, 404);
+    assert!(p.body.contains("no alert"));
+    let p = page(&app, "/entities/printer/x", &auth).await;
+    assert_eq!(p.status, 404);
+    let long = format!("/alerts?q={}", "a".repeat(20_000));
+    let p = page(&app, &long, &auth).await;
+    assert_eq!(p.status, 400);
+    let p = page(&app, "/alerts/x/entities/99999999999999999999", &auth).await;
+    assert!(p.status == 400 || p.status == 404, "{}", p.status);
+    assert_eq!(app.count().await, 1);
+}
+
+#[tokio::test]
+async fn readers_get_no_manage_controls_and_source_limits_apply_to_pages() {
+    let app = TestApp::new().await;
+    let id = app.seed_alert(&alert("r1")).await;
+    let mut mail = alert("m1");
+    mail["serviceSource"] = "microsoftDefenderForOffice365".into();
+    mail["title"] = "Mail only alert".into();
+    let mail_id = app.seed_alert(&mail).await;
+
+    let reader = analyst(&app, "Security reader").await;
+    let p = page(&app, &format!("/alerts/{id}"), &reader).await;
+    assert_eq!(p.status, 200);
+    assert!(!p.body.contains("manage-open"));
+    assert!(!p.body.contains("comment-form"));
+    let q = page(&app, "/alerts", &reader).await;
+    assert!(!q.body.contains("row-select"));
+
+    app.user("edr", "Security operator", Some(&["endpoint"]))
+        .await;
+    let (_, edr, _) = app.login("edr", PASSWORD).await;
+    let q = page(&app, "/alerts", &edr).await;
+    assert!(q.body.contains("Alert r1"));
+    assert!(
+        !q.body.contains("Mail only alert"),
+        "the queue is narrowed to the role's sources"
+    );
+    let p = page(&app, &format!("/alerts/{mail_id}"), &edr).await;
+    assert_eq!(p.status, 403);
+    let e = page(&app, "/entities/device/ws-17", &edr).await;
+    assert!(!e.body.contains("Mail only alert"));
+}
+
+#[tokio::test]
+async fn assets_are_embedded_with_types() {
+    let app = TestApp::new().await;
+    for (path, ct) in [
+        ("/static/app.js", "text/javascript"),
+        ("/static/htmx.min.js", "text/javascript"),
+        ("/static/app.css", "text/css"),
+    ] {
+        let r = reqwest::get(app.url(path)).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with(ct));
+        assert!(r.bytes().await.unwrap().len() > 1000);
+    }
+    let r = reqwest::get(app.url("/static/../Cargo.toml"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}

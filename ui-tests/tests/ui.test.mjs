@@ -1,0 +1,248 @@
+// The analyst's journey through the real UI in headless Chromium, against a real server.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { start, signIn, artifacts, repo } from "../lib/harness.mjs";
+
+let env;
+before(async () => { env = await start(); });
+after(async () => { if (env) await env.stop(); });
+
+const shotDir = process.env.UPDATE_SCREENSHOTS ? join(repo, "docs", "screenshots") : artifacts;
+const shot = (page, name, fullPage = false) => page.screenshot({ path: join(shotDir, name), fullPage });
+
+test("sign in shows who is signed in; signed-out pages lead to sign-in", async () => {
+  const anon = await env.browser.newPage();
+  await anon.goto(env.base + "/incidents");
+  assert.match(anon.url(), /\/login\?next=%2Fincidents$/);
+  await anon.fill("#username", "analyst");
+  await anon.fill("#password", "wrong password");
+  await anon.click("button[type=submit]");
+  await anon.locator("#login-error").filter({ hasText: /wrong username or password/ }).waitFor();
+  await anon.close();
+
+  const page = await signIn(env, "analyst");
+  assert.equal(await page.textContent('[data-testid="signed-in-user"]'), "Ana Lyst");
+  assert.equal(await page.textContent('[data-testid="signed-in-role"]'), "Security operator");
+  assert.deepEqual(page.errors, []);
+  await page.click("#sign-out");
+  await page.waitForURL(/\/login/);
+  await page.goto(env.base + "/alerts");
+  assert.match(page.url(), /\/login\?next=/, "signed out for real");
+  await page.context().close();
+});
+
+test("queue: default view, filters in the URL, search errors where they are, paging", async () => {
+  const page = await signIn(env, "analyst");
+  const headers = await page.locator("#alert-table thead th").allTextContents();
+  for (const col of ["Alert name", "Tags", "Severity", "Investigation state", "Status", "Category", "Detection source", "Impacted assets", "First activity", "Last activity"]) {
+    assert.ok(headers.some((h) => h.includes(col)), `column ${col}`);
+  }
+  const statuses = await page.locator("#alert-table td.status").allTextContents();
+  assert.ok(statuses.length === 50, "a full first page");
+  assert.ok(statuses.every((s) => s === "New" || s === "In progress"), "default: new and in progress");
+
+  // Filter: high severity only, from the filter pane; the URL carries it.
+  await Promise.all([
+    page.waitForResponse((r) => r.url().includes("severity=high")),
+    page.check('input[name="severity"][value="high"]'),
+  ]);
+  await page.waitForURL(/severity=high/);
+  const sev = await page.locator("#alert-table tbody td .sev").allTextContents();
+  assert.ok(sev.length > 0 && sev.every((s) => s.trim() === "High"), "only high");
+  await shot(page, "queue.png");
+
+  // A shared URL reproduces the view.
+  const shared = page.url();
+  const other = await page.context().newPage();
+  await other.goto(shared);
+  assert.equal(await other.isChecked('input[name="severity"][value="high"]'), true);
+  await other.close();
+
+  // The condition language, and its error at the column where it is wrong.
+  await page.fill("#q", "severity>=medium entity.printer:x");
+  await page.press("#q", "Enter");
+  const err = page.locator("#q-error");
+  await err.waitFor();
+  assert.match(await err.textContent(), /column 18/);
+  assert.equal(await page.getAttribute("#q", "aria-invalid"), "true");
+  await page.fill("#q", "mimikatz");
+  await page.press("#q", "Enter");
+  await page.locator("#alert-table td.title", { hasText: "Mimikatz" }).first().waitFor();
+
+  // Keyset paging: the next page holds different alerts.
+  await page.goto(env.base + "/alerts?period=all&status=any");
+  const first = await page.locator("#alert-table tbody tr").first().getAttribute("data-id");
+  await page.click("#next-page");
+  await page.waitForURL(/cursor=/);
+  const second = await page.locator("#alert-table tbody tr").first().getAttribute("data-id");
+  assert.notEqual(first, second);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("queue page weighs under 300 KB", async () => {
+  const page = await signIn(env, "analyst");
+  let bytes = 0;
+  page.on("response", async (r) => { try { bytes += (await r.body()).length; } catch { /* redirects have no body */ } });
+  await page.goto(env.base + "/alerts?period=all&status=any");
+  await page.waitForLoadState("networkidle");
+  assert.ok(bytes > 10_000 && bytes < 300_000, `queue page weight ${bytes} bytes`);
+  await page.context().close();
+});
+
+test("alert page: story, entities, resolve as a true alert, history", async () => {
+  const page = await signIn(env, "analyst");
+  await page.goto(env.base + "/alerts?q=" + encodeURIComponent('"Suspicious PowerShell launched by an Office document"') + "&period=all");
+  await Promise.all([page.waitForURL(/\/alerts\/[^?]+$/), page.locator("#alert-table td.title a").first().click()]);
+  assert.equal(await page.textContent("#alert-title"), "Suspicious PowerShell launched by an Office document");
+
+  // The alert story: the tree from explorer.exe down, this alert highlighted, the
+  // credential-theft alert on the same tree after it.
+  const tree = page.locator('[data-testid="story-tree"]');
+  await tree.waitFor();
+  for (const image of ["explorer.exe", "outlook.exe", "winword.exe", "powershell.exe", "rundll32.exe", "mimikatz.exe"]) {
+    assert.equal(await tree.locator(".image", { hasText: image }).count() >= 1, true, image);
+  }
+  assert.equal(await tree.locator("li.focus").count(), 1);
+  assert.match(await tree.locator('.tree-alert-after').first().textContent(), /Mimikatz/);
+  // Collapse the root, then expand it again.
+  const root = tree.locator("details").first();
+  await root.locator("summary").first().click();
+  assert.equal(await root.evaluate((d) => d.open), false);
+  assert.equal(await tree.locator(".image", { hasText: "mimikatz.exe" }).isVisible(), false);
+  await page.click("#tree-expand");
+  assert.equal(await tree.locator(".image", { hasText: "mimikatz.exe" }).isVisible(), true);
+
+  // Select an entity: the details pane switches to it.
+  const device = page.locator('[data-testid="entity-button"]', { hasText: "ws-17" });
+  await device.click();
+  const pane = page.locator('[data-testid="entity-pane"]');
+  await pane.waitFor();
+  assert.match(await pane.textContent(), /Device/);
+  assert.match(await pane.textContent(), /Windows11/);
+  assert.match(await pane.textContent(), /Mimikatz/, "other alerts for the device");
+  assert.equal(await device.getAttribute("aria-pressed"), "true");
+  await shot(page, "alert.png", true);
+
+  // Resolve as a true alert (malware) with a comment.
+  await page.click("#manage-open");
+  await page.selectOption("#m-status", "resolved");
+  await page.selectOption("#m-class", "truePositive");
+  const offered = await page.locator("#m-det option:not([hidden])").evaluateAll((os) => os.map((o) => o.value));
+  assert.ok(offered.includes("malware") && !offered.includes("notMalicious"), "determinations follow the classification");
+  await page.selectOption("#m-det", "malware");
+  await page.fill("#m-comment", "Confirmed: macro dropper, host isolated.");
+  await Promise.all([page.waitForEvent("load"), page.click("#manage-save")]);
+  assert.equal(await page.textContent('[data-testid="alert-status"]'), "Resolved");
+  assert.equal(await page.textContent('[data-testid="alert-classification"]'), "True alert");
+  assert.equal(await page.textContent('[data-testid="alert-determination"]'), "Malware");
+  const history = await page.textContent('[data-testid="history"]');
+  assert.match(history, /Confirmed: macro dropper, host isolated\./);
+  assert.match(history, /analyst/);
+  assert.match(history, /status from new to resolved/);
+
+  // The incident it belongs to.
+  await Promise.all([page.waitForURL(/\/incidents\/inc-/), page.click('[data-testid="incident-link"]')]);
+  const reasons = await page.textContent('[data-testid="reasons"]');
+  assert.match(reasons, /alice/);
+  await shot(page, "incident.png", true);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("bulk: select rows and assign them in one go", async () => {
+  const page = await signIn(env, "analyst");
+  await page.goto(env.base + "/alerts?severity=low");
+  const boxes = page.locator(".row-select");
+  await boxes.nth(0).check();
+  await boxes.nth(1).check();
+  assert.equal(await page.textContent("#selected-count"), "2");
+  const ids = [await boxes.nth(0).getAttribute("value"), await boxes.nth(1).getAttribute("value")];
+  await page.click("#manage-open");
+  await page.selectOption("#m-assigned", { label: "Assign to me (analyst)" });
+  await page.selectOption("#m-status", "inProgress");
+  await Promise.all([page.waitForEvent("load"), page.click("#manage-save")]);
+  for (const id of ids) {
+    const r = await page.request.get(env.base + "/api/v1/alerts/" + encodeURIComponent(id));
+    const a = await r.json();
+    assert.equal(a.assignedTo, "analyst");
+    assert.equal(a.status, "inProgress");
+  }
+  await page.context().close();
+});
+
+test("a reader sees no controls that would fail, and the API refuses a resolve", async () => {
+  const page = await signIn(env, "reader");
+  assert.equal(await page.locator("#manage-open").count(), 0);
+  assert.equal(await page.locator(".row-select").count(), 0);
+  const id = await page.locator("#alert-table tbody tr").first().getAttribute("data-id");
+  await page.goto(env.base + "/alerts/" + encodeURIComponent(id));
+  assert.equal(await page.locator("#manage-open").count(), 0);
+  assert.equal(await page.locator("#comment-form").count(), 0);
+  // Even a hand-made request with the session's CSRF token is refused.
+  const status = await page.evaluate(async (alertId) => {
+    const csrf = document.querySelector('meta[name="csrf-token"]').content;
+    const r = await fetch("/api/v1/alerts/" + encodeURIComponent(alertId), {
+      method: "PATCH", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify({ status: "resolved", version: 1 }),
+    });
+    return r.status;
+  }, id);
+  assert.equal(status, 403);
+  const after = await (await page.request.get(env.base + "/api/v1/alerts/" + encodeURIComponent(id))).json();
+  assert.notEqual(after.status, "resolved");
+  await page.context().close();
+});
+
+test("attacker-controlled text renders inert on every page", async () => {
+  const page = await signIn(env, "analyst");
+  await page.addInitScript(() => { window.alert = () => { window.__pwned = "alert()"; }; });
+  const pages = [
+    "/alerts?q=evil&period=all",
+    "/alerts/" + encodeURIComponent(env.hostileId),
+    "/alerts/" + encodeURIComponent(env.hostileId) + "/entities/2",
+    "/entities/device/xss-host",
+  ];
+  for (const p of pages) {
+    const resp = await page.goto(env.base + p);
+    assert.equal(resp.status(), 200, p);
+    assert.match(resp.headers()["content-security-policy"], /script-src 'self'/);
+    await page.waitForLoadState("networkidle");
+    assert.equal(await page.evaluate(() => window.__pwned), undefined, `no script ran on ${p}`);
+    assert.equal(await page.locator("main script, main img, main iframe, main svg").count(), 0, `no injected elements on ${p}`);
+  }
+  // The text is there, as text.
+  await page.goto(env.base + "/alerts/" + encodeURIComponent(env.hostileId));
+  assert.match(await page.textContent("#alert-title"), /<script>window.__pwned='title'<\/script>/);
+  assert.match(await page.textContent('[data-testid="story-tree"]'), /onerror=window.__pwned='cmd'/);
+  assert.equal(await page.locator('a[href^="javascript:"]').count(), 0);
+  // Clicking every entity button does not run anything either.
+  for (const b of await page.locator('[data-testid="entity-button"]').all()) {
+    await b.click();
+    await page.locator('[data-testid="entity-pane"]').waitFor();
+  }
+  assert.equal(await page.evaluate(() => window.__pwned), undefined);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("entity page lists the alerts and incidents of a device", async () => {
+  const page = await signIn(env, "analyst");
+  await page.goto(env.base + "/entities/device/WS-17.corp.contoso.com");
+  assert.equal(await page.textContent('[data-testid="entity-value"]'), "ws-17");
+  const alerts = await page.textContent('[data-testid="entity-alerts"]');
+  assert.match(alerts, /Mimikatz/);
+  assert.match(await page.textContent('[data-testid="entity-incidents"]'), /Multi-stage incident/);
+  const missing = await page.goto(env.base + "/entities/printer/x");
+  assert.equal(missing.status(), 404);
+  await page.context().close();
+});
+
+test("incidents queue and a readable wide screen", async () => {
+  const page = await signIn(env, "analyst", { width: 1920, height: 1080 });
+  await page.goto(env.base + "/incidents");
+  const rows = await page.locator("#incident-table tbody tr").count();
+  assert.ok(rows > 0);
+  await page.context().close();
+});
