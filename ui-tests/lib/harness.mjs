@@ -33,7 +33,8 @@ export const HOSTILE = {
   detectionSource: "microsoftDefenderForEndpoint",
   title: "<script>window.__pwned='title'</script><img src=x onerror=\"window.__pwned='img'\"> evil\u202Egnp.exe",
   description: "<b>bold?</b> <a href=\"javascript:window.__pwned='desc'\">click</a>",
-  severity: "high",
+  // Low, so the high-severity queue in the README screenshot shows the demo attacks.
+  severity: "low",
   category: "Execution",
   status: "new",
   firstActivityDateTime: new Date(Date.now() - 3600e3).toISOString(),

@@ -15,6 +15,8 @@ pub enum Bench {
     Queue(QueueArgs),
     /// Re-correlation time over a large store.
     Correlate(CorrelateArgs),
+    /// Web UI pages on a large store: queue, alert page with a 200-node story, page weight.
+    Ui(QueueArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -64,6 +66,7 @@ pub async fn run(b: Bench) -> anyhow::Result<()> {
         Bench::Ingest(a) => ingest(a).await,
         Bench::Queue(a) => queue(a).await,
         Bench::Correlate(a) => correlate(a).await,
+        Bench::Ui(a) => ui(a).await,
     }
 }
 
@@ -245,18 +248,19 @@ async fn timed(
     ))
 }
 
-async fn queue(a: QueueArgs) -> anyhow::Result<()> {
-    {
-        let store = rampart_store::open(&a.data_dir.to_string_lossy()).await?;
-        let have = store.count_alerts().await?;
-        if have < a.alerts {
-            eprintln!(
-                "store has {have} alerts; generating {} more…",
-                a.alerts - have
-            );
-            super::demo::fill(&*store, a.alerts - have, have + 1, false).await?;
-        }
+/// Generates alerts into the bench store until it holds `n`.
+async fn ensure_store(dir: &std::path::Path, n: u64) -> anyhow::Result<()> {
+    let store = rampart_store::open(&dir.to_string_lossy()).await?;
+    let have = store.count_alerts().await?;
+    if have < n {
+        eprintln!("store has {have} alerts; generating {} more…", n - have);
+        super::demo::fill(&*store, n - have, have + 1, false).await?;
     }
+    Ok(())
+}
+
+async fn queue(a: QueueArgs) -> anyhow::Result<()> {
+    ensure_store(&a.data_dir, a.alerts).await?;
     let srv = start_server(Some(a.data_dir.clone()), true).await?;
     let client = srv.client.clone();
     let first = format!("{}/api/v1/alerts?severity=high,medium&serviceSource=endpoint&sort=lastActivity&pageSize=50", srv.base);
@@ -297,6 +301,154 @@ async fn queue(a: QueueArgs) -> anyhow::Result<()> {
         "  auth (token lookup + permission check): {:.3} ms per request = {:.1} % of the first-page p50",
         ms(auth),
         100.0 * ms(auth) / ms(p50).max(1e-9)
+    );
+    if let Some(rss) = rss_mb() {
+        println!("  process RSS (server + bench client): {rss:.0} MB");
+    }
+    Ok(())
+}
+
+/// One endpoint alert whose story is a `nodes`-process tree (each process the child of an
+/// earlier one), for timing the alert page.
+fn story_alert(nodes: i64) -> serde_json::Value {
+    let t0 = SystemClock.now().plus_micros(-3_600_000_000);
+    let at = |i: i64| t0.plus_micros(i * 1_000_000).to_rfc3339();
+    let evidence: Vec<serde_json::Value> = (0..nodes)
+        .map(|i| {
+            let parent = if i == 0 { 0 } else { (i - 1) / 3 };
+            serde_json::json!({
+                "@odata.type": "#microsoft.graph.security.processEvidence",
+                "processId": 10_000 + i, "parentProcessId": 10_000 + parent, "mdeDeviceId": "bench-story-device",
+                "processCreationDateTime": at(i + 1), "parentProcessCreationDateTime": at(if i == 0 { 0 } else { parent + 1 }),
+                "processCommandLine": format!("worker.exe --task {i} --input C:\\data\\batch-{i}.bin"),
+                "imageFile": {"fileName": format!("worker{}.exe", i % 7), "filePath": "C:\\Program Files\\Bench", "sha256": format!("{:064x}", i)},
+                "parentProcessImageFile": {"fileName": "worker.exe"},
+                "userAccount": {"accountName": "svc-bench", "domainName": "CORP"},
+                "verdict": "suspicious", "roles": []
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "providerAlertId": format!("bench-story-{nodes}"),
+        "serviceSource": "microsoftDefenderForEndpoint",
+        "detectionSource": "microsoftDefenderForEndpoint",
+        "title": format!("Bench story with {nodes} processes"),
+        "severity": "high", "category": "Execution",
+        "firstActivityDateTime": at(0), "lastActivityDateTime": at(nodes),
+        "evidence": evidence,
+    })
+}
+
+const BENCH_ANALYST: &str = "bench-analyst";
+const BENCH_PASSWORD: &str = "bench-analyst-password";
+
+/// Creates the bench analyst (before the server opens the store).
+async fn ensure_analyst(dir: &std::path::Path) -> anyhow::Result<()> {
+    let store = rampart_store::open(&dir.to_string_lossy()).await?;
+    if store.user_login(BENCH_ANALYST).await?.is_none() {
+        rampart_server::accounts::create_user(
+            &*store,
+            rampart_server::accounts::UserRequest {
+                username: BENCH_ANALYST.into(),
+                display_name: None,
+                password: BENCH_PASSWORD.into(),
+                role: "Security operator".into(),
+                sources: None,
+            },
+            None,
+            super::user::cli_actor(),
+            SystemClock.now(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the bench analyst: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Signs the bench analyst in and returns a client that sends the session cookie.
+async fn ui_client(srv: &Running) -> anyhow::Result<reqwest::Client> {
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/session", srv.base))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(
+            serde_json::json!({"username": BENCH_ANALYST, "password": BENCH_PASSWORD}).to_string(),
+        )
+        .send()
+        .await?;
+    let cookie = r
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .context("no session cookie")?
+        .to_string();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::COOKIE,
+        reqwest::header::HeaderValue::from_str(&cookie)?,
+    );
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?)
+}
+
+async fn ui(a: QueueArgs) -> anyhow::Result<()> {
+    ensure_store(&a.data_dir, a.alerts).await?;
+    ensure_analyst(&a.data_dir).await?;
+    let srv = start_server(Some(a.data_dir.clone()), true).await?;
+    let r = srv
+        .client
+        .post(format!("{}/api/v1/alerts", srv.base))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(story_alert(200).to_string())
+        .send()
+        .await?;
+    let v: serde_json::Value = serde_json::from_slice(&r.bytes().await?)?;
+    let story_id = v["items"][0]["id"]
+        .as_str()
+        .context("story alert id")?
+        .to_string();
+    let client = ui_client(&srv).await?;
+    println!("bench ui: {} alerts stored", a.alerts);
+    let pages = [
+        ("queue, default view (/alerts)", "/alerts".to_string()),
+        ("queue, 2 filters + sort", "/alerts?severity=high&severity=medium&serviceSource=microsoftDefenderForEndpoint&sort=lastActivity".to_string()),
+        ("incidents queue", "/incidents".to_string()),
+        ("alert page, 200-process story", format!("/alerts/{story_id}")),
+    ];
+    for (name, path) in &pages {
+        let url = format!("{}{path}", srv.base);
+        let _ = timed(&client, &url, 10).await?;
+        let (p50, p99, max) = timed(&client, &url, a.requests).await?;
+        println!(
+            "  {name:<32} p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            ms(p50),
+            ms(p99),
+            ms(max)
+        );
+    }
+    let mut weight = 0usize;
+    let html = client
+        .get(format!("{}/alerts", srv.base))
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    weight += html.len();
+    for asset in ["app.css", "app.js", "htmx.min.js", "favicon.svg"] {
+        weight += client
+            .get(format!("{}/static/{asset}", srv.base))
+            .send()
+            .await?
+            .bytes()
+            .await?
+            .len();
+    }
+    println!(
+        "  queue page weight: {:.1} KB HTML + assets = {:.1} KB (uncompressed)",
+        html.len() as f64 / 1024.0,
+        weight as f64 / 1024.0
     );
     if let Some(rss) = rss_mb() {
         println!("  process RSS (server + bench client): {rss:.0} MB");

@@ -140,7 +140,7 @@ fn find_existing(
     conn: &Connection,
     r: &AlertRecord,
 ) -> Result<Option<(i64, StoredAlert)>, StoreError> {
-    let by_id = format!("SELECT {RECORD_COLS}, body, keys FROM alerts WHERE id = ?1");
+    let by_id = format!("SELECT {RECORD_COLS}, d.body, keys FROM alerts JOIN alert_docs d USING (rid) WHERE id = ?1");
     let mut found = conn
         .prepare_cached(&by_id)?
         .query_row([&r.id], row_with_body)
@@ -148,7 +148,7 @@ fn find_existing(
     if found.is_none() {
         if let Some(key) = provider_key(r) {
             let by_key =
-                format!("SELECT {RECORD_COLS}, body, keys FROM alerts WHERE provider_key = ?1");
+                format!("SELECT {RECORD_COLS}, d.body, keys FROM alerts JOIN alert_docs d USING (rid) WHERE provider_key = ?1");
             found = conn
                 .prepare_cached(&by_key)?
                 .query_row([&key], row_with_body)
@@ -181,9 +181,9 @@ fn insert(
     conn.prepare_cached(
         "INSERT INTO alerts (id, provider_key, provider_alert_id, incident_id, title, category, severity, status,
             classification, determination, service_source, detection_source, investigation_state, assigned_to,
-            first_activity, last_activity, created, last_update, resolved, version, tags, impacted, body, keys,
+            first_activity, last_activity, created, last_update, resolved, version, tags, impacted, keys,
             link_reasons)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
     )?
     .execute(params![
         r.id,
@@ -208,11 +208,12 @@ fn insert(
         r.version,
         json(&r.tags),
         json(&r.impacted_assets),
-        p.body,
         super::correlation::keys_json(keys),
         link_reasons,
     ])?;
     let rid = conn.last_insert_rowid();
+    conn.prepare_cached("INSERT INTO alert_docs (rid, body) VALUES (?1, ?2)")?
+        .execute(params![rid, p.body])?;
     insert_tags(conn, rid, &r.tags)?;
     Ok(rid)
 }
@@ -278,8 +279,8 @@ fn merge_into(
     conn.prepare_cached(
         "UPDATE alerts SET title = ?2, category = ?3, severity = ?4, service_source = ?5, detection_source = ?6,
             investigation_state = ?7, first_activity = ?8, last_activity = ?9, last_update = ?10,
-            version = version + 1, impacted = ?11, body = ?12,
-            keys = CASE WHEN keys IS NULL THEN NULL ELSE ?13 END WHERE rid = ?1",
+            version = version + 1, impacted = ?11,
+            keys = CASE WHEN keys IS NULL THEN NULL ELSE ?12 END WHERE rid = ?1",
     )?
     .execute(params![
         rid,
@@ -293,9 +294,10 @@ fn merge_into(
         last.micros(),
         now.micros(),
         json(&impacted),
-        body,
         super::correlation::keys_json(&merged_keys(&old.entities, keys)),
     ])?;
+    conn.prepare_cached("UPDATE alert_docs SET body = ?2 WHERE rid = ?1")?
+        .execute(params![rid, body])?;
     let (field, old_v, new_v) = if last != o.last_activity {
         (
             "lastActivityDateTime",
@@ -419,7 +421,7 @@ fn row_with_body(row: &Row<'_>) -> rusqlite::Result<RowWithBody> {
 
 /// One alert with its entities and document.
 pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<StoredAlert>, StoreError> {
-    let sql = format!("SELECT {RECORD_COLS}, body, keys FROM alerts WHERE id = ?1");
+    let sql = format!("SELECT {RECORD_COLS}, d.body, keys FROM alerts JOIN alert_docs d USING (rid) WHERE id = ?1");
     let Some((rid, record, body, keys)) = conn
         .prepare_cached(&sql)?
         .query_row([id], row_with_body)

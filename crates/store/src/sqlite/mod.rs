@@ -37,6 +37,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_access.sql"),
     include_str!("../../migrations/sqlite/0003_incidents.sql"),
+    include_str!("../../migrations/sqlite/0004_alert_docs.sql"),
+    include_str!("../../migrations/sqlite/0005_queue_index.sql"),
 ];
 
 /// Reader connections: reads block on I/O, so a few more than cores.
@@ -574,5 +576,55 @@ impl Store for SqliteStore {
                 Ok(summary)
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod migration_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// A store written by an older rampart keeps its alerts, documents included, when
+    /// migration 0004 moves documents into `alert_docs`.
+    #[tokio::test]
+    async fn documents_survive_the_move_out_of_the_alerts_table() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("rampart.db")).unwrap();
+            for (i, sql) in MIGRATIONS.iter().take(3).enumerate() {
+                conn.execute_batch(&format!("{sql}; PRAGMA user_version = {};", i + 1))
+                    .unwrap();
+            }
+            let doc = br#"{"title":"Old alert","evidence":[]}"#;
+            let body = zstd::stream::encode_all(&doc[..], 3).unwrap();
+            conn.execute(
+                "INSERT INTO alerts (id, title, severity, status, classification, determination,
+                    service_source, detection_source, first_activity, last_activity, created,
+                    last_update, version, tags, impacted, body)
+                 VALUES ('da-old', 'Old alert', 3, 'new', 'unknown', 'unknown',
+                    'microsoftDefenderForEndpoint', 'antivirus', 1, 2, 2, 2, 1, '[]', '[]', ?1)",
+                [body],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open_dir(dir.path()).unwrap();
+        let a = crate::Store::get_alert(&store, "da-old")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.record.title, "Old alert");
+        assert_eq!(
+            a.document,
+            br#"{"title":"Old alert","evidence":[]}"#.to_vec()
+        );
+        let conn = Connection::open(dir.path().join("rampart.db")).unwrap();
+        let has_body: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('alerts') WHERE name = 'body'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(has_body, 0, "the alerts row no longer carries the document");
     }
 }
