@@ -1,6 +1,7 @@
 //! Incident pages: the incidents queue (`/incidents`) and the incident page
 //! (`/incidents/{id}`) with its alerts, impacted assets, correlation reasons, manage pane,
 //! and comments and history.
+use super::queue::{checks, SEVERITIES};
 use super::view::{self, enc, AlertRow, Chrome, HistoryRow, ManageChoices};
 use super::{html, PageResult, Viewer};
 use crate::api::incidents::{
@@ -151,30 +152,11 @@ pub async fn queue(
     } else {
         status
     };
-    let checks = |name: &'static str, opts: &[(&str, &str)], chosen: &[String]| {
-        opts.iter()
-            .map(|(v, l)| super::queue::Check {
-                name,
-                value: (*v).into(),
-                label: (*l).into(),
-                checked: chosen.iter().any(|c| c.eq_ignore_ascii_case(v)),
-            })
-            .collect::<Vec<_>>()
-    };
     let t = QueuePage {
         chrome: Chrome::new(&viewer, "incidents", "Incidents"),
         rows,
         statuses: checks("status", INCIDENT_STATUSES, &default_status),
-        severities: checks(
-            "severity",
-            &[
-                ("high", "High"),
-                ("medium", "Medium"),
-                ("low", "Low"),
-                ("informational", "Informational"),
-            ],
-            &severity,
-        ),
+        severities: checks("severity", SEVERITIES, &severity),
         assigned_to: assigned,
         summary,
         next_href,

@@ -193,7 +193,16 @@ pub struct Check {
     pub checked: bool,
 }
 
-fn checks(name: &'static str, options: &[(&str, &str)], chosen: &[String]) -> Vec<Check> {
+/// Severities the filter panes offer.
+pub const SEVERITIES: &[(&str, &str)] = &[
+    ("high", "High"),
+    ("medium", "Medium"),
+    ("low", "Low"),
+    ("informational", "Informational"),
+];
+
+/// Checkboxes for `options`, ticked where `chosen` names them.
+pub fn checks(name: &'static str, options: &[(&str, &str)], chosen: &[String]) -> Vec<Check> {
     options
         .iter()
         .map(|(v, l)| Check {
@@ -364,16 +373,7 @@ pub async fn page(
     };
     let t = QueuePage {
         chrome: Chrome::new(&viewer, "alerts", "Alerts"),
-        severities: checks(
-            "severity",
-            &[
-                ("high", "High"),
-                ("medium", "Medium"),
-                ("low", "Low"),
-                ("informational", "Informational"),
-            ],
-            &filters.severity,
-        ),
+        severities: checks("severity", SEVERITIES, &filters.severity),
         statuses: checks("status", ALERT_STATUSES, &status_default),
         sources: checks("serviceSource", &source_labels, &filters.service_source),
         states: checks(
