@@ -227,6 +227,27 @@ test("attacker-controlled text renders inert on every page", async () => {
   await page.context().close();
 });
 
+test("manual incident control: unlink an alert, refuse a bad target, link it back", async () => {
+  const page = await signIn(env, "analyst");
+  await page.goto(env.base + "/alerts?q=" + encodeURIComponent('"Mass download by a single user"') + "&period=all&status=any");
+  await Promise.all([page.waitForURL(/\/alerts\/[^?]+$/), page.locator("#alert-table td.title a").first().click()]);
+  const id = decodeURIComponent(page.url().split("/alerts/")[1]);
+  const before = (await (await page.request.get(env.base + "/api/v1/alerts/" + encodeURIComponent(id))).json()).incidentId;
+  assert.ok(before);
+  await Promise.all([page.waitForEvent("load"), page.click("#unlink")]);
+  const alone = (await (await page.request.get(env.base + "/api/v1/alerts/" + encodeURIComponent(id))).json()).incidentId;
+  assert.ok(alone && alone !== before, "unlinked into a new incident");
+  await page.fill("#link-target", "inc-does-not-exist");
+  await page.click("#link-form button[type=submit]");
+  await page.locator("#link-error").filter({ hasText: /inc-does-not-exist/ }).waitFor();
+  await page.fill("#link-target", before);
+  await Promise.all([page.waitForEvent("load"), page.click("#link-form button[type=submit]")]);
+  const back = (await (await page.request.get(env.base + "/api/v1/alerts/" + encodeURIComponent(id))).json()).incidentId;
+  assert.equal(back, before);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
 test("entity page lists the alerts and incidents of a device", async () => {
   const page = await signIn(env, "analyst");
   await page.goto(env.base + "/entities/device/WS-17.corp.contoso.com");

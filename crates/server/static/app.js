@@ -150,6 +150,12 @@
     var t = ev.target;
     if (!(t instanceof Element)) return;
     if (t.id === "manage-open") openManage();
+    if (t.id === "unlink") {
+      var uerr = document.getElementById("link-error");
+      api("POST", "/api/v1/alerts/" + enc(t.getAttribute("data-id")) + "/unlink")
+        .then(function () { window.location.reload(); })
+        .catch(function (e) { uerr.textContent = e.message; });
+    }
     if (t.id === "manage-cancel") closeManage();
     if (t.id === "tree-expand" || t.id === "tree-collapse") {
       var open = t.id === "tree-expand";
@@ -217,6 +223,18 @@
         err.textContent = e.message;
         save.disabled = false;
       });
+    } else if (form.id === "link-form" || form.id === "merge-form") {
+      ev.preventDefault();
+      var isLink = form.id === "link-form";
+      var target = document.getElementById(isLink ? "link-target" : "merge-target").value.trim();
+      var lerr = document.getElementById(isLink ? "link-error" : "merge-error");
+      lerr.textContent = "";
+      if (!target) { lerr.textContent = "Give the incident id, e.g. inc-…"; return; }
+      var id = enc(form.getAttribute("data-id"));
+      var done = isLink
+        ? api("POST", "/api/v1/alerts/" + id + "/link", { incidentId: target }).then(function () { window.location.reload(); })
+        : api("POST", "/api/v1/incidents/" + id + "/merge", { into: target }).then(function () { window.location.assign("/incidents/" + enc(target)); });
+      done.catch(function (e) { lerr.textContent = e.message; });
     } else if (form.id === "comment-form") {
       ev.preventDefault();
       var text = document.getElementById("comment-text").value.trim();

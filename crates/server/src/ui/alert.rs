@@ -165,6 +165,8 @@ struct AlertPage {
     after: usize,
     history: Vec<HistoryRow>,
     incident: Option<IncidentLink>,
+    /// May link and unlink this alert by hand (`incidents.manage` for its source).
+    can_link: bool,
     can_manage: bool,
     manage: ManageChoices,
     manage_single: bool,
@@ -318,6 +320,7 @@ pub async fn page(
         after,
         history: history_rows(&state, &rec).await?,
         incident,
+        can_link: viewer.can(Permission::IncidentsManage, Some(&rec.service_source)),
         can_manage,
         manage: ManageChoices::new(
             ALERT_STATUSES,

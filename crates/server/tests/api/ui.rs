@@ -154,6 +154,7 @@ async fn readers_get_no_manage_controls_and_source_limits_apply_to_pages() {
     assert_eq!(p.status, 200);
     assert!(!p.body.contains("manage-open"));
     assert!(!p.body.contains("comment-form"));
+    assert!(!p.body.contains("link-form") && !p.body.contains("id=\"unlink\""));
     let q = page(&app, "/alerts", &reader).await;
     assert!(!q.body.contains("row-select"));
 
