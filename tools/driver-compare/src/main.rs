@@ -54,10 +54,17 @@ fn rusqlite_run(path: &str, data: &[Alert]) -> (f64, f64) {
         let tx = c.transaction().unwrap();
         {
             let mut a = tx.prepare_cached("INSERT INTO alerts (id, title, severity, status, service_source, last_activity, keys) VALUES (?1, ?2, ?3, 'new', 'microsoftDefenderForEndpoint', ?4, ?5)").unwrap();
-            let mut d = tx.prepare_cached("INSERT INTO alert_docs (rid, body) VALUES (?1, ?2)").unwrap();
-            let mut e = tx.prepare_cached("INSERT OR IGNORE INTO entities (kind, value, rid) VALUES (?1, ?2, ?3)").unwrap();
+            let mut d = tx
+                .prepare_cached("INSERT INTO alert_docs (rid, body) VALUES (?1, ?2)")
+                .unwrap();
+            let mut e = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO entities (kind, value, rid) VALUES (?1, ?2, ?3)",
+                )
+                .unwrap();
             for x in chunk {
-                a.execute(rusqlite::params![x.id, x.title, x.severity, x.last, x.keys]).unwrap();
+                a.execute(rusqlite::params![x.id, x.title, x.severity, x.last, x.keys])
+                    .unwrap();
                 let rid = tx.last_insert_rowid();
                 d.execute(rusqlite::params![rid, x.body]).unwrap();
                 for (k, v) in &x.entities {
@@ -70,17 +77,25 @@ fn rusqlite_run(path: &str, data: &[Alert]) -> (f64, f64) {
     let write = data.len() as f64 / t.elapsed().as_secs_f64();
     let mut rng = rand::rngs::StdRng::seed_from_u64(9);
     let t = Instant::now();
-    let mut s = c.prepare_cached("SELECT a.title, d.body FROM alerts a JOIN alert_docs d USING (rid) WHERE a.id = ?1").unwrap();
+    let mut s = c
+        .prepare_cached(
+            "SELECT a.title, d.body FROM alerts a JOIN alert_docs d USING (rid) WHERE a.id = ?1",
+        )
+        .unwrap();
     for _ in 0..READS {
         let x = &data[rng.gen_range(0..data.len())];
-        let _: (String, Vec<u8>) = s.query_row([&x.id], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        let _: (String, Vec<u8>) = s
+            .query_row([&x.id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
     }
     let read = READS as f64 / t.elapsed().as_secs_f64();
     (write, read)
 }
 
 async fn sqlx_run(path: &str, data: &[Alert]) -> (f64, f64) {
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+    use sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
     use sqlx::Row;
     let opts = SqliteConnectOptions::new()
         .filename(path)
@@ -88,7 +103,11 @@ async fn sqlx_run(path: &str, data: &[Alert]) -> (f64, f64) {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .pragma("cache_size", "-65536");
-    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.unwrap();
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts)
+        .await
+        .unwrap();
     sqlx::raw_sql(SCHEMA).execute(&pool).await.unwrap();
     let t = Instant::now();
     for chunk in data.chunks(BATCH) {
@@ -98,10 +117,21 @@ async fn sqlx_run(path: &str, data: &[Alert]) -> (f64, f64) {
                 .bind(&x.id).bind(&x.title).bind(x.severity).bind(x.last).bind(&x.keys)
                 .execute(&mut *tx).await.unwrap().last_insert_rowid();
             sqlx::query("INSERT INTO alert_docs (rid, body) VALUES (?1, ?2)")
-                .bind(rid).bind(&x.body).execute(&mut *tx).await.unwrap();
+                .bind(rid)
+                .bind(&x.body)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
             for (k, v) in &x.entities {
-                sqlx::query("INSERT OR IGNORE INTO entities (kind, value, rid) VALUES (?1, ?2, ?3)")
-                    .bind(k).bind(v).bind(rid).execute(&mut *tx).await.unwrap();
+                sqlx::query(
+                    "INSERT OR IGNORE INTO entities (kind, value, rid) VALUES (?1, ?2, ?3)",
+                )
+                .bind(k)
+                .bind(v)
+                .bind(rid)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
             }
         }
         tx.commit().await.unwrap();
@@ -111,8 +141,13 @@ async fn sqlx_run(path: &str, data: &[Alert]) -> (f64, f64) {
     let t = Instant::now();
     for _ in 0..READS {
         let x = &data[rng.gen_range(0..data.len())];
-        let row = sqlx::query("SELECT a.title, d.body FROM alerts a JOIN alert_docs d USING (rid) WHERE a.id = ?1")
-            .bind(&x.id).fetch_one(&pool).await.unwrap();
+        let row = sqlx::query(
+            "SELECT a.title, d.body FROM alerts a JOIN alert_docs d USING (rid) WHERE a.id = ?1",
+        )
+        .bind(&x.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
         let _: (String, Vec<u8>) = (row.get(0), row.get(1));
     }
     let read = READS as f64 / t.elapsed().as_secs_f64();
