@@ -56,13 +56,15 @@ export async function start() {
   const dir = mkdtempSync(join(tmpdir(), "rampart-ui-"));
   const data = join(dir, "data");
   run(["demo", "--data-dir", data, "--alerts", "400"]);
+  // Users exist before the first start, so `serve` creates no first administrator: add one.
+  run(["user", "add", "admin", "--role", "Global administrator", "--display-name", "Ad Min", "--password-stdin", "--data-dir", data], PASSWORDS.admin + "\n");
   run(["user", "add", "analyst", "--role", "Security operator", "--display-name", "Ana Lyst", "--password-stdin", "--data-dir", data], PASSWORDS.analyst + "\n");
   run(["user", "add", "reader", "--role", "Security reader", "--display-name", "Rea Der", "--password-stdin", "--data-dir", data], PASSWORDS.reader + "\n");
   const ingestToken = run(["token", "create", "--name", "ui-ingest", "--role", "Ingest only", "--data-dir", data]).trim();
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const server = spawn(bin, ["serve", "--data-dir", data, "--listen", `127.0.0.1:${port}`], {
-    env: { ...process.env, RAMPART_ADMIN_PASSWORD: PASSWORDS.admin },
+    env: { ...process.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let log = "";

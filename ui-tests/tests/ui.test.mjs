@@ -248,6 +248,42 @@ test("manual incident control: unlink an alert, refuse a bad target, link it bac
   await page.context().close();
 });
 
+test("settings: an administrator mints a token shown once, it works, revoking it ends it", async () => {
+  const analyst = await signIn(env, "analyst");
+  assert.equal(await analyst.locator('header a[href="/settings"]').count(), 0, "no Settings link without the permission");
+  const denied = await analyst.goto(env.base + "/settings");
+  assert.equal(denied.status(), 403);
+  await analyst.context().close();
+
+  const page = await signIn(env, "admin");
+  await page.click('header a[href="/settings"]');
+  await page.waitForURL(/\/settings$/);
+  assert.match(await page.textContent('[data-testid="users"]'), /analyst/);
+  await page.fill("#token-name", "siem-forwarder");
+  await page.selectOption("#token-role", "Ingest only");
+  await page.click("#token-form button[type=submit]");
+  const secret = page.locator('[data-testid="token-secret"]');
+  await secret.waitFor();
+  const token = (await secret.textContent()).trim();
+  assert.match(token, /^rmp_/);
+  const send = () => fetch(env.base + "/api/v1/alerts", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ providerAlertId: "siem-1", serviceSource: "microsoftSentinel", title: "From the SIEM", severity: "low",
+      firstActivityDateTime: new Date().toISOString(), lastActivityDateTime: new Date().toISOString(), evidence: [] }),
+  });
+  assert.ok([200, 201].includes((await send()).status), "the minted token ingests");
+  await page.reload();
+  const row = page.locator('[data-testid="tokens"] tr', { hasText: "siem-forwarder" });
+  assert.doesNotMatch(await page.content(), new RegExp(token), "the secret is never shown again");
+  page.removeAllListeners("dialog");
+  page.on("dialog", (d) => d.accept());
+  await Promise.all([page.waitForEvent("load"), row.locator("button.revoke").click()]);
+  assert.match(await page.locator('[data-testid="tokens"] tr', { hasText: "siem-forwarder" }).textContent(), /Revoked/);
+  assert.equal((await send()).status, 401, "a revoked token is refused");
+  await page.context().close();
+});
+
 test("entity page lists the alerts and incidents of a device", async () => {
   const page = await signIn(env, "analyst");
   await page.goto(env.base + "/entities/device/WS-17.corp.contoso.com");

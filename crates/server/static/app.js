@@ -150,6 +150,12 @@
     var t = ev.target;
     if (!(t instanceof Element)) return;
     if (t.id === "manage-open") openManage();
+    if (t.classList.contains("revoke")) {
+      if (!window.confirm("Revoke the token " + t.getAttribute("data-name") + "? Requests that present it are refused from now on.")) return;
+      api("DELETE", "/api/v1/tokens/" + enc(t.getAttribute("data-id")))
+        .then(function () { window.location.reload(); })
+        .catch(function (e) { toast(e.message, true); });
+    }
     if (t.id === "unlink") {
       var uerr = document.getElementById("link-error");
       api("POST", "/api/v1/alerts/" + enc(t.getAttribute("data-id")) + "/unlink")
@@ -235,6 +241,18 @@
         ? api("POST", "/api/v1/alerts/" + id + "/link", { incidentId: target }).then(function () { window.location.reload(); })
         : api("POST", "/api/v1/incidents/" + id + "/merge", { into: target }).then(function () { window.location.assign("/incidents/" + enc(target)); });
       done.catch(function (e) { lerr.textContent = e.message; });
+    } else if (form.id === "token-form") {
+      ev.preventDefault();
+      var terr = document.getElementById("token-error");
+      terr.textContent = "";
+      var req = { name: document.getElementById("token-name").value.trim(), role: document.getElementById("token-role").value };
+      var src = document.getElementById("token-sources").value.split(",").map(function (x) { return x.trim(); }).filter(Boolean);
+      if (src.length) req.sources = src;
+      api("POST", "/api/v1/tokens", req).then(function (t) {
+        document.getElementById("token-secret").textContent = t.token;
+        document.getElementById("token-created").hidden = false;
+        form.reset();
+      }).catch(function (e) { terr.textContent = e.message; });
     } else if (form.id === "comment-form") {
       ev.preventDefault();
       var text = document.getElementById("comment-text").value.trim();

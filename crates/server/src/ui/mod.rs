@@ -11,6 +11,7 @@ pub mod entity;
 pub mod incidents;
 pub mod login;
 pub mod queue;
+pub mod settings;
 pub mod story;
 pub mod view;
 
@@ -43,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/incidents", get(incidents::queue))
         .route("/incidents/{id}", get(incidents::page))
         .route("/entities/{kind}/{*value}", get(entity::page))
+        .route("/settings", get(settings::page))
         .route("/static/{*file}", get(assets::serve))
 }
 

@@ -109,6 +109,8 @@ pub struct Chrome {
     pub csrf: String,
     pub section: &'static str,
     pub title: String,
+    /// Show the Settings link (users or tokens to manage).
+    pub settings: bool,
 }
 
 impl Chrome {
@@ -120,6 +122,7 @@ impl Chrome {
             csrf: v.csrf.clone(),
             section,
             title: title.into(),
+            settings: super::settings::visible(v),
         }
     }
 }

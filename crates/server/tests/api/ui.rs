@@ -194,3 +194,27 @@ async fn assets_are_embedded_with_types() {
         .unwrap();
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test]
+async fn settings_are_for_administrators_and_never_show_a_secret() {
+    let app = TestApp::new().await;
+    let operator = analyst(&app, "Security operator").await;
+    let p = page(&app, "/settings", &operator).await;
+    assert_eq!(p.status, 403);
+    let q = page(&app, "/alerts", &operator).await;
+    assert!(
+        !q.body.contains("href=\"/settings\""),
+        "no link to a page that refuses"
+    );
+
+    app.user("boss", "Global administrator", None).await;
+    let (_, boss, _) = app.login("boss", PASSWORD).await;
+    let p = page(&app, "/settings", &boss).await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains("test-admin"), "tokens are listed by name");
+    assert!(
+        p.body.contains("boss") && p.body.contains("ana"),
+        "users are listed"
+    );
+    assert!(!p.body.contains("rmp_"), "no token secret on the page");
+}
