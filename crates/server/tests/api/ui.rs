@@ -218,3 +218,26 @@ async fn settings_are_for_administrators_and_never_show_a_secret() {
     );
     assert!(!p.body.contains("rmp_"), "no token secret on the page");
 }
+
+#[tokio::test]
+async fn an_incident_with_alerts_you_cannot_read_shows_nothing_of_them() {
+    let app = TestApp::new().await;
+    // Both name device ws-17 and user alice, so correlation puts them in one incident.
+    let id = app.seed_alert(&alert("edr-1")).await;
+    let mut mail = alert("mail-1");
+    mail["serviceSource"] = "microsoftDefenderForOffice365".into();
+    mail["title"] = "Secret mail alert title".into();
+    mail["firstActivityDateTime"] = "2026-11-22T09:00:00Z".into();
+    app.seed_alert(&mail).await;
+    app.user("edr", "Security operator", Some(&["endpoint"]))
+        .await;
+    let (_, edr, _) = app.login("edr", PASSWORD).await;
+    let p = page(&app, &format!("/alerts/{id}"), &edr).await;
+    assert_eq!(p.status, 200);
+    assert!(
+        p.body.contains("cannot read"),
+        "the incident is named only by id"
+    );
+    assert!(!p.body.contains("Secret mail alert title"));
+    assert!(!p.body.contains("incident-link"));
+}
