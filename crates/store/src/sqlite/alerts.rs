@@ -140,15 +140,14 @@ fn find_existing(
     conn: &Connection,
     r: &AlertRecord,
 ) -> Result<Option<(i64, StoredAlert)>, StoreError> {
-    let by_id = format!("SELECT {RECORD_COLS}, d.body, keys FROM alerts JOIN alert_docs d USING (rid) WHERE id = ?1");
+    let by_id = with_body("id = ?1");
     let mut found = conn
         .prepare_cached(&by_id)?
         .query_row([&r.id], row_with_body)
         .optional()?;
     if found.is_none() {
         if let Some(key) = provider_key(r) {
-            let by_key =
-                format!("SELECT {RECORD_COLS}, d.body, keys FROM alerts JOIN alert_docs d USING (rid) WHERE provider_key = ?1");
+            let by_key = with_body("provider_key = ?1");
             found = conn
                 .prepare_cached(&by_key)?
                 .query_row([&key], row_with_body)
@@ -414,6 +413,14 @@ pub(crate) fn row_record(row: &Row<'_>) -> rusqlite::Result<(i64, AlertRecord)> 
 
 type RowWithBody = (i64, AlertRecord, Vec<u8>, Option<String>);
 
+/// The select that [`row_with_body`] reads: the record, the document (kept in `alert_docs`
+/// since migration 0004) and the entity keys, for the alert matching `cond`.
+fn with_body(cond: &str) -> String {
+    format!(
+        "SELECT {RECORD_COLS}, d.body, keys FROM alerts JOIN alert_docs d USING (rid) WHERE {cond}"
+    )
+}
+
 fn row_with_body(row: &Row<'_>) -> rusqlite::Result<RowWithBody> {
     let (rid, rec) = row_record(row)?;
     Ok((rid, rec, row.get(22)?, row.get(23)?))
@@ -421,7 +428,7 @@ fn row_with_body(row: &Row<'_>) -> rusqlite::Result<RowWithBody> {
 
 /// One alert with its entities and document.
 pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<StoredAlert>, StoreError> {
-    let sql = format!("SELECT {RECORD_COLS}, d.body, keys FROM alerts JOIN alert_docs d USING (rid) WHERE id = ?1");
+    let sql = with_body("id = ?1");
     let Some((rid, record, body, keys)) = conn
         .prepare_cached(&sql)?
         .query_row([id], row_with_body)

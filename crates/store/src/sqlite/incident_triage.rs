@@ -344,20 +344,6 @@ pub(crate) fn correlate_all(
     since: Timestamp,
     now: Timestamp,
 ) -> Result<(CorrelateSummary, Engine), StoreError> {
-    // The rebuild rewrites rows all over the table in one transaction; a bigger page cache
-    // keeps them from being looked up in the growing WAL again and again.
-    conn.execute_batch("PRAGMA cache_size = -524288")?;
-    let out = rebuild(conn, cfg, since, now);
-    conn.execute_batch("PRAGMA cache_size = -65536")?;
-    out
-}
-
-fn rebuild(
-    conn: &Connection,
-    cfg: &CorrelationConfig,
-    since: Timestamp,
-    now: Timestamp,
-) -> Result<(CorrelateSummary, Engine), StoreError> {
     backfill_keys(conn, since)?;
     let mut engine = Engine::empty(cfg)?;
     let mut summary = CorrelateSummary::default();
