@@ -164,11 +164,21 @@ pub(crate) async fn find_incident(
         .get_incident(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no incident {id:?}")))?;
+    let grant = incident_grant(caller, &d.incident, perm)?;
+    Ok((d, grant))
+}
+
+/// The caller's grant of `perm` on an incident: it must reach every source of its alerts.
+pub(crate) fn incident_grant(
+    caller: &Caller,
+    incident: &rampart_domain::incident::IncidentRecord,
+    perm: Permission,
+) -> ApiResult<Grant> {
     let mut grant = caller.grant(perm, None)?;
-    for s in &d.incident.service_sources {
+    for s in &incident.service_sources {
         grant = caller.grant(perm, Some(s))?;
     }
-    Ok((d, grant))
+    Ok(grant)
 }
 
 /// The incident page: the incident, its alerts, impacted entities grouped by kind, why each

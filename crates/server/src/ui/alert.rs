@@ -122,13 +122,7 @@ struct EntityButton {
 
 /// The incident the alert belongs to, as the page shows it.
 struct IncidentLink {
-    id: String,
-    href: String,
-    name: String,
-    severity: &'static str,
-    severity_class: &'static str,
-    status: String,
-    alert_count: i64,
+    line: view::IncidentLine,
     /// The viewer may open it (reads every source of its alerts).
     readable: bool,
 }
@@ -227,21 +221,9 @@ async fn incident_link(
     let Some(d) = state.store.get_incident(id).await? else {
         return Ok(None);
     };
-    let i = d.incident;
-    let readable = i
-        .service_sources
-        .iter()
-        .all(|s| viewer.can(Permission::IncidentsRead, Some(s)))
-        && viewer.can(Permission::IncidentsRead, None);
     Ok(Some(IncidentLink {
-        href: format!("/incidents/{}", enc(&i.id)),
-        id: i.id,
-        name: i.display_name,
-        severity: view::severity_label(i.severity),
-        severity_class: i.severity.as_str(),
-        status: view::words(i.status.as_str()),
-        alert_count: i.alert_count,
-        readable,
+        readable: viewer.can_incident(&d.incident, Permission::IncidentsRead),
+        line: view::IncidentLine::new(&d.incident),
     }))
 }
 

@@ -3,7 +3,7 @@
 //! about it.
 use super::alert::{alerts_naming, AlertLine};
 use super::story;
-use super::view::{self, enc, Chrome};
+use super::view::{self, enc, Chrome, IncidentLine};
 use super::{html, PageResult, Viewer};
 use crate::error::ApiError;
 use crate::extract::ApiPath;
@@ -19,16 +19,6 @@ use rampart_domain::entity::{normalise, EntityKind};
 const PAGE_ALERTS: usize = 200;
 /// Incidents an entity page lists.
 const PAGE_INCIDENTS: usize = 25;
-
-struct IncidentLine {
-    href: String,
-    name: String,
-    severity: &'static str,
-    severity_class: &'static str,
-    status: String,
-    alert_count: i64,
-    last: String,
-}
 
 #[derive(Template)]
 #[template(path = "entity.html")]
@@ -85,26 +75,10 @@ pub async fn page(
         }
     }
     let mut incidents = Vec::new();
-    if viewer.can(Permission::IncidentsRead, None) {
-        for id in incident_ids {
-            if let Some(d) = state.store.get_incident(id).await? {
-                let i = d.incident;
-                if !i
-                    .service_sources
-                    .iter()
-                    .all(|s| viewer.can(Permission::IncidentsRead, Some(s)))
-                {
-                    continue;
-                }
-                incidents.push(IncidentLine {
-                    href: format!("/incidents/{}", enc(&i.id)),
-                    name: i.display_name,
-                    severity: view::severity_label(i.severity),
-                    severity_class: i.severity.as_str(),
-                    status: view::words(i.status.as_str()),
-                    alert_count: i.alert_count,
-                    last: view::when(i.last_activity),
-                });
+    for id in incident_ids {
+        if let Some(d) = state.store.get_incident(id).await? {
+            if viewer.can_incident(&d.incident, Permission::IncidentsRead) {
+                incidents.push(IncidentLine::new(&d.incident));
             }
         }
     }

@@ -239,10 +239,7 @@ pub async fn page(
 ) -> PageResult {
     let (d, _) = find_incident(&state, &viewer.caller, &id, Permission::IncidentsRead).await?;
     let i = &d.incident;
-    let can_manage = viewer.can(Permission::IncidentsManage, None)
-        && i.service_sources
-            .iter()
-            .all(|s| viewer.can(Permission::IncidentsManage, Some(s)));
+    let can_manage = viewer.can_incident(i, Permission::IncidentsManage);
     let titles: BTreeMap<&str, &str> = d
         .alerts
         .iter()

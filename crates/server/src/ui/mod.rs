@@ -66,6 +66,16 @@ impl Viewer {
     pub fn can(&self, perm: Permission, source: Option<&str>) -> bool {
         self.caller.grant(perm, source).is_ok()
     }
+
+    /// Whether the viewer holds `perm` on `incident`, by the API's own rule (every source of
+    /// its alerts).
+    pub fn can_incident(
+        &self,
+        incident: &rampart_domain::incident::IncidentRecord,
+        perm: Permission,
+    ) -> bool {
+        crate::api::incidents::incident_grant(&self.caller, incident, perm).is_ok()
+    }
 }
 
 /// A page failure: signed out → sign-in page; otherwise an HTML error page with the API's

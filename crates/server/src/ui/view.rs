@@ -199,6 +199,34 @@ impl AlertRow {
     }
 }
 
+/// An incident as one line: on the alert page and on entity pages.
+#[derive(Debug, Clone)]
+pub struct IncidentLine {
+    pub id: String,
+    pub href: String,
+    pub name: String,
+    pub severity: &'static str,
+    pub severity_class: &'static str,
+    pub status: String,
+    pub alert_count: i64,
+    pub last: String,
+}
+
+impl IncidentLine {
+    pub fn new(i: &rampart_domain::incident::IncidentRecord) -> Self {
+        IncidentLine {
+            id: i.id.clone(),
+            href: format!("/incidents/{}", enc(&i.id)),
+            name: i.display_name.clone(),
+            severity: severity_label(i.severity),
+            severity_class: i.severity.as_str(),
+            status: words(i.status.as_str()),
+            alert_count: i.alert_count,
+            last: when(i.last_activity),
+        }
+    }
+}
+
 /// A `<select>` option.
 #[derive(Debug, Clone)]
 pub struct Opt {
