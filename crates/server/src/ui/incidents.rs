@@ -1,7 +1,7 @@
 //! Incident pages: the incidents queue (`/incidents`) and the incident page
 //! (`/incidents/{id}`) with its alerts, impacted assets, correlation reasons, manage pane,
 //! and comments and history.
-use super::queue::{checks, SEVERITIES};
+use super::queue::{checks, query_pairs, SEVERITIES};
 use super::view::{self, enc, AlertRow, Chrome, HistoryRow, ManageChoices};
 use super::{html, PageResult, Viewer};
 use crate::api::incidents::{
@@ -87,8 +87,7 @@ pub async fn queue(
     RawQuery(raw): RawQuery,
 ) -> PageResult {
     let grant = viewer.caller.grant(Permission::IncidentsRead, None)?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
-        .map_err(|e| ApiError::bad("query", format!("unreadable address: {e}")))?;
+    let pairs = query_pairs(raw.as_deref())?;
     let (mut status, mut severity, mut assigned, mut cursor, mut shown) =
         (Vec::new(), Vec::new(), String::new(), None, false);
     for (k, v) in pairs {

@@ -47,6 +47,17 @@ pub const PERIODS: &[(&str, &str, i64)] = &[
     ("all", "Any time", 0),
 ];
 
+/// A page's query string as (key, value) pairs, repeated keys kept (checkbox forms repeat
+/// them), within [`MAX_QUERY`].
+pub fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    let raw = raw.unwrap_or("");
+    if raw.len() > MAX_QUERY {
+        return Err(ApiError::bad("query", "the address is too long"));
+    }
+    serde_urlencoded::from_str(raw)
+        .map_err(|e| ApiError::bad("query", format!("unreadable address: {e}")))
+}
+
 fn split(v: &str, into: &mut Vec<String>) {
     for p in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         if !into.iter().any(|x| x == p) {
@@ -57,12 +68,7 @@ fn split(v: &str, into: &mut Vec<String>) {
 
 impl Filters {
     pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
-        let raw = raw.unwrap_or("");
-        if raw.len() > MAX_QUERY {
-            return Err(ApiError::bad("query", "the address is too long"));
-        }
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
-            .map_err(|e| ApiError::bad("query", format!("unreadable address: {e}")))?;
+        let pairs = query_pairs(raw)?;
         let mut f = Filters::default();
         for (k, v) in pairs {
             match k.as_str() {

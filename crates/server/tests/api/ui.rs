@@ -135,6 +135,8 @@ async fn bad_input_gets_a_clear_error_page_and_changes_nothing() {
     let long = format!("/alerts?q={}", "a".repeat(20_000));
     let p = page(&app, &long, &auth).await;
     assert_eq!(p.status, 400);
+    let p = page(&app, &long.replacen("/alerts", "/incidents", 1), &auth).await;
+    assert_eq!(p.status, 400, "the incidents queue has the same bound");
     let p = page(&app, "/alerts/x/entities/99999999999999999999", &auth).await;
     assert!(p.status == 400 || p.status == 404, "{}", p.status);
     assert_eq!(app.count().await, 1);
