@@ -207,7 +207,11 @@ impl Writer {
                     .push_str("rid IN (SELECT e.rid FROM entities e WHERE e.kind = ");
                 self.bind(SqlParam::Int(kind.code()));
                 self.sql.push_str(" AND ");
-                self.any_of("e.value", vs.iter().map(text));
+                self.any_of(
+                    "e.value_hash",
+                    vs.iter()
+                        .map(|v| SqlParam::Int(crate::entity_hash::value_hash(v))),
+                );
                 self.sql.push(')');
             }
             Pred::Time(field, c) => self.cmp(time_column(*field), c, |t: &TimeValue| {
@@ -245,7 +249,7 @@ mod tests {
             f.sql,
             "(+severity >= ?) AND NOT (assigned_to IS NOT NULL AND assigned_to = ?) AND \
              (EXISTS (SELECT 1 FROM alert_tags t WHERE t.rid = alerts.rid AND t.tag IN (?, ?))) \
-             AND NOT (rid IN (SELECT e.rid FROM entities e WHERE e.kind = ? AND e.value = ?)) \
+             AND NOT (rid IN (SELECT e.rid FROM entities e WHERE e.kind = ? AND e.value_hash = ?)) \
              AND (instr(lower(title), ?) > 0)"
         );
         use SqlParam::{Int, Text};
@@ -257,7 +261,7 @@ mod tests {
                 Text("a".into()),
                 Text("b".into()),
                 Int(1),
-                Text("ws-1".into()),
+                Int(crate::entity_hash::value_hash("ws-1")),
                 Text("mimi".into()),
             ]
         );

@@ -74,46 +74,52 @@ fn reopening_runs_no_migration_twice() {
     let v: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 5, "every migration ran once");
+    assert_eq!(v, 6, "every migration ran once");
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
 }
 
-/// A store written before schema 3 (alerts without stored keys or incidents) is linked by
-/// its first re-correlation, through the entity index.
+/// A store written before schema 3 (alerts without stored keys or incidents, entity values
+/// in the index as text) is linked by its first re-correlation: migration 0006 carries the
+/// keys over from the old entity index into the alert rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recorrelation_links_alerts_stored_before_incidents_existed() {
-    use rampart_domain::alert::NewAlert;
-    use rampart_domain::entity::{EntityKey, EntityKind};
-    use rampart_domain::history::Actor;
     use rampart_domain::timestamp::Timestamp;
     let dir = tempfile::tempdir().unwrap();
     let t = Timestamp::parse_rfc3339("2026-11-23T12:00:00Z").unwrap();
     {
-        let s = SqliteStore::open_dir(dir.path()).unwrap();
-        let ws = EntityKey {
-            kind: EntityKind::Device,
-            value: "ws-1".into(),
-        };
-        let mk = |id: &str| NewAlert {
-            record: conformance::record(id, None, t),
-            entities: vec![ws.clone()],
-            document: b"{}".to_vec(),
-        };
-        s.ingest(
-            vec![mk("da-old-1"), mk("da-old-2")],
-            Actor::producer("p"),
-            t,
-        )
-        .await
-        .unwrap();
+        // The foundation's schema, written as that version wrote it.
+        let conn = rusqlite::Connection::open(dir.path().join("rampart.db")).unwrap();
+        for (i, f) in ["0001_init.sql", "0002_access.sql"].iter().enumerate() {
+            let sql = std::fs::read_to_string(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("migrations/sqlite")
+                    .join(f),
+            )
+            .unwrap();
+            conn.execute_batch(&format!("{sql}; PRAGMA user_version = {};", i + 1))
+                .unwrap();
+        }
+        let body = zstd::stream::encode_all(&b"{}"[..], 3).unwrap();
+        for (rid, id) in [(1, "da-old-1"), (2, "da-old-2")] {
+            conn.execute(
+                "INSERT INTO alerts (rid, id, title, severity, status, classification,
+                    determination, service_source, detection_source, first_activity,
+                    last_activity, created, last_update, version, tags, impacted, body)
+                 VALUES (?1, ?2, 'Old', 3, 'new', 'unknown', 'unknown',
+                    'microsoftDefenderForEndpoint', 'antivirus', ?3, ?3, ?3, ?3, 1, '[]', '[]', ?4)",
+                rusqlite::params![rid, id, t.micros(), body],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO entities (kind, value, rid) VALUES (1, 'ws-1', ?1)",
+                [rid],
+            )
+            .unwrap();
+        }
     }
-    // Make them look like foundation-era rows.
-    let conn = rusqlite::Connection::open(dir.path().join("rampart.db")).unwrap();
-    conn.execute_batch("UPDATE alerts SET keys = NULL, incident_id = NULL, link_reasons = NULL; DELETE FROM incidents;").unwrap();
-    drop(conn);
     let s = SqliteStore::open_dir(dir.path()).unwrap();
     let sum = s.correlate(Timestamp::from_micros(0), t).await.unwrap();
     assert_eq!(sum.alerts, 2);
@@ -122,7 +128,7 @@ async fn recorrelation_links_alerts_stored_before_incidents_existed() {
     assert!(a.record.incident_id.is_some());
     assert_eq!(
         a.record.incident_id, b.record.incident_id,
-        "linked through the entity index"
+        "linked through the keys carried over from the entity index"
     );
-    assert_eq!(a.entities.len(), 1, "keys were backfilled");
+    assert_eq!(a.entities.len(), 1, "keys were carried over");
 }

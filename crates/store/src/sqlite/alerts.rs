@@ -6,7 +6,7 @@ use crate::query::{AlertPage, AlertQuery, SortKey, TOTAL_CAP};
 use crate::{IngestOutcome, StoredAlert};
 use rampart_domain::alert::{AlertRecord, NewAlert};
 use rampart_domain::document;
-use rampart_domain::entity::{EntityKey, EntityKind, ImpactedAsset};
+use rampart_domain::entity::{EntityKey, ImpactedAsset};
 use rampart_domain::history::{Actor, ActorKind, HistoryEvent, TargetKind};
 use rampart_domain::timestamp::Timestamp;
 use rampart_domain::vocab::{AlertStatus, Classification, Determination, Severity};
@@ -96,7 +96,7 @@ pub(crate) fn ingest(
     mut engine: Option<&mut super::correlation::Engine>,
 ) -> Result<Vec<IngestOutcome>, StoreError> {
     let mut out = Vec::with_capacity(batch.len());
-    let mut pending: Vec<(i64, String, i64)> = Vec::new();
+    let mut pending: Vec<(i64, i64, i64)> = Vec::new();
     let mut rollups = super::incidents::Rollups::default();
     for mut p in batch {
         let entities = std::mem::take(&mut p.alert.entities);
@@ -127,7 +127,11 @@ pub(crate) fn ingest(
                 rid
             }
         };
-        pending.extend(entities.into_iter().map(|e| (e.kind.code(), e.value, rid)));
+        pending.extend(
+            entities
+                .iter()
+                .map(|e| (e.kind.code(), crate::entity_hash::value_hash(&e.value), rid)),
+        );
     }
     pending.sort_unstable();
     pending.dedup();
@@ -155,18 +159,7 @@ fn find_existing(
         }
     }
     found
-        .map(|(rid, record, body, keys)| {
-            Ok((
-                rid,
-                StoredAlert {
-                    record,
-                    entities: keys
-                        .map(|k| super::correlation::keys_from(&k))
-                        .unwrap_or_default(),
-                    document: decompress(&body)?,
-                },
-            ))
-        })
+        .map(|(rid, record, body, keys)| Ok((rid, stored(record, &body, keys.as_deref())?)))
         .transpose()
 }
 
@@ -226,11 +219,12 @@ pub(crate) fn insert_tags(conn: &Connection, rid: i64, tags: &[String]) -> Resul
     Ok(())
 }
 
-fn insert_entities(conn: &Connection, rows: &[(i64, String, i64)]) -> Result<(), StoreError> {
-    let mut stmt = conn
-        .prepare_cached("INSERT OR IGNORE INTO entities (kind, value, rid) VALUES (?1, ?2, ?3)")?;
-    for (kind, value, rid) in rows {
-        stmt.execute(params![kind, value, rid])?;
+fn insert_entities(conn: &Connection, rows: &[(i64, i64, i64)]) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO entities (kind, value_hash, rid) VALUES (?1, ?2, ?3)",
+    )?;
+    for (kind, hash, rid) in rows {
+        stmt.execute(params![kind, hash, rid])?;
     }
     Ok(())
 }
@@ -428,37 +422,20 @@ fn row_with_body(row: &Row<'_>) -> rusqlite::Result<RowWithBody> {
 
 /// One alert with its entities and document.
 pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<StoredAlert>, StoreError> {
-    let sql = with_body("id = ?1");
-    let Some((rid, record, body, keys)) = conn
-        .prepare_cached(&sql)?
+    conn.prepare_cached(&with_body("id = ?1"))?
         .query_row([id], row_with_body)
         .optional()?
-    else {
-        return Ok(None);
-    };
-    if let Some(k) = keys {
-        return Ok(Some(StoredAlert {
-            record,
-            entities: super::correlation::keys_from(&k),
-            document: decompress(&body)?,
-        }));
-    }
-    // Alerts stored before the keys column existed: read the entity index.
-    let mut stmt = conn.prepare_cached(
-        "SELECT kind, value FROM entities WHERE rid IN (SELECT ?1) ORDER BY kind, value",
-    )?;
-    let entities = stmt
-        .query_map([rid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
-        .filter_map(|r| match r {
-            Ok((k, value)) => EntityKind::from_code(k).map(|kind| Ok(EntityKey { kind, value })),
-            Err(e) => Some(Err(e)),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(StoredAlert {
+        .map(|(_, record, body, keys)| stored(record, &body, keys.as_deref()))
+        .transpose()
+}
+
+/// Every alert row carries its keys since migration 0006 filled in the older ones.
+fn stored(record: AlertRecord, body: &[u8], keys: Option<&str>) -> Result<StoredAlert, StoreError> {
+    Ok(StoredAlert {
         record,
-        entities,
-        document: decompress(&body)?,
-    }))
+        entities: keys.map(super::correlation::keys_from).unwrap_or_default(),
+        document: decompress(body)?,
+    })
 }
 
 fn sort_column(sort: SortKey) -> &'static str {

@@ -286,45 +286,6 @@ pub(crate) fn unlink(
     incidents::record(conn, &id)?.ok_or(StoreError::NotFound)
 }
 
-/// Alerts stored before their entity keys were kept in the row (schema 3) get them from the
-/// entity index, once, so a first re-correlation of an upgraded store links them too.
-fn backfill_keys(conn: &Connection, since: Timestamp) -> Result<u64, StoreError> {
-    let missing: std::collections::HashSet<i64> = conn
-        .prepare("SELECT rid FROM alerts WHERE keys IS NULL AND last_activity >= ?1")?
-        .query_map([since.micros()], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    if missing.is_empty() {
-        return Ok(0);
-    }
-    let mut keys: std::collections::HashMap<i64, Vec<rampart_domain::entity::EntityKey>> =
-        std::collections::HashMap::new();
-    let mut stmt = conn.prepare("SELECT kind, value, rid FROM entities")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
-    })?;
-    for row in rows {
-        let (kind, value, rid) = row?;
-        if let (true, Some(kind)) = (
-            missing.contains(&rid),
-            rampart_domain::entity::EntityKind::from_code(kind),
-        ) {
-            keys.entry(rid)
-                .or_default()
-                .push(rampart_domain::entity::EntityKey { kind, value });
-        }
-    }
-    let mut upd = conn.prepare("UPDATE alerts SET keys = ?2 WHERE rid = ?1")?;
-    for rid in &missing {
-        let k = keys.get(rid).map(Vec::as_slice).unwrap_or(&[]);
-        upd.execute(params![rid, correlation::keys_json(k)])?;
-    }
-    Ok(u64::try_from(missing.len()).unwrap_or(0))
-}
-
 /// One alert's placement during a rebuild.
 struct Placement {
     rid: i64,
@@ -344,7 +305,6 @@ pub(crate) fn correlate_all(
     since: Timestamp,
     now: Timestamp,
 ) -> Result<(CorrelateSummary, Engine), StoreError> {
-    backfill_keys(conn, since)?;
     let mut engine = Engine::empty(cfg)?;
     let mut summary = CorrelateSummary::default();
     let mut reuse = Reuse::default();

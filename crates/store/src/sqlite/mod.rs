@@ -26,6 +26,7 @@ use rampart_domain::incident::{IncidentChange, IncidentRecord};
 use rampart_domain::timestamp::Timestamp;
 use rampart_domain::triage::AlertChange;
 use rampart_domain::user::{ApiToken, User};
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_incidents.sql"),
     include_str!("../../migrations/sqlite/0004_alert_docs.sql"),
     include_str!("../../migrations/sqlite/0005_queue_index.sql"),
+    include_str!("../../migrations/sqlite/0006_entity_hash.sql"),
 ];
 
 /// Reader connections: reads block on I/O, so a few more than cores.
@@ -100,6 +102,13 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
 }
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    // Migration 0006 computes index keys in SQL with the same function ingest uses.
+    conn.create_scalar_function(
+        "rampart_value_hash",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| Ok(crate::entity_hash::value_hash(&ctx.get::<String>(0)?)),
+    )?;
     let done: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let done = usize::try_from(done).unwrap_or(0);
     if done > MIGRATIONS.len() {
@@ -583,6 +592,7 @@ impl Store for SqliteStore {
 mod migration_tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use rusqlite::params;
 
     /// A store written by an older rampart keeps its alerts, documents included, when
     /// migration 0004 moves documents into `alert_docs`.
@@ -626,5 +636,69 @@ mod migration_tests {
             )
             .unwrap();
         assert_eq!(has_body, 0, "the alerts row no longer carries the document");
+    }
+
+    /// Migration 0006 turns the entity index's values into digests: an alert stored before
+    /// schema 3 (no keys in its row) keeps its entities, and entity filters still find
+    /// alerts stored before the migration.
+    #[tokio::test]
+    async fn entity_index_survives_the_move_to_digests() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("rampart.db")).unwrap();
+            for (i, sql) in MIGRATIONS.iter().take(5).enumerate() {
+                conn.execute_batch(&format!("{sql}; PRAGMA user_version = {};", i + 1))
+                    .unwrap();
+            }
+            for (rid, id, keys) in [
+                (1, "da-nokeys", None),
+                (2, "da-keys", Some(r#"[[1,"ws-2"]]"#)),
+            ] {
+                conn.execute(
+                    "INSERT INTO alerts (rid, id, title, severity, status, classification,
+                        determination, service_source, detection_source, first_activity,
+                        last_activity, created, last_update, version, tags, impacted, keys)
+                     VALUES (?1, ?2, 'Old', 3, 'new', 'unknown', 'unknown',
+                        'microsoftDefenderForEndpoint', 'antivirus', 1, 2, 2, 2, 1, '[]', '[]', ?3)",
+                    params![rid, id, keys],
+                )
+                .unwrap();
+                let body = zstd::stream::encode_all(&b"{}"[..], 3).unwrap();
+                conn.execute(
+                    "INSERT INTO alert_docs (rid, body) VALUES (?1, ?2)",
+                    params![rid, body],
+                )
+                .unwrap();
+            }
+            conn.execute_batch(
+                "INSERT INTO entities (kind, value, rid) VALUES
+                    (1, 'ws-1', 1), (2, 'alice', 1), (1, 'ws-2', 2);",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open_dir(dir.path()).unwrap();
+        let old = crate::Store::get_alert(&store, "da-nokeys")
+            .await
+            .unwrap()
+            .unwrap();
+        let names: Vec<&str> = old.entities.iter().map(|k| k.value.as_str()).collect();
+        assert_eq!(
+            names,
+            ["ws-1", "alice"],
+            "keys came over from the old index"
+        );
+        for (q, want) in [
+            ("entity.device:WS-1.corp.contoso.com", "da-nokeys"),
+            ("entity.user:alice", "da-nokeys"),
+            ("entity.device:ws-2", "da-keys"),
+        ] {
+            let query = crate::AlertQuery {
+                condition: rampart_domain::condition::parse(q).unwrap(),
+                ..crate::conformance::everything(50)
+            };
+            let page = crate::Store::list_alerts(&store, &query).await.unwrap();
+            let ids: Vec<&str> = page.items.iter().map(|a| a.id.as_str()).collect();
+            assert_eq!(ids, [want], "{q}");
+        }
     }
 }
