@@ -38,6 +38,7 @@ conformance!(
     assignment_needs_an_enabled_user,
     bulk_update_respects_scope,
     sessions_and_tokens_end,
+    recorrelation_keeps_incident_ids,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,3 +17,6 @@ INSERT OR IGNORE INTO entities_hashed (kind, value_hash, rid)
     SELECT kind, rampart_value_hash(value), rid FROM entities ORDER BY 1, 2, 3;
 DROP TABLE entities;
 ALTER TABLE entities_hashed RENAME TO entities;
+
+-- alerts_queue (0005) starts with last_activity and serves every query this index did.
+DROP INDEX alerts_last_activity;

@@ -264,6 +264,56 @@ pub async fn total_is_capped(s: &dyn Store) {
     assert!(page.next_cursor.is_some());
 }
 
+/// A rebuild with unchanged settings keeps every incident id and moves nothing, even where
+/// placing alerts in time order builds a group through a merge whose survivor started with
+/// a fresh id: d1 → A; d2, d2 → B (fresh, larger); d1+d2 merges A into B. Ingest left all
+/// four in one incident, so the rebuild must give that group the same id back.
+pub async fn recorrelation_keeps_incident_ids(s: &dyn Store) {
+    let t0 = Timestamp::parse_rfc3339("2026-11-23T08:00:00Z").unwrap_or(Timestamp::from_micros(0));
+    let key = |v: &str| EntityKey {
+        kind: rampart_domain::entity::EntityKind::Device,
+        value: v.into(),
+    };
+    let devices: [&[&str]; 4] = [&["d1"], &["d2"], &["d2"], &["d1", "d2"]];
+    for (i, devs) in devices.iter().enumerate() {
+        let at = Timestamp::from_micros(t0.micros() + i64::try_from(i).unwrap_or(0) * 60_000_000);
+        let alert = NewAlert {
+            record: record(&format!("da-keep-{i}"), None, at),
+            entities: devs.iter().map(|d| key(d)).collect(),
+            document: b"{}".to_vec(),
+        };
+        s.ingest(vec![alert], Actor::producer("p"), at)
+            .await
+            .unwrap();
+    }
+    let incident_of = |i: usize| async move {
+        s.get_alert(&format!("da-keep-{i}"))
+            .await
+            .unwrap()
+            .unwrap()
+            .record
+            .incident_id
+            .unwrap()
+    };
+    let before = incident_of(0).await;
+    for i in 1..4 {
+        assert_eq!(
+            incident_of(i).await,
+            before,
+            "ingest put alert {i} with the others"
+        );
+    }
+    let now = Timestamp::from_micros(t0.micros() + 3_600_000_000);
+    for run in 1..=2 {
+        let sum = s.correlate(Timestamp::from_micros(0), now).await.unwrap();
+        assert_eq!(sum.alerts, 4, "run {run}");
+        assert_eq!(sum.moved, 0, "run {run} moved alerts");
+        for i in 0..4 {
+            assert_eq!(incident_of(i).await, before, "run {run}, alert {i}");
+        }
+    }
+}
+
 /// The differential property: for random alerts and random conditions, the SQL filter
 /// returns exactly the alerts `Condition::eval` accepts. `make` opens a fresh, empty store.
 pub async fn filter_sql_matches_eval<F, Fut>(make: F)

@@ -236,9 +236,14 @@ fn split(
     Ok(())
 }
 
-/// Which incident ids the rebuild may reuse: each automatic incident's id goes to the first
-/// alert that needs a new incident and used to be in it, so a rebuild with unchanged settings
-/// keeps every id (and the triage attached to it).
+/// Which incident ids the rebuild may reuse, so that a rebuild with unchanged settings keeps
+/// every id (and the triage attached to it) and rewrites no alert row.
+///
+/// Reuse happens twice. While placing, the first alert that needs a new incident takes the
+/// id its incident had before, if no other alert took it yet. That alone follows the alert,
+/// not the group: when a chain of incidents later merges or splits, the group that ends up
+/// with most of an old incident's alerts often carries another id, and would move every
+/// run. So once every alert is placed, [`Reuse::settle`] relabels the groups.
 #[derive(Debug, Default)]
 pub(crate) struct Reuse {
     claimed: BTreeSet<String>,
@@ -254,5 +259,115 @@ impl Reuse {
                 id
             }
         }
+    }
+
+    /// Relabels the rebuilt groups in `final_of` (alert id → incident id): each group takes
+    /// the previous incident id (`previous`: alert id → incident before the rebuild) that
+    /// most of its alerts share, largest shares first, each id at most once. Incidents in
+    /// `pinned` (resolved, or holding manual links) hold alerts the rebuild did not place,
+    /// so they keep their ids and no other group takes them. A group left without a
+    /// previous id keeps its own, or gets a new one if another group took it. Ties go to
+    /// the smaller id, so the outcome does not depend on hash order.
+    pub(crate) fn settle(
+        final_of: &mut std::collections::HashMap<String, String>,
+        previous: &std::collections::HashMap<&str, &str>,
+        pinned: &std::collections::HashSet<String>,
+    ) {
+        use std::collections::{BTreeSet, HashMap, HashSet};
+        let mut votes: HashMap<(&str, &str), u64> = HashMap::new();
+        for (alert, to) in final_of.iter() {
+            if pinned.contains(to) {
+                continue;
+            }
+            if let Some(prev) = previous.get(alert.as_str()) {
+                if !pinned.contains(*prev) {
+                    *votes.entry((to.as_str(), prev)).or_default() += 1;
+                }
+            }
+        }
+        let mut ranked: Vec<((&str, &str), u64)> = votes.into_iter().collect();
+        ranked.sort_unstable_by(|(a, n), (b, m)| m.cmp(n).then(a.cmp(b)));
+        let mut label: HashMap<&str, String> = HashMap::new();
+        let mut taken: HashSet<&str> = pinned.iter().map(String::as_str).collect();
+        for ((to, prev), _) in ranked {
+            if !label.contains_key(to) && taken.insert(prev) {
+                label.insert(to, prev.to_string());
+            }
+        }
+        let groups: BTreeSet<&str> = final_of
+            .values()
+            .map(String::as_str)
+            .filter(|g| !pinned.contains(*g))
+            .collect();
+        for g in groups {
+            if !label.contains_key(g) {
+                let own = if taken.insert(g) {
+                    g.to_string()
+                } else {
+                    new_incident_id()
+                };
+                label.insert(g, own);
+            }
+        }
+        let label: HashMap<String, String> = label
+            .into_iter()
+            .filter(|(g, l)| g != l)
+            .map(|(g, l)| (g.to_string(), l))
+            .collect();
+        for to in final_of.values_mut() {
+            if let Some(l) = label.get(to.as_str()) {
+                to.clone_from(l);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::Reuse;
+    use std::collections::{HashMap, HashSet};
+
+    fn run(groups: &[(&str, &str, &str)], pinned: &[&str]) -> HashMap<String, String> {
+        let mut final_of: HashMap<String, String> = groups
+            .iter()
+            .map(|(a, to, _)| (a.to_string(), to.to_string()))
+            .collect();
+        let previous: HashMap<&str, &str> = groups.iter().map(|(a, _, p)| (*a, *p)).collect();
+        let pinned: HashSet<String> = pinned.iter().map(|p| p.to_string()).collect();
+        Reuse::settle(&mut final_of, &previous, &pinned);
+        final_of
+    }
+
+    /// A split left the old id on the smaller part: the larger part takes it back, the
+    /// smaller one gets a new id, so the fewest alerts move.
+    #[test]
+    fn the_larger_share_keeps_the_old_id() {
+        let out = run(
+            &[
+                ("a1", "P", "P"),
+                ("a2", "N", "P"),
+                ("a3", "N", "P"),
+                ("a4", "Q", "Q"),
+            ],
+            &[],
+        );
+        assert_eq!(out["a2"], "P");
+        assert_eq!(out["a3"], "P");
+        assert_eq!(out["a4"], "Q");
+        assert!(out["a1"] != "P" && out["a1"] != "Q" && out["a1"] != "N");
+    }
+
+    /// An incident kept as it is (resolved, or holding a manual link) keeps its id, and no
+    /// group takes it even if its alerts used to be there.
+    #[test]
+    fn pinned_incidents_are_never_relabelled_or_taken() {
+        let out = run(
+            &[("a1", "M", "M"), ("a2", "N", "M"), ("a3", "N", "M")],
+            &["M"],
+        );
+        assert_eq!(out["a1"], "M");
+        assert_eq!(out["a2"], "N");
+        assert_eq!(out["a3"], "N");
     }
 }

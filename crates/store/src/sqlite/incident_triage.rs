@@ -307,13 +307,13 @@ pub(crate) fn correlate_all(
 ) -> Result<(CorrelateSummary, Engine), StoreError> {
     let mut engine = Engine::empty(cfg)?;
     let mut summary = CorrelateSummary::default();
-    let mut reuse = Reuse::default();
     // Incidents an analyst resolved or merged stay as they are; their alerts keep them.
     // Resolved incidents are few; knowing them up front spares a join per alert.
     let resolved: std::collections::HashSet<String> = conn
         .prepare("SELECT id FROM incidents WHERE status = 'resolved'")?
         .query_map([], |r| r.get::<_, String>(0))?
         .collect::<Result<_, _>>()?;
+    let mut reuse = Reuse::default();
     let mut stmt = conn.prepare(
         "SELECT rid, id, last_activity, incident_id, link_manual, keys, link_reasons
          FROM alerts WHERE last_activity >= ?1 ORDER BY last_activity, rid",
@@ -332,12 +332,14 @@ pub(crate) fn correlate_all(
     let mut placements: Vec<Placement> = Vec::new();
     let mut placed: u64 = 0;
     let mut splits = Vec::new();
+    let mut pinned = std::collections::HashSet::new();
     for row in rows {
         let (rid, id, at, incident, manual, keys, old_reasons) = row?;
         let keys = keys.map(|k| correlation::keys_from(&k)).unwrap_or_default();
         let at = Timestamp::from_micros(at);
         let closed = incident.as_ref().is_some_and(|i| resolved.contains(i));
         if let (Some(inc), true) = (&incident, manual || closed) {
+            pinned.insert(inc.clone());
             engine.corr.restore_incident(
                 inc,
                 if closed {
@@ -411,6 +413,12 @@ pub(crate) fn correlate_all(
     for (id, to) in splits {
         final_of.insert(id, to);
     }
+    let previous: std::collections::HashMap<&str, &str> = placements
+        .iter()
+        .filter_map(|p| p.prev.as_deref().map(|prev| (p.id.as_str(), prev)))
+        .collect();
+    Reuse::settle(&mut final_of, &previous, &pinned);
+    drop(previous);
     let mut touched = std::collections::BTreeSet::new();
     let mut ensured = std::collections::HashSet::new();
     let mut upd = conn
@@ -419,9 +427,11 @@ pub(crate) fn correlate_all(
         "INSERT OR IGNORE INTO incidents (id, display_name, severity, status, first_activity, last_activity, created, last_update)
          VALUES (?1, '', 0, 'active', 0, 0, ?2, ?2)",
     )?;
-    // Only rows whose placement or reasons changed are written (an alert row holds its
-    // document, so rewriting every row would rewrite the store), and only incidents that
-    // gained or lost alerts are rolled up again.
+    // Only rows whose placement or reasons changed are written, and only incidents that
+    // gained or lost alerts are rolled up again. Rows are written in storage order: placing
+    // goes by activity, which is scattered over the table, and a page cache far smaller than
+    // the table would spill and re-write each page once per alert on it.
+    placements.sort_unstable_by_key(|p| p.rid);
     for Placement {
         rid,
         id,
