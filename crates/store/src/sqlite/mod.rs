@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_alert_docs.sql"),
     include_str!("../../migrations/sqlite/0005_queue_index.sql"),
     include_str!("../../migrations/sqlite/0006_entity_hash.sql"),
+    include_str!("../../migrations/sqlite/0007_incidents_live.sql"),
 ];
 
 /// Reader connections: reads block on I/O, so a few more than cores.
@@ -175,7 +176,7 @@ impl SqliteStore {
                     | OpenFlags::SQLITE_OPEN_URI,
             )?;
             r.busy_timeout(std::time::Duration::from_secs(10))?;
-            r.execute_batch("PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;")?;
+            r.execute_batch("PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8192;")?;
             tx.send(r)
                 .map_err(|_| StoreError::Unavailable("reader pool".into()))?;
         }
