@@ -203,14 +203,18 @@ impl Writer {
                 self.sql.push(')');
             }
             Pred::Entity(kind, vs) => {
-                self.sql
-                    .push_str("rid IN (SELECT e.rid FROM entities e WHERE e.kind = ");
+                // One seek per part of the index (crate::entity_index); CROSS JOIN keeps
+                // the parts as the outer loop.
+                self.sql.push_str(
+                    "rid IN (SELECT e.rid FROM entity_parts p CROSS JOIN entities e \
+                     WHERE e.part = p.part AND e.kind = ",
+                );
                 self.bind(SqlParam::Int(kind.code()));
                 self.sql.push_str(" AND ");
                 self.any_of(
                     "e.value_hash",
                     vs.iter()
-                        .map(|v| SqlParam::Int(crate::entity_hash::value_hash(v))),
+                        .map(|v| SqlParam::Int(crate::entity_index::value_hash(v))),
                 );
                 self.sql.push(')');
             }
@@ -249,7 +253,8 @@ mod tests {
             f.sql,
             "(+severity >= ?) AND NOT (assigned_to IS NOT NULL AND assigned_to = ?) AND \
              (EXISTS (SELECT 1 FROM alert_tags t WHERE t.rid = alerts.rid AND t.tag IN (?, ?))) \
-             AND NOT (rid IN (SELECT e.rid FROM entities e WHERE e.kind = ? AND e.value_hash = ?)) \
+             AND NOT (rid IN (SELECT e.rid FROM entity_parts p CROSS JOIN entities e \
+             WHERE e.part = p.part AND e.kind = ? AND e.value_hash = ?)) \
              AND (instr(lower(title), ?) > 0)"
         );
         use SqlParam::{Int, Text};
@@ -261,7 +266,7 @@ mod tests {
                 Text("a".into()),
                 Text("b".into()),
                 Int(1),
-                Int(crate::entity_hash::value_hash("ws-1")),
+                Int(crate::entity_index::value_hash("ws-1")),
                 Text("mimi".into()),
             ]
         );

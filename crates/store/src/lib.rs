@@ -7,7 +7,7 @@
 
 pub mod access;
 pub mod cursor;
-pub mod entity_hash;
+pub mod entity_index;
 pub mod error;
 pub mod filter;
 pub mod incidents;

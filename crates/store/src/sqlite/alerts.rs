@@ -96,7 +96,7 @@ pub(crate) fn ingest(
     mut engine: Option<&mut super::correlation::Engine>,
 ) -> Result<Vec<IngestOutcome>, StoreError> {
     let mut out = Vec::with_capacity(batch.len());
-    let mut pending: Vec<(i64, i64, i64)> = Vec::new();
+    let mut pending: Vec<(i64, i64, i64, i64)> = Vec::new();
     let mut rollups = super::incidents::Rollups::default();
     for mut p in batch {
         let entities = std::mem::take(&mut p.alert.entities);
@@ -127,11 +127,14 @@ pub(crate) fn ingest(
                 rid
             }
         };
-        pending.extend(
-            entities
-                .iter()
-                .map(|e| (e.kind.code(), crate::entity_hash::value_hash(&e.value), rid)),
-        );
+        pending.extend(entities.iter().map(|e| {
+            (
+                crate::entity_index::part_of(rid),
+                e.kind.code(),
+                crate::entity_index::value_hash(&e.value),
+                rid,
+            )
+        }));
     }
     pending.sort_unstable();
     pending.dedup();
@@ -219,12 +222,20 @@ pub(crate) fn insert_tags(conn: &Connection, rid: i64, tags: &[String]) -> Resul
     Ok(())
 }
 
-fn insert_entities(conn: &Connection, rows: &[(i64, i64, i64)]) -> Result<(), StoreError> {
+fn insert_entities(conn: &Connection, rows: &[(i64, i64, i64, i64)]) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
-        "INSERT OR IGNORE INTO entities (kind, value_hash, rid) VALUES (?1, ?2, ?3)",
+        "INSERT OR IGNORE INTO entities (part, kind, value_hash, rid) VALUES (?1, ?2, ?3, ?4)",
     )?;
-    for (kind, hash, rid) in rows {
-        stmt.execute(params![kind, hash, rid])?;
+    let mut part_stmt =
+        conn.prepare_cached("INSERT OR IGNORE INTO entity_parts (part) VALUES (?1)")?;
+    let mut last_part = None;
+    for (part, kind, hash, rid) in rows {
+        // Rows come sorted, so each part of the batch is registered once.
+        if last_part != Some(*part) {
+            part_stmt.execute([part])?;
+            last_part = Some(*part);
+        }
+        stmt.execute(params![part, kind, hash, rid])?;
     }
     Ok(())
 }
