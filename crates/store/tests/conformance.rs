@@ -139,36 +139,13 @@ async fn recorrelation_links_alerts_stored_before_incidents_existed() {
 /// the survivor.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_restart_new_alerts_join_the_survivor_of_a_merge() {
-    use rampart_domain::alert::NewAlert;
-    use rampart_domain::entity::{EntityKey, EntityKind};
+    use conformance::{incident_of, on_devices};
     use rampart_domain::history::Actor;
     use rampart_domain::timestamp::Timestamp;
     let dir = tempfile::tempdir().unwrap();
     let t0 = Timestamp::parse_rfc3339("2026-11-23T08:00:00Z").unwrap();
-    let alert = |i: i64, devices: &[&str]| NewAlert {
-        record: conformance::record(
-            &format!("da-restart-{i}"),
-            None,
-            Timestamp::from_micros(t0.micros() + i * 60_000_000),
-        ),
-        entities: devices
-            .iter()
-            .map(|d| EntityKey {
-                kind: EntityKind::Device,
-                value: (*d).into(),
-            })
-            .collect(),
-        document: b"{}".to_vec(),
-    };
-    async fn incident_of(s: &SqliteStore, i: i64) -> String {
-        s.get_alert(&format!("da-restart-{i}"))
-            .await
-            .unwrap()
-            .unwrap()
-            .record
-            .incident_id
-            .unwrap()
-    }
+    let id = |i: i64| format!("da-restart-{i}");
+    let alert = |i: i64, devices: &[&str]| on_devices(&id(i), t0, i, devices);
     let survivor = {
         let s = SqliteStore::open_dir(dir.path()).unwrap();
         for (i, devs) in [(0, &["d1"][..]), (1, &["d2"]), (2, &["d1", "d2"])] {
@@ -176,8 +153,8 @@ async fn after_a_restart_new_alerts_join_the_survivor_of_a_merge() {
                 .await
                 .unwrap();
         }
-        let inc = incident_of(&s, 0).await;
-        assert_eq!(incident_of(&s, 1).await, inc, "the bridge merged both");
+        let inc = incident_of(&s, &id(0)).await;
+        assert_eq!(incident_of(&s, &id(1)).await, inc, "the bridge merged both");
         let conn = rusqlite::Connection::open(dir.path().join("rampart.db")).unwrap();
         let redirected: i64 = conn
             .query_row(
@@ -194,6 +171,6 @@ async fn after_a_restart_new_alerts_join_the_survivor_of_a_merge() {
         s.ingest(vec![alert(i, &[dev])], Actor::producer("p"), t0)
             .await
             .unwrap();
-        assert_eq!(incident_of(&s, i).await, survivor, "alert on {dev}");
+        assert_eq!(incident_of(&s, &id(i)).await, survivor, "alert on {dev}");
     }
 }

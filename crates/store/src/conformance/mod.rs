@@ -57,6 +57,28 @@ pub(crate) fn new_alert(record: AlertRecord, entities: Vec<EntityKey>, doc: &[u8
     }
 }
 
+/// An alert `minute` minutes after `t0` naming these devices: the shape correlation cases use.
+pub fn on_devices(id: &str, t0: Timestamp, minute: i64, devices: &[&str]) -> NewAlert {
+    let at = Timestamp::from_micros(t0.micros() + minute * 60_000_000);
+    let keys = devices
+        .iter()
+        .map(|d| EntityKey {
+            kind: rampart_domain::entity::EntityKind::Device,
+            value: (*d).into(),
+        })
+        .collect();
+    new_alert(record(id, None, at), keys, b"{}")
+}
+
+/// The incident an alert is in.
+pub async fn incident_of(s: &dyn Store, id: &str) -> String {
+    s.get_alert(id)
+        .await
+        .unwrap()
+        .and_then(|a| a.record.incident_id)
+        .unwrap_or_else(|| panic!("{id} has no incident"))
+}
+
 /// A query that sees everything, newest first.
 pub fn everything(page_size: usize) -> AlertQuery {
     AlertQuery {
@@ -270,35 +292,19 @@ pub async fn total_is_capped(s: &dyn Store) {
 /// four in one incident, so the rebuild must give that group the same id back.
 pub async fn recorrelation_keeps_incident_ids(s: &dyn Store) {
     let t0 = Timestamp::parse_rfc3339("2026-11-23T08:00:00Z").unwrap_or(Timestamp::from_micros(0));
-    let key = |v: &str| EntityKey {
-        kind: rampart_domain::entity::EntityKind::Device,
-        value: v.into(),
-    };
     let devices: [&[&str]; 4] = [&["d1"], &["d2"], &["d2"], &["d1", "d2"]];
-    for (i, devs) in devices.iter().enumerate() {
-        let at = Timestamp::from_micros(t0.micros() + i64::try_from(i).unwrap_or(0) * 60_000_000);
-        let alert = NewAlert {
-            record: record(&format!("da-keep-{i}"), None, at),
-            entities: devs.iter().map(|d| key(d)).collect(),
-            document: b"{}".to_vec(),
-        };
+    for (i, devs) in (0..).zip(devices) {
+        let alert = on_devices(&format!("da-keep-{i}"), t0, i, devs);
+        let at = alert.record.last_activity;
         s.ingest(vec![alert], Actor::producer("p"), at)
             .await
             .unwrap();
     }
-    let incident_of = |i: usize| async move {
-        s.get_alert(&format!("da-keep-{i}"))
-            .await
-            .unwrap()
-            .unwrap()
-            .record
-            .incident_id
-            .unwrap()
-    };
-    let before = incident_of(0).await;
+    let incident = |i: usize| async move { incident_of(s, &format!("da-keep-{i}")).await };
+    let before = incident(0).await;
     for i in 1..4 {
         assert_eq!(
-            incident_of(i).await,
+            incident(i).await,
             before,
             "ingest put alert {i} with the others"
         );
@@ -309,7 +315,7 @@ pub async fn recorrelation_keeps_incident_ids(s: &dyn Store) {
         assert_eq!(sum.alerts, 4, "run {run}");
         assert_eq!(sum.moved, 0, "run {run} moved alerts");
         for i in 0..4 {
-            assert_eq!(incident_of(i).await, before, "run {run}, alert {i}");
+            assert_eq!(incident(i).await, before, "run {run}, alert {i}");
         }
     }
 }
