@@ -39,6 +39,7 @@ conformance!(
     bulk_update_respects_scope,
     sessions_and_tokens_end,
     recorrelation_keeps_incident_ids,
+    rollups_within_one_batch,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

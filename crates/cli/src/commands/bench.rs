@@ -27,6 +27,10 @@ pub struct CorrelateArgs {
     /// Data directory (shared with `bench queue`, generated once).
     #[arg(long, default_value = "./rampart-bench-data")]
     pub data_dir: PathBuf,
+    /// Fill the store and stop: a copy of it times the first rebuild after bulk ingest as
+    /// often as needed.
+    #[arg(long)]
+    pub generate_only: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -480,6 +484,10 @@ async fn correlate(a: CorrelateArgs) -> anyhow::Result<()> {
         super::demo::fill(&*store, a.alerts - have, have + 1, false).await?;
     }
     let n = store.count_alerts().await?;
+    if a.generate_only {
+        println!("bench correlate: {n} alerts stored, not re-correlated (--generate-only)");
+        return Ok(());
+    }
     let started = Instant::now();
     let s = store
         .correlate(

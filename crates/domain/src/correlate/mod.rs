@@ -22,6 +22,11 @@ use crate::entity::{EntityKey, EntityKind};
 use crate::timestamp::{Timestamp, DAY_MICROS};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+mod slab;
+use slab::{Ref, Slab};
 
 /// The engine's maps: hashed with foldhash (randomly seeded per process, so producers cannot
 /// precompute colliding entity values) rather than SipHash, which was 7 % of a full rebuild.
@@ -156,33 +161,45 @@ pub enum Openness {
     Redirected,
 }
 
-#[derive(Debug, Clone, Default)]
+/// Where a key was seen: an incident, the latest activity there, and how many of the
+/// incident's alerts carry the key.
+#[derive(Debug, Clone, Copy)]
+struct Sighting {
+    incident: Ref,
+    last: Timestamp,
+    count: u32,
+}
+
+#[derive(Debug, Clone)]
 struct KeyState {
-    /// Incidents this key was seen in, with the latest activity there and how many of the
-    /// incident's alerts carry the key.
-    incidents: Vec<(String, Timestamp, u32)>,
-    /// Distinct counterpart assets with when they were last seen (capped).
-    assets: Vec<(String, Timestamp)>,
+    key: EntityKey,
+    incidents: Vec<Sighting>,
+    /// Distinct counterpart assets (hashed values) with when they were last seen (capped).
+    assets: Vec<(u64, Timestamp)>,
     common: bool,
 }
 
 #[derive(Debug, Clone)]
 struct AlertState {
-    incident: String,
+    id: Arc<str>,
+    incident: Ref,
     manual: bool,
     /// Its correlating keys and activity.
-    keys: Vec<EntityKey>,
+    keys: Vec<Ref>,
     at: Timestamp,
 }
 
 #[derive(Debug, Clone)]
 struct IncidentState {
+    id: Arc<str>,
     open: Openness,
-    redirect: Option<String>,
+    /// The incident this one was merged into; the id is kept because the survivor may be
+    /// pruned before the redirect is (callers still ask where a merged incident went).
+    redirect: Option<(Ref, Arc<str>)>,
     /// Creation order, to break ties when choosing the survivor of a merge.
     order: u64,
     /// Alerts currently in it (as far as the window reaches).
-    members: Vec<String>,
+    members: Vec<Ref>,
 }
 
 /// One alert as the engine needs it.
@@ -195,14 +212,24 @@ pub struct AlertIn<'a> {
 }
 
 /// The correlation engine.
+///
+/// Alerts, keys and incidents live in slabs and refer to each other by handle; the id maps
+/// are consulted once per string an alert brings. Owned strings for every sighting and
+/// membership made placing an alert allocation-bound and the engine most of the server's
+/// memory.
 #[derive(Debug, Clone)]
 pub struct Correlator {
     window: i64,
     max_prevalence: usize,
     allow: BTreeSet<EntityKey>,
-    keys: Map<EntityKey, KeyState>,
-    alerts: Map<String, AlertState>,
-    incidents: Map<String, IncidentState>,
+    key_ix: Map<EntityKey, Ref>,
+    keys: Slab<KeyState>,
+    alert_ix: Map<Arc<str>, Ref>,
+    alerts: Slab<AlertState>,
+    incident_ix: Map<Arc<str>, Ref>,
+    incidents: Slab<IncidentState>,
+    /// Hashes counterpart assets (randomly seeded, like the maps).
+    asset_hasher: foldhash::fast::RandomState,
     order: u64,
 }
 
@@ -211,43 +238,73 @@ fn asset_cap(k: usize) -> usize {
     k + 1
 }
 
+/// Stands in for a key the engine no longer holds (never expected: an alert in the window
+/// keeps its keys alive).
+fn blank_key() -> EntityKey {
+    EntityKey {
+        kind: EntityKind::Device,
+        value: String::new(),
+    }
+}
+
 fn never_common(kind: EntityKind) -> bool {
     matches!(kind, EntityKind::Process | EntityKind::MailMessage)
 }
 
-/// The assets a key's prevalence is counted in: accounts for a host, hosts for the rest
-/// (mailboxes, then accounts, when an alert names no host).
-fn counterparts(kind: EntityKind, keys: &[EntityKey]) -> Vec<&str> {
-    let pick = |k: EntityKind| -> Vec<&str> {
-        keys.iter()
-            .filter(|e| e.kind == k)
-            .map(|e| e.value.as_str())
-            .collect()
-    };
-    if kind == EntityKind::Device {
-        return pick(EntityKind::User);
-    }
-    for k in [EntityKind::Device, EntityKind::Mailbox, EntityKind::User] {
-        if k == kind {
-            continue;
-        }
-        let v = pick(k);
-        if !v.is_empty() {
-            return v;
-        }
-    }
-    Vec::new()
+/// An alert's candidate counterpart assets, hashed: the accounts, hosts and mailboxes it
+/// names.
+struct Counterparts {
+    users: Vec<u64>,
+    devices: Vec<u64>,
+    mailboxes: Vec<u64>,
 }
 
-/// Follows redirects (bounded: merges never form cycles, but stored data is not trusted).
-fn survivor_in<'a>(incidents: &'a Map<String, IncidentState>, mut id: &'a str) -> &'a str {
-    for _ in 0..64 {
-        match incidents.get(id).and_then(|i| i.redirect.as_deref()) {
-            Some(next) => id = next,
-            None => break,
+impl Counterparts {
+    fn of(keys: &[EntityKey], hasher: &foldhash::fast::RandomState) -> Self {
+        let pick = |k: EntityKind| -> Vec<u64> {
+            keys.iter()
+                .filter(|e| e.kind == k)
+                .map(|e| hasher.hash_one(e.value.as_str()))
+                .collect()
+        };
+        Counterparts {
+            users: pick(EntityKind::User),
+            devices: pick(EntityKind::Device),
+            mailboxes: pick(EntityKind::Mailbox),
         }
     }
-    id
+
+    /// The assets a key's prevalence is counted in: accounts for a host, hosts for the rest
+    /// (mailboxes, then accounts, when an alert names no host).
+    fn for_kind(&self, kind: EntityKind) -> &[u64] {
+        if kind == EntityKind::Device {
+            return &self.users;
+        }
+        for (k, v) in [
+            (EntityKind::Device, &self.devices),
+            (EntityKind::Mailbox, &self.mailboxes),
+            (EntityKind::User, &self.users),
+        ] {
+            if k != kind && !v.is_empty() {
+                return v;
+            }
+        }
+        &[]
+    }
+}
+
+/// Follows redirects to the surviving incident (bounded: merges never form cycles, but
+/// stored data is not trusted). `None` if `r` itself is gone; a redirect to a pruned
+/// incident stops at the redirected one, which takes no alerts.
+fn survivor_of(incidents: &Slab<IncidentState>, mut r: Ref) -> Option<Ref> {
+    incidents.get(r)?;
+    for _ in 0..64 {
+        match incidents.get(r).and_then(|i| i.redirect.as_ref()) {
+            Some((next, _)) if incidents.contains(*next) => r = *next,
+            _ => break,
+        }
+    }
+    Some(r)
 }
 
 /// Union-find over member indexes, for splitting an incident into its linked parts.
@@ -282,9 +339,13 @@ impl Correlator {
             window: cfg.window_micros(),
             max_prevalence: cfg.max_prevalence,
             allow,
-            keys: Map::default(),
-            alerts: Map::default(),
-            incidents: Map::default(),
+            key_ix: Map::default(),
+            keys: Slab::default(),
+            alert_ix: Map::default(),
+            alerts: Slab::default(),
+            incident_ix: Map::default(),
+            incidents: Slab::default(),
+            asset_hasher: foldhash::fast::RandomState::default(),
             order: 0,
         }
     }
@@ -295,67 +356,65 @@ impl Correlator {
 
     /// Follows redirects to the surviving incident.
     pub fn survivor<'a>(&'a self, id: &'a str) -> &'a str {
-        survivor_in(&self.incidents, id)
+        let Some(mut r) = self.incident_ix.get(id).copied() else {
+            return id;
+        };
+        for _ in 0..64 {
+            match self.incidents.get(r).and_then(|i| i.redirect.as_ref()) {
+                Some((next, _)) if self.incidents.contains(*next) => r = *next,
+                Some((_, gone)) => return gone.as_ref(),
+                None => break,
+            }
+        }
+        self.incidents.get(r).map_or(id, |i| i.id.as_ref())
     }
 
-    fn add_incident(&mut self, id: &str, open: Openness, redirect: Option<&str>) {
-        self.order += 1;
-        let order = self.order;
+    fn incident_id(&self, r: Ref) -> String {
         self.incidents
-            .entry(id.to_string())
-            .or_insert(IncidentState {
-                open,
-                redirect: redirect.map(str::to_string),
-                order,
-                members: Vec::new(),
-            });
+            .get(r)
+            .map(|i| i.id.to_string())
+            .unwrap_or_default()
     }
 
-    /// Registers a stored incident (when warming the engine from the store).
-    pub fn restore_incident(&mut self, id: &str, open: Openness, redirect: Option<&str>) {
-        self.add_incident(id, open, redirect);
-        if let Some(i) = self.incidents.get_mut(id) {
-            i.open = open;
-            i.redirect = redirect.map(str::to_string);
+    fn is_open(&self, r: Ref) -> bool {
+        self.incidents
+            .get(r)
+            .is_some_and(|i| i.open == Openness::Open)
+    }
+
+    /// The incident called `id`, registered with `open` if the engine does not hold it yet.
+    fn add_incident(&mut self, id: &str, open: Openness) -> Ref {
+        self.order += 1;
+        if let Some(r) = self.incident_ix.get(id) {
+            return *r;
         }
+        let id: Arc<str> = Arc::from(id);
+        let r = self.incidents.insert(IncidentState {
+            id: Arc::clone(&id),
+            open,
+            redirect: None,
+            order: self.order,
+            members: Vec::new(),
+        });
+        self.incident_ix.insert(id, r);
+        r
     }
 
-    /// Registers a stored alert's placement (when warming the engine from the store).
-    pub fn restore_alert(&mut self, a: AlertIn<'_>, incident: &str, manual: bool) {
-        self.add_incident(incident, Openness::Open, None);
-        let _ = self.count(a);
-        self.observe(a, incident, manual);
-    }
-
-    /// Tells the engine an incident's status changed (resolved, reopened).
-    pub fn set_openness(&mut self, id: &str, open: Openness) {
-        if let Some(i) = self.incidents.get_mut(id) {
-            i.open = open;
-        }
-    }
-
-    /// Records a manual link so correlation never moves the alert again.
-    pub fn pin(&mut self, alert: &str, incident: &str) {
-        self.add_incident(incident, Openness::Open, None);
-        self.move_alert(alert, incident);
-        if let Some(st) = self.alerts.get_mut(alert) {
-            st.manual = true;
-        }
-    }
-
-    /// Records a merge (made by hand or by the store).
-    pub fn redirect(&mut self, from: &str, into: &str) {
+    fn set_redirect(&mut self, from: Ref, into: Ref) {
+        let Some(into_id) = self.incidents.get(into).map(|i| Arc::clone(&i.id)) else {
+            return;
+        };
         let moved = match self.incidents.get_mut(from) {
             Some(i) => {
                 i.open = Openness::Redirected;
-                i.redirect = Some(into.to_string());
+                i.redirect = Some((into, into_id));
                 std::mem::take(&mut i.members)
             }
             None => Vec::new(),
         };
         for m in &moved {
-            if let Some(st) = self.alerts.get_mut(m) {
-                st.incident = into.to_string();
+            if let Some(st) = self.alerts.get_mut(*m) {
+                st.incident = into;
             }
         }
         if let Some(i) = self.incidents.get_mut(into) {
@@ -364,109 +423,193 @@ impl Correlator {
         // Key sightings keep naming `from`; lookups follow the redirect to `into`.
     }
 
+    /// Registers a stored incident (when warming the engine from the store).
+    pub fn restore_incident(&mut self, id: &str, open: Openness, redirect: Option<&str>) {
+        let r = self.add_incident(id, open);
+        if let Some(i) = self.incidents.get_mut(r) {
+            i.open = open;
+        }
+        if let Some(into) = redirect {
+            // The survivor of a stored merge is registered as closed unless the store says
+            // otherwise: what the engine does not hold takes no alerts.
+            let into = self.add_incident(into, Openness::Resolved);
+            self.set_redirect(r, into);
+        }
+    }
+
+    /// Registers a stored alert's placement (when warming the engine from the store).
+    pub fn restore_alert(&mut self, a: AlertIn<'_>, incident: &str, manual: bool) {
+        let inc = self.add_incident(incident, Openness::Open);
+        let refs = self.intern(a.keys);
+        let counterparts = Counterparts::of(a.keys, &self.asset_hasher);
+        let _ = self.count(a.at, &refs, &counterparts);
+        self.observe(a, refs, inc, manual);
+    }
+
+    /// Tells the engine an incident's status changed (resolved, reopened).
+    pub fn set_openness(&mut self, id: &str, open: Openness) {
+        if let Some(i) = self
+            .incident_ix
+            .get(id)
+            .copied()
+            .and_then(|r| self.incidents.get_mut(r))
+        {
+            i.open = open;
+        }
+    }
+
+    /// Records a manual link so correlation never moves the alert again.
+    pub fn pin(&mut self, alert: &str, incident: &str) {
+        let inc = self.add_incident(incident, Openness::Open);
+        if let Some(a) = self.alert_ix.get(alert).copied() {
+            self.move_alert(a, inc);
+            if let Some(st) = self.alerts.get_mut(a) {
+                st.manual = true;
+            }
+        }
+    }
+
+    /// Records a merge (made by hand or by the store).
+    pub fn redirect(&mut self, from: &str, into: &str) {
+        let Some(from) = self.incident_ix.get(from).copied() else {
+            return;
+        };
+        // An incident the engine does not hold is outside the window or closed: it takes
+        // no new alerts until the store reports it open.
+        let into = self.add_incident(into, Openness::Resolved);
+        self.set_redirect(from, into);
+    }
+
     /// Moves one alert (membership and key sightings) to another incident.
-    fn move_alert(&mut self, alert: &str, to: &str) {
-        let Some(st) = self.alerts.get(alert).cloned() else {
+    fn move_alert(&mut self, alert: Ref, to: Ref) {
+        let Some(st) = self.alerts.get_mut(alert) else {
             return;
         };
         if st.incident == to {
             return;
         }
-        if let Some(i) = self.incidents.get_mut(&st.incident) {
-            i.members.retain(|m| m != alert);
+        let (from, at) = (st.incident, st.at);
+        st.incident = to;
+        let keys = std::mem::take(&mut st.keys);
+        if let Some(i) = self.incidents.get_mut(from) {
+            i.members.retain(|m| *m != alert);
         }
         if let Some(i) = self.incidents.get_mut(to) {
-            i.members.push(alert.to_string());
+            i.members.push(alert);
         }
-        let incidents = &self.incidents;
-        for key in &st.keys {
+        for &key in &keys {
             let Some(ks) = self.keys.get_mut(key) else {
                 continue;
             };
             if ks.common {
                 continue;
             }
+            let incidents = &self.incidents;
             if let Some(pos) = ks
                 .incidents
                 .iter()
-                .position(|(i, _, _)| survivor_in(incidents, i) == st.incident)
+                .position(|s| survivor_of(incidents, s.incident) == Some(from))
             {
-                if let Some(e) = ks.incidents.get_mut(pos) {
-                    e.2 = e.2.saturating_sub(1);
-                    if e.2 == 0 {
+                if let Some(s) = ks.incidents.get_mut(pos) {
+                    s.count = s.count.saturating_sub(1);
+                    if s.count == 0 {
                         ks.incidents.remove(pos);
                     }
                 }
             }
-            match ks.incidents.iter_mut().find(|(i, _, _)| i == to) {
-                Some(e) => {
-                    e.1 = e.1.max(st.at);
-                    e.2 += 1;
+            match ks.incidents.iter_mut().find(|s| s.incident == to) {
+                Some(s) => {
+                    s.last = s.last.max(at);
+                    s.count += 1;
                 }
-                None => ks.incidents.push((to.to_string(), st.at, 1)),
+                None => ks.incidents.push(Sighting {
+                    incident: to,
+                    last: at,
+                    count: 1,
+                }),
             }
         }
-        if let Some(s) = self.alerts.get_mut(alert) {
-            s.incident = to.to_string();
+        if let Some(st) = self.alerts.get_mut(alert) {
+            st.keys = keys;
         }
     }
 
-    fn correlating<'s, 'k: 's>(
-        &'s self,
-        keys: &'k [EntityKey],
-    ) -> impl Iterator<Item = &'k EntityKey> + 's {
-        keys.iter()
-            .filter(|k| STRONG_KINDS.contains(&k.kind) && !self.allow.contains(*k))
+    /// The alert's correlating keys (strong, not allow-listed) as handles, in the order the
+    /// alert names them, each once; keys new to the engine get a state.
+    fn intern(&mut self, keys: &[EntityKey]) -> Vec<Ref> {
+        let mut out: Vec<Ref> = Vec::with_capacity(keys.len());
+        for k in keys {
+            if !STRONG_KINDS.contains(&k.kind) || self.allow.contains(k) {
+                continue;
+            }
+            let r = match self.key_ix.get(k) {
+                Some(r) => *r,
+                None => {
+                    let r = self.keys.insert(KeyState {
+                        key: k.clone(),
+                        incidents: Vec::new(),
+                        assets: Vec::new(),
+                        common: false,
+                    });
+                    self.key_ix.insert(k.clone(), r);
+                    r
+                }
+            };
+            if !out.contains(&r) {
+                out.push(r);
+            }
+        }
+        out
     }
 
-    fn is_common(&self, k: &EntityKey) -> bool {
+    fn is_common(&self, k: Ref) -> bool {
         self.keys.get(k).is_some_and(|s| s.common)
     }
 
+    fn key(&self, k: Ref) -> EntityKey {
+        self.keys.get(k).map_or_else(blank_key, |s| s.key.clone())
+    }
+
     /// Updates prevalence with this alert; returns keys that just turned common.
-    fn count(&mut self, a: AlertIn<'_>) -> Vec<EntityKey> {
+    fn count(&mut self, at: Timestamp, refs: &[Ref], counterparts: &Counterparts) -> Vec<Ref> {
         let mut turned = Vec::new();
         // Prevalence counts the hosts seen with the key in the engine's memory (the window
         // behind the newest alert, see `prune`), not around each alert: producers deliver
         // out of order, and a per-alert window would forget hosts as fast as it learns them.
         let (cap, max) = (asset_cap(self.max_prevalence), self.max_prevalence);
-        for key in a.keys {
-            if !STRONG_KINDS.contains(&key.kind)
-                || never_common(key.kind)
-                || self.allow.contains(key)
-            {
-                continue;
-            }
-            if !self.keys.contains_key(key) {
-                self.keys.insert(key.clone(), KeyState::default());
-            }
-            let Some(st) = self.keys.get_mut(key) else {
+        for &r in refs {
+            let Some(st) = self.keys.get_mut(r) else {
                 continue;
             };
-            if st.common {
+            if st.common || never_common(st.key.kind) {
                 continue;
             }
-            for c in counterparts(key.kind, a.keys) {
-                if let Some(e) = st.assets.iter_mut().find(|(v, _)| v == c) {
-                    e.1 = e.1.max(a.at);
+            for &c in counterparts.for_kind(st.key.kind) {
+                if let Some(e) = st.assets.iter_mut().find(|(v, _)| *v == c) {
+                    e.1 = e.1.max(at);
                 } else if st.assets.len() < cap {
-                    st.assets.push((c.to_string(), a.at));
+                    st.assets.push((c, at));
                 }
             }
             if st.assets.len() > max {
                 st.common = true;
-                turned.push(key.clone());
+                turned.push(r);
             }
         }
         turned
     }
 
-    fn observe(&mut self, a: AlertIn<'_>, incident: &str, manual: bool) {
-        let keys: Vec<EntityKey> = self.correlating(a.keys).cloned().collect();
-        for key in &keys {
-            if !self.keys.contains_key(key) {
-                self.keys.insert(key.clone(), KeyState::default());
+    fn observe(&mut self, a: AlertIn<'_>, refs: Vec<Ref>, incident: Ref, manual: bool) {
+        if let Some(old) = self.alert_ix.get(a.id).copied() {
+            // Seen again (a re-warm): the new placement replaces the old membership.
+            if let Some(prev) = self.alerts.get(old).map(|s| s.incident) {
+                if let Some(i) = self.incidents.get_mut(prev) {
+                    i.members.retain(|m| *m != old);
+                }
             }
+            self.alerts.remove(old);
+        }
+        for &key in &refs {
             let Some(st) = self.keys.get_mut(key) else {
                 continue;
             };
@@ -476,49 +619,53 @@ impl Correlator {
             if st.common {
                 continue;
             }
-            match st.incidents.iter_mut().find(|(i, _, _)| i == incident) {
-                Some(e) => {
-                    e.1 = e.1.max(a.at);
-                    e.2 += 1;
+            match st.incidents.iter_mut().find(|s| s.incident == incident) {
+                Some(s) => {
+                    s.last = s.last.max(a.at);
+                    s.count += 1;
                 }
-                None => st.incidents.push((incident.to_string(), a.at, 1)),
+                None => st.incidents.push(Sighting {
+                    incident,
+                    last: a.at,
+                    count: 1,
+                }),
             }
         }
+        let id: Arc<str> = Arc::from(a.id);
+        let r = self.alerts.insert(AlertState {
+            id: Arc::clone(&id),
+            incident,
+            manual,
+            keys: refs,
+            at: a.at,
+        });
+        self.alert_ix.insert(id, r);
         if let Some(i) = self.incidents.get_mut(incident) {
-            i.members.push(a.id.to_string());
+            i.members.push(r);
         }
-        self.alerts.insert(
-            a.id.to_string(),
-            AlertState {
-                incident: incident.to_string(),
-                manual,
-                keys,
-                at: a.at,
-            },
-        );
     }
 
     /// Re-splits an incident into the parts its members still link through keys that are
     /// not common; the largest part keeps the incident, each other part gets a new one.
     fn resplit(
         &mut self,
-        incident: &str,
-        cause: &EntityKey,
+        incident: Ref,
+        cause: Ref,
         new_id: &mut dyn FnMut() -> String,
         effects: &mut Vec<Effect>,
     ) {
         let Some(inc) = self.incidents.get(incident) else {
             return;
         };
-        let members: Vec<String> = inc.members.clone();
+        let members: Vec<Ref> = inc.members.clone();
         if members.len() < 2 {
             return;
         }
         let mut parts = Parts((0..members.len()).collect());
-        let mut first_with: HashMap<&EntityKey, usize> = HashMap::new();
+        let mut first_with: Map<Ref, usize> = Map::default();
         let mut manual_root = None;
         for (i, m) in members.iter().enumerate() {
-            let Some(st) = self.alerts.get(m) else {
+            let Some(st) = self.alerts.get(*m) else {
                 continue;
             };
             if st.manual {
@@ -528,11 +675,11 @@ impl Correlator {
                     None => manual_root = Some(i),
                 }
             }
-            for k in &st.keys {
+            for &k in &st.keys {
                 if self.is_common(k) {
                     continue;
                 }
-                match first_with.get(k) {
+                match first_with.get(&k) {
                     Some(&j) => parts.union(i, j),
                     None => {
                         first_with.insert(k, i);
@@ -559,19 +706,24 @@ impl Correlator {
             .filter(|(r, _)| Some(*r) != keep)
             .collect();
         others.sort_by_key(|(r, _)| *r);
+        let entity = self.key(cause);
         for (_, group) in others {
             let id = new_id();
-            self.add_incident(&id, Openness::Open, None);
+            let to = self.add_incident(&id, Openness::Open);
             effects.push(Effect::NewIncident { id: id.clone() });
             for i in group {
-                let Some(alert) = members.get(i).cloned() else {
+                let Some(&alert) = members.get(i) else {
                     continue;
                 };
-                self.move_alert(&alert, &id);
+                self.move_alert(alert, to);
                 effects.push(Effect::Split {
-                    alert,
+                    alert: self
+                        .alerts
+                        .get(alert)
+                        .map(|s| s.id.to_string())
+                        .unwrap_or_default(),
                     incident: id.clone(),
-                    entity: cause.clone(),
+                    entity: entity.clone(),
                 });
             }
         }
@@ -580,83 +732,86 @@ impl Correlator {
     /// Places a new alert. `new_id` mints incident ids. Returns the effects in order.
     pub fn place(&mut self, a: AlertIn<'_>, new_id: &mut dyn FnMut() -> String) -> Vec<Effect> {
         let mut effects = Vec::new();
+        let refs = self.intern(a.keys);
+        let counterparts = Counterparts::of(a.keys, &self.asset_hasher);
         // Prevalence first, so this alert counts towards making an entity common; incidents
         // that only held together through an entity that turns common fall apart.
-        for key in self.count(a) {
-            let mut affected: Vec<String> = self
+        for key in self.count(a.at, &refs, &counterparts) {
+            let mut affected: Vec<Ref> = self
                 .keys
-                .get(&key)
+                .get(key)
                 .map(|s| {
                     s.incidents
                         .iter()
-                        .map(|(i, _, _)| self.survivor(i).to_string())
+                        .filter_map(|s| survivor_of(&self.incidents, s.incident))
                         .collect()
                 })
                 .unwrap_or_default();
-            affected.sort();
+            // By id, so that splits (and the ids they mint) come in the same order on every
+            // run and backend.
+            affected.sort_by_cached_key(|x| self.incident_id(*x));
             affected.dedup();
-            if let Some(st) = self.keys.get_mut(&key) {
+            if let Some(st) = self.keys.get_mut(key) {
                 st.incidents = Vec::new();
             }
             for inc in affected {
-                self.resplit(&inc, &key, new_id, &mut effects);
+                self.resplit(inc, key, new_id, &mut effects);
             }
         }
-        // Candidate incidents through non-common keys within the window.
-        let mut found: Vec<(String, EntityKey)> = Vec::new();
-        for key in self.correlating(a.keys) {
+        // Candidate incidents through non-common keys within the window, as (incident, key).
+        let mut found: Vec<(Ref, Ref)> = Vec::new();
+        for &key in &refs {
             let Some(st) = self.keys.get(key) else {
                 continue;
             };
             if st.common {
                 continue;
             }
-            for (inc, last, _) in &st.incidents {
-                if !self.within(a.at, *last) {
+            for s in &st.incidents {
+                if !self.within(a.at, s.last) {
                     continue;
                 }
-                let s = self.survivor(inc);
-                let open = self.incidents.get(s).map(|i| i.open);
-                if open == Some(Openness::Open) && !found.iter().any(|(i, k)| i == s && k == key) {
-                    found.push((s.to_string(), key.clone()));
+                let Some(sv) = survivor_of(&self.incidents, s.incident) else {
+                    continue;
+                };
+                if self.is_open(sv) && !found.contains(&(sv, key)) {
+                    found.push((sv, key));
                 }
             }
         }
-        let mut targets: Vec<String> = Vec::new();
+        let mut targets: Vec<Ref> = Vec::new();
         for (inc, _) in &found {
             if !targets.contains(inc) {
-                targets.push(inc.clone());
+                targets.push(*inc);
             }
         }
         // The largest incident survives a merge (the fewest alerts move); ties go to the
         // oldest.
         targets.sort_by_key(|i| {
             self.incidents
-                .get(i)
+                .get(*i)
                 .map_or((0, u64::MAX), |s| (usize::MAX - s.members.len(), s.order))
         });
         let incident = match targets.first() {
-            Some(t) => t.clone(),
+            Some(t) => *t,
             None => {
                 let id = new_id();
-                self.add_incident(&id, Openness::Open, None);
-                effects.push(Effect::NewIncident { id: id.clone() });
-                id
+                let r = self.add_incident(&id, Openness::Open);
+                effects.push(Effect::NewIncident { id });
+                r
             }
         };
-        for other in targets.iter().skip(1) {
+        let incident_id = self.incident_id(incident);
+        for &other in targets.iter().skip(1) {
             let via = found
                 .iter()
-                .find(|(i, _)| i == other)
-                .map(|(_, k)| k.clone())
-                .unwrap_or_else(|| EntityKey {
-                    kind: EntityKind::Device,
-                    value: String::new(),
-                });
-            self.redirect(other, &incident);
+                .find(|(i, _)| *i == other)
+                .map_or_else(blank_key, |(_, k)| self.key(*k));
+            let from = self.incident_id(other);
+            self.set_redirect(other, incident);
             effects.push(Effect::Merge {
-                from: other.clone(),
-                into: incident.clone(),
+                from,
+                into: incident_id.clone(),
                 via: Reason {
                     alert_id: a.id.to_string(),
                     kind: via.kind,
@@ -665,22 +820,22 @@ impl Correlator {
                 },
             });
         }
-        let mut reason_keys: Vec<EntityKey> = found.into_iter().map(|(_, k)| k).collect();
+        let mut reason_keys: Vec<EntityKey> = found.iter().map(|(_, k)| self.key(*k)).collect();
         reason_keys.sort();
         reason_keys.dedup();
         let reasons = reason_keys
-            .iter()
+            .into_iter()
             .map(|k| Reason {
                 alert_id: a.id.to_string(),
                 kind: k.kind,
-                value: k.value.clone(),
+                value: k.value,
                 rule: RULE_SHARED_ENTITY.into(),
             })
             .collect();
-        self.observe(a, &incident, false);
+        self.observe(a, refs, incident, false);
         effects.push(Effect::Link {
             alert: a.id.to_string(),
-            incident,
+            incident: incident_id,
             reasons,
         });
         effects
@@ -690,18 +845,22 @@ impl Correlator {
     /// window before it), so the engine's memory follows the window, not the store.
     pub fn prune(&mut self, horizon: Timestamp) {
         let cut = horizon.micros() - self.window;
-        self.alerts.retain(|_, a| a.at.micros() >= cut);
-        self.keys.retain(|_, k| {
-            k.incidents.retain(|(_, t, _)| t.micros() >= cut);
+        self.alerts.retain(|a| a.at.micros() >= cut);
+        let alerts = &self.alerts;
+        self.alert_ix.retain(|_, r| alerts.contains(*r));
+        self.keys.retain(|k| {
+            k.incidents.retain(|s| s.last.micros() >= cut);
             k.assets.retain(|(_, t)| t.micros() >= cut);
             k.common || !k.incidents.is_empty() || !k.assets.is_empty()
         });
-        let alerts = &self.alerts;
-        for i in self.incidents.values_mut() {
-            i.members.retain(|m| alerts.contains_key(m));
-        }
-        self.incidents
-            .retain(|_, i| !i.members.is_empty() || i.redirect.is_some());
+        let keys = &self.keys;
+        self.key_ix.retain(|_, r| keys.contains(*r));
+        self.incidents.retain(|i| {
+            i.members.retain(|m| alerts.contains(*m));
+            !i.members.is_empty() || i.redirect.is_some()
+        });
+        let incidents = &self.incidents;
+        self.incident_ix.retain(|_, r| incidents.contains(*r));
     }
 
     /// How many alerts the engine tracks (for memory reports).

@@ -320,6 +320,44 @@ pub async fn recorrelation_keeps_incident_ids(s: &dyn Store) {
     }
 }
 
+/// Roll-ups of incidents opened, joined and merged within one ingest batch: the row must say
+/// what its alerts say (count, highest severity, sources, time span), however the batch
+/// built it.
+pub async fn rollups_within_one_batch(s: &dyn Store) {
+    let t0 = Timestamp::parse_rfc3339("2026-11-23T08:00:00Z").unwrap_or(Timestamp::from_micros(0));
+    let mut batch = vec![
+        on_devices("da-roll-0", t0, 0, &["r1"]),
+        on_devices("da-roll-1", t0, 5, &["r1"]),
+        on_devices("da-roll-2", t0, 10, &["r2"]),
+        on_devices("da-roll-3", t0, 15, &["r1", "r2"]),
+    ];
+    batch[1].record.severity = Severity::High;
+    batch[2].record.severity = Severity::Low;
+    batch[2].record.service_source = "microsoftDefenderForIdentity".into();
+    batch[2].record.category = Some("CredentialAccess".into());
+    let at = Timestamp::from_micros(t0.micros() + 20 * 60_000_000);
+    s.ingest(batch, Actor::producer("p"), at).await.unwrap();
+    let id = incident_of(s, "da-roll-0").await;
+    for i in 1..4 {
+        assert_eq!(incident_of(s, &format!("da-roll-{i}")).await, id, "alert {i}");
+    }
+    let inc = s.get_incident(&id).await.unwrap().unwrap().incident;
+    assert_eq!(inc.alert_count, 4);
+    assert_eq!(inc.severity, Severity::High);
+    let sources: BTreeSet<&str> = inc.service_sources.iter().map(String::as_str).collect();
+    assert_eq!(
+        sources,
+        BTreeSet::from(["microsoftDefenderForEndpoint", "microsoftDefenderForIdentity"])
+    );
+    assert_eq!(inc.categories, vec!["CredentialAccess".to_string()]);
+    assert_eq!(inc.first_activity, t0);
+    assert_eq!(
+        inc.last_activity,
+        Timestamp::from_micros(t0.micros() + 15 * 60_000_000)
+    );
+    assert!(inc.display_name.contains("4 alerts"), "{}", inc.display_name);
+}
+
 /// The differential property: for random alerts and random conditions, the SQL filter
 /// returns exactly the alerts `Condition::eval` accepts. `make` opens a fresh, empty store.
 pub async fn filter_sql_matches_eval<F, Fut>(make: F)

@@ -163,13 +163,14 @@ impl Engine {
                     // A new incident starts out rolled up from its first alert; an existing
                     // one is owed an increment at the end of the batch.
                     if fresh.contains(&incident) {
-                        incidents::create(conn, &incident, rec, now)?;
+                        rollups.create(&incident, rec);
                     } else {
                         rollups.linked(&incident, rec);
                     }
                     linked = Some((incident, reasons));
                 }
                 Effect::Merge { from, into, via } => {
+                    rollups.write_fresh(conn, now)?;
                     incidents::combine(conn, &from, &into, now)?;
                     incidents::merge(conn, &from, &into, &actor(), Some(&via), now)?;
                     rollups.merged(&from, &into);
@@ -179,6 +180,7 @@ impl Engine {
                     incident,
                     entity,
                 } => {
+                    rollups.write_fresh(conn, now)?;
                     split(conn, &alert, &incident, &entity, now, rollups)?;
                 }
             }

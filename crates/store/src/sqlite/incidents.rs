@@ -25,40 +25,126 @@ pub(crate) fn create(
     first: &AlertRecord,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    insert(conn, id, &Rolled::seed(first), now)
+}
+
+fn insert(conn: &Connection, id: &str, r: &Rolled, now: Timestamp) -> Result<(), StoreError> {
     // No "created" history row: like an alert's, it is synthesised from createdDateTime
     // on read, which saves a write per new incident at ingest.
     conn.prepare_cached(
-            "INSERT OR IGNORE INTO incidents (id, display_name, severity, status, alert_count, sources, categories,
-                first_activity, last_activity, created, last_update)
-             VALUES (?1, ?2, ?3, 'active', 1, ?4, ?5, ?6, ?7, ?8, ?8)",
-        )?
-        .execute(params![
-            id,
-            first.title,
-            first.severity.rank(),
-            to_json(&[&first.service_source]),
-            to_json(&first.category.iter().collect::<Vec<_>>()),
-            first.first_activity.micros(),
-            first.last_activity.micros(),
-            now.micros()
-        ])?;
+        "INSERT OR IGNORE INTO incidents (id, display_name, severity, status, alert_count, sources, categories,
+            first_activity, last_activity, created, last_update)
+         VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+    )?
+    .execute(params![
+        id,
+        r.name,
+        r.severity,
+        r.count,
+        to_json(&r.sources),
+        to_json(&r.categories),
+        r.first,
+        r.last,
+        now.micros()
+    ])?;
     Ok(())
+}
+
+/// What new links owe an incident's roll-up, summed over a batch (the few columns a
+/// roll-up reads, not a copy of each alert).
+#[derive(Debug)]
+struct Owed {
+    count: i64,
+    /// Highest severity among the unresolved alerts, and among all of them.
+    severity_active: i64,
+    severity_any: i64,
+    sources: Vec<String>,
+    categories: Vec<String>,
+    first: i64,
+    last: i64,
+}
+
+impl Default for Owed {
+    fn default() -> Self {
+        Owed {
+            count: 0,
+            severity_active: 0,
+            severity_any: 0,
+            sources: Vec::new(),
+            categories: Vec::new(),
+            first: i64::MAX,
+            last: i64::MIN,
+        }
+    }
+}
+
+impl Owed {
+    fn add(&mut self, a: &AlertRecord) {
+        self.count += 1;
+        if a.status != rampart_domain::vocab::AlertStatus::Resolved {
+            self.severity_active = self.severity_active.max(a.severity.rank());
+        }
+        self.severity_any = self.severity_any.max(a.severity.rank());
+        union_into(&mut self.sources, [a.service_source.clone()]);
+        union_into(&mut self.categories, a.category.clone());
+        self.first = self.first.min(a.first_activity.micros());
+        self.last = self.last.max(a.last_activity.micros());
+    }
+
+    fn absorb(&mut self, o: Owed) {
+        self.count += o.count;
+        self.severity_active = self.severity_active.max(o.severity_active);
+        self.severity_any = self.severity_any.max(o.severity_any);
+        union_into(&mut self.sources, o.sources);
+        union_into(&mut self.categories, o.categories);
+        self.first = self.first.min(o.first);
+        self.last = self.last.max(o.last);
+    }
+
+    fn apply(self, r: &mut Rolled) {
+        // An incident whose alerts are all resolved still shows their severity.
+        r.severity = r.severity.max(if r.count == 0 {
+            self.severity_any
+        } else {
+            self.severity_active
+        });
+        union_into(&mut r.sources, self.sources);
+        union_into(&mut r.categories, self.categories);
+        r.first = r.first.min(self.first);
+        r.last = r.last.max(self.last);
+        r.count += self.count;
+        if r.count > 1 {
+            r.name = display_name(r.count, &r.name, &r.categories);
+        }
+    }
 }
 
 /// Roll-ups owed at the end of an ingest batch: cheap increments for new links, full
 /// recomputation for incidents that merges or splits reshaped.
+///
+/// Incidents opened in the batch are held here and inserted once, with everything the
+/// batch linked to them, instead of inserted and then read back and updated.
 #[derive(Debug, Default)]
 pub(crate) struct Rollups {
-    adds: HashMap<String, Vec<AlertRecord>>,
+    fresh: Vec<(String, Rolled)>,
+    adds: HashMap<String, Owed>,
     full: BTreeSet<String>,
 }
 
 impl Rollups {
+    /// A new incident whose first alert is `first`.
+    pub(crate) fn create(&mut self, id: &str, first: &AlertRecord) {
+        self.fresh.push((id.to_string(), Rolled::seed(first)));
+    }
     pub(crate) fn linked(&mut self, incident: &str, rec: &AlertRecord) {
-        self.adds
-            .entry(incident.to_string())
-            .or_default()
-            .push(rec.clone());
+        match self.adds.get_mut(incident) {
+            Some(o) => o.add(rec),
+            None => {
+                let mut o = Owed::default();
+                o.add(rec);
+                self.adds.insert(incident.to_string(), o);
+            }
+        }
     }
     pub(crate) fn full(&mut self, incident: &str) {
         self.full.insert(incident.to_string());
@@ -66,21 +152,42 @@ impl Rollups {
     /// `from` was merged into `into` (whose row already combines both, see [`combine`]):
     /// what was owed to `from` is now owed to `into`.
     pub(crate) fn merged(&mut self, from: &str, into: &str) {
-        if let Some(recs) = self.adds.remove(from) {
-            self.adds.entry(into.to_string()).or_default().extend(recs);
+        if let Some(o) = self.adds.remove(from) {
+            self.adds.entry(into.to_string()).or_default().absorb(o);
         }
         if self.full.remove(from) {
             self.full.insert(into.to_string());
         }
     }
 
+    /// Inserts the incidents opened so far, so that SQL which reads incident rows (merges,
+    /// splits) finds them.
+    pub(crate) fn write_fresh(
+        &mut self,
+        conn: &Connection,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        for (id, mut r) in std::mem::take(&mut self.fresh) {
+            if let Some(o) = self.adds.remove(&id) {
+                o.apply(&mut r);
+            }
+            insert(conn, &id, &r, now)?;
+        }
+        Ok(())
+    }
+
     /// Writes the roll-ups.
-    pub(crate) fn flush(self, conn: &Connection, now: Timestamp) -> Result<(), StoreError> {
-        for (id, recs) in self.adds {
+    pub(crate) fn flush(mut self, conn: &Connection, now: Timestamp) -> Result<(), StoreError> {
+        self.write_fresh(conn, now)?;
+        for (id, owed) in self.adds {
             if self.full.contains(&id) {
                 continue;
             }
-            add_alerts(conn, &id, &recs, now)?;
+            let Some(mut r) = rolled(conn, &id)? else {
+                continue;
+            };
+            owed.apply(&mut r);
+            write_rolled(conn, &id, &r, now)?;
         }
         for id in self.full {
             rollup(conn, &id, now)?;
@@ -98,6 +205,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 }
 
 /// An incident's rolled-up columns.
+#[derive(Debug)]
 struct Rolled {
     count: i64,
     severity: i64,
@@ -106,6 +214,20 @@ struct Rolled {
     name: String,
     first: i64,
     last: i64,
+}
+
+impl Rolled {
+    fn seed(first: &AlertRecord) -> Rolled {
+        Rolled {
+            count: 1,
+            severity: first.severity.rank(),
+            sources: vec![first.service_source.clone()],
+            categories: first.category.iter().cloned().collect(),
+            name: first.title.clone(),
+            first: first.first_activity.micros(),
+            last: first.last_activity.micros(),
+        }
+    }
 }
 
 fn rolled(conn: &Connection, id: &str) -> Result<Option<Rolled>, StoreError> {
@@ -152,32 +274,6 @@ fn union_into(into: &mut Vec<String>, more: impl IntoIterator<Item = String>) {
             into.push(m);
         }
     }
-}
-
-/// Adds new alerts to an incident's roll-up without rescanning its alerts.
-fn add_alerts(
-    conn: &Connection,
-    id: &str,
-    recs: &[AlertRecord],
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    let Some(mut r) = rolled(conn, id)? else {
-        return Ok(());
-    };
-    for a in recs {
-        if a.status != rampart_domain::vocab::AlertStatus::Resolved || r.count == 0 {
-            r.severity = r.severity.max(a.severity.rank());
-        }
-        union_into(&mut r.sources, [a.service_source.clone()]);
-        union_into(&mut r.categories, a.category.clone());
-        r.first = r.first.min(a.first_activity.micros());
-        r.last = r.last.max(a.last_activity.micros());
-    }
-    r.count += i64::try_from(recs.len()).unwrap_or(0);
-    if r.count > 1 {
-        r.name = display_name(r.count, &r.name, &r.categories);
-    }
-    write_rolled(conn, id, &r, now)
 }
 
 /// Folds `from`'s roll-up into `into`'s without reading their alerts: both are already
