@@ -339,7 +339,11 @@ pub async fn rollups_within_one_batch(s: &dyn Store) {
     s.ingest(batch, Actor::producer("p"), at).await.unwrap();
     let id = incident_of(s, "da-roll-0").await;
     for i in 1..4 {
-        assert_eq!(incident_of(s, &format!("da-roll-{i}")).await, id, "alert {i}");
+        assert_eq!(
+            incident_of(s, &format!("da-roll-{i}")).await,
+            id,
+            "alert {i}"
+        );
     }
     let inc = s.get_incident(&id).await.unwrap().unwrap().incident;
     assert_eq!(inc.alert_count, 4);
@@ -347,7 +351,10 @@ pub async fn rollups_within_one_batch(s: &dyn Store) {
     let sources: BTreeSet<&str> = inc.service_sources.iter().map(String::as_str).collect();
     assert_eq!(
         sources,
-        BTreeSet::from(["microsoftDefenderForEndpoint", "microsoftDefenderForIdentity"])
+        BTreeSet::from([
+            "microsoftDefenderForEndpoint",
+            "microsoftDefenderForIdentity"
+        ])
     );
     assert_eq!(inc.categories, vec!["CredentialAccess".to_string()]);
     assert_eq!(inc.first_activity, t0);
@@ -355,7 +362,11 @@ pub async fn rollups_within_one_batch(s: &dyn Store) {
         inc.last_activity,
         Timestamp::from_micros(t0.micros() + 15 * 60_000_000)
     );
-    assert!(inc.display_name.contains("4 alerts"), "{}", inc.display_name);
+    assert!(
+        inc.display_name.contains("4 alerts"),
+        "{}",
+        inc.display_name
+    );
 }
 
 /// The differential property: for random alerts and random conditions, the SQL filter

@@ -14,7 +14,7 @@ use rampart_domain::incident::{IncidentChange, IncidentRecord, IncidentStatus};
 use rampart_domain::timestamp::Timestamp;
 use rampart_domain::triage::AlertChange;
 use rampart_domain::vocab::AlertStatus;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 fn changed(
     target: &str,
@@ -286,6 +286,71 @@ pub(crate) fn unlink(
     incidents::record(conn, &id)?.ok_or(StoreError::NotFound)
 }
 
+/// Reads the database file through a memory map while a rebuild runs.
+///
+/// The rebuild reads every alert in activity order, which on a store filled out of order is
+/// a random page per row; through the page cache each is a system call and a copy. Writes
+/// still go through the WAL. The map is dropped afterwards, so a serving process keeps its
+/// small, predictable memory.
+struct MappedReads<'c>(&'c Connection);
+
+impl<'c> MappedReads<'c> {
+    const SIZE: i64 = 1 << 40;
+
+    fn start(conn: &'c Connection) -> Result<MappedReads<'c>, StoreError> {
+        conn.pragma_update(None, "mmap_size", Self::SIZE)?;
+        Ok(MappedReads(conn))
+    }
+}
+
+impl Drop for MappedReads<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.pragma_update(None, "mmap_size", 0) {
+            tracing::warn!(error = %e, "could not unmap the database after a rebuild");
+        }
+    }
+}
+
+/// The `alerts.incident_id` index, set aside while a rebuild rewrites most of it.
+///
+/// Each moved alert deletes one entry of that index and inserts another, both at random
+/// places: once the index outgrows the page cache, every page is spilled to the WAL and read
+/// back many times over (a third of the first rebuild of the 1M bench store). Building it
+/// again afterwards is one sort.
+struct IncidentIndex(Option<String>);
+
+impl IncidentIndex {
+    fn suspend_if_most_move(
+        conn: &Connection,
+        moving: usize,
+        placed: usize,
+    ) -> Result<IncidentIndex, StoreError> {
+        if moving < 10_000 || moving * 4 < placed {
+            return Ok(IncidentIndex(None));
+        }
+        // The definition comes from the schema itself, so it cannot drift from the
+        // migrations.
+        let sql: Option<String> = conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'alerts_incident'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if sql.is_some() {
+            conn.execute_batch("DROP INDEX alerts_incident")?;
+        }
+        Ok(IncidentIndex(sql))
+    }
+
+    fn restore(self, conn: &Connection) -> Result<(), StoreError> {
+        if let Some(sql) = self.0 {
+            conn.execute_batch(&sql)?;
+        }
+        Ok(())
+    }
+}
+
 /// One alert's placement during a rebuild.
 struct Placement {
     rid: i64,
@@ -305,6 +370,7 @@ pub(crate) fn correlate_all(
     since: Timestamp,
     now: Timestamp,
 ) -> Result<(CorrelateSummary, Engine), StoreError> {
+    let _mapped = MappedReads::start(conn)?;
     let mut engine = Engine::empty(cfg)?;
     let mut summary = CorrelateSummary::default();
     // Incidents an analyst resolved or merged stay as they are; their alerts keep them.
@@ -372,7 +438,9 @@ pub(crate) fn correlate_all(
             &mut mint,
         );
         placed += 1;
-        if placed.is_multiple_of(10_000) {
+        // Less often than at ingest: each prune walks the whole window, and a rebuild
+        // places a million alerts in a minute.
+        if placed.is_multiple_of(50_000) {
             engine.corr.prune(at);
         }
         for e in effects {
@@ -419,7 +487,12 @@ pub(crate) fn correlate_all(
         .collect();
     Reuse::settle(&mut final_of, &previous, &pinned);
     drop(previous);
-    let mut touched = std::collections::BTreeSet::new();
+    let moving = placements
+        .iter()
+        .filter(|p| p.prev.as_deref() != final_of.get(&p.id).map(String::as_str))
+        .count();
+    let index = IncidentIndex::suspend_if_most_move(conn, moving, placements.len())?;
+    let mut touched = std::collections::HashSet::new();
     let mut ensured = std::collections::HashSet::new();
     let mut upd = conn
         .prepare_cached("UPDATE alerts SET incident_id = ?2, link_reasons = ?3 WHERE rid = ?1")?;
@@ -460,9 +533,8 @@ pub(crate) fn correlate_all(
     }
     drop(upd);
     drop(ensure);
-    for id in &touched {
-        rollup(conn, id, now)?;
-    }
+    index.restore(conn)?;
+    incidents::rollup_many(conn, &touched, now)?;
     summary.incidents = conn
         .query_row(
             "SELECT count(*) FROM incidents WHERE alert_count > 0 AND last_activity >= ?1",

@@ -297,62 +297,162 @@ pub(crate) fn combine(
     write_rolled(conn, into, &t, now)
 }
 
+/// An incident's roll-up recomputed from its alerts' rows, in one pass over them.
+#[derive(Debug)]
+struct Tally {
+    count: i64,
+    severity_active: Option<i64>,
+    severity_any: Option<i64>,
+    sources: BTreeSet<String>,
+    /// Each category with the earliest activity of an alert in it.
+    categories: HashMap<String, i64>,
+    /// The earliest alert's (first activity, rid) and title: the incident's name.
+    title: Option<(i64, i64, String)>,
+    first: i64,
+    last: i64,
+}
+
+/// The alert columns a roll-up reads, in [`Tally::add`]'s order.
+const TALLY_COLS: &str =
+    "incident_id, severity, status, service_source, category, first_activity, last_activity, rid, title";
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally {
+            count: 0,
+            severity_active: None,
+            severity_any: None,
+            sources: BTreeSet::new(),
+            categories: HashMap::new(),
+            title: None,
+            first: i64::MAX,
+            last: i64::MIN,
+        }
+    }
+}
+
+impl Tally {
+    /// Adds one row selected with [`TALLY_COLS`].
+    fn add(&mut self, r: &Row<'_>) -> rusqlite::Result<()> {
+        let severity: i64 = r.get(1)?;
+        let status = r.get_ref(2)?.as_str()?;
+        let source = r.get_ref(3)?.as_str()?;
+        let category = r.get_ref(4)?.as_str_or_null()?;
+        let (first, last, rid): (i64, i64, i64) = (r.get(5)?, r.get(6)?, r.get(7)?);
+        self.count += 1;
+        if status != "resolved" {
+            self.severity_active = self.severity_active.max(Some(severity));
+        }
+        self.severity_any = self.severity_any.max(Some(severity));
+        if !self.sources.contains(source) {
+            self.sources.insert(source.to_string());
+        }
+        if let Some(c) = category {
+            match self.categories.get_mut(c) {
+                Some(at) => *at = (*at).min(first),
+                None => {
+                    self.categories.insert(c.to_string(), first);
+                }
+            }
+        }
+        if self
+            .title
+            .as_ref()
+            .is_none_or(|(f, id, _)| (first, rid) < (*f, *id))
+        {
+            self.title = Some((first, rid, r.get_ref(8)?.as_str()?.to_string()));
+        }
+        self.first = self.first.min(first);
+        self.last = self.last.max(last);
+        Ok(())
+    }
+
+    fn write(self, conn: &Connection, id: &str, now: Timestamp) -> Result<(), StoreError> {
+        if self.count == 0 {
+            // Cached: a rebuild empties hundreds of thousands of incidents this way.
+            conn.prepare_cached(
+                "UPDATE incidents SET alert_count = 0, last_update = ?2 WHERE id = ?1",
+            )?
+            .execute(params![id, now.micros()])?;
+            return Ok(());
+        }
+        let mut cats: Vec<(String, i64)> = self.categories.into_iter().collect();
+        cats.sort_by(|(a, x), (b, y)| x.cmp(y).then_with(|| a.cmp(b)));
+        let cats: Vec<String> = cats.into_iter().map(|(c, _)| c).collect();
+        let title = self.title.map(|(_, _, t)| t).unwrap_or_default();
+        write_rolled(
+            conn,
+            id,
+            &Rolled {
+                count: self.count,
+                severity: self.severity_active.or(self.severity_any).unwrap_or(0),
+                sources: self.sources.into_iter().collect(),
+                name: display_name(self.count, &title, &cats),
+                categories: cats,
+                first: self.first,
+                last: self.last,
+            },
+            now,
+        )
+    }
+}
+
 /// Recomputes an incident's roll-up from its alerts.
 pub(crate) fn rollup(conn: &Connection, id: &str, now: Timestamp) -> Result<(), StoreError> {
-    let (count, active_sev, any_sev, first, last): (
-        i64,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-    ) = conn
-        .prepare_cached(
-            "SELECT count(*), max(CASE WHEN status != 'resolved' THEN severity END), max(severity),
-                    min(first_activity), max(last_activity) FROM alerts WHERE incident_id = ?1",
-        )?
-        .query_row([id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?;
-    if count == 0 {
-        // Cached: a rebuild empties hundreds of thousands of incidents this way.
-        conn.prepare_cached(
-            "UPDATE incidents SET alert_count = 0, last_update = ?2 WHERE id = ?1",
-        )?
-        .execute(params![id, now.micros()])?;
+    let mut tally = Tally::default();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {TALLY_COLS} FROM alerts WHERE incident_id = ?1"
+    ))?;
+    let mut rows = stmt.query([id])?;
+    while let Some(r) = rows.next()? {
+        tally.add(r)?;
+    }
+    tally.write(conn, id, now)
+}
+
+/// Above this many incidents, [`rollup_many`] reads the whole alerts table once instead of
+/// each incident's alerts through the index: after a rebuild moves most alerts, the
+/// per-incident reads fetch nearly every row, scattered, several times.
+const SCAN_ABOVE: usize = 20_000;
+
+/// Recomputes the roll-ups of many incidents.
+pub(crate) fn rollup_many(
+    conn: &Connection,
+    ids: &std::collections::HashSet<String>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    if ids.len() <= SCAN_ABOVE {
+        let mut ids: Vec<&String> = ids.iter().collect();
+        ids.sort_unstable();
+        for id in ids {
+            rollup(conn, id, now)?;
+        }
         return Ok(());
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT DISTINCT service_source FROM alerts WHERE incident_id = ?1 ORDER BY 1",
-    )?;
-    let sources = stmt
-        .query_map([id], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT category FROM alerts WHERE incident_id = ?1 AND category IS NOT NULL GROUP BY category ORDER BY min(first_activity)",
-    )?;
-    let cats = stmt
-        .query_map([id], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    let title: String = conn
-        .prepare_cached(
-            "SELECT title FROM alerts WHERE incident_id = ?1 ORDER BY first_activity, rid LIMIT 1",
-        )?
-        .query_row([id], |r| r.get(0))?;
-    conn.prepare_cached(
-        "UPDATE incidents SET alert_count = ?2, severity = ?3, sources = ?4, categories = ?5, display_name = ?6,
-            first_activity = ?7, last_activity = ?8, last_update = ?9 WHERE id = ?1",
-    )?
-    .execute(params![
-        id,
-        count,
-        active_sev.or(any_sev).unwrap_or(0),
-        to_json(&sources),
-        to_json(&cats),
-        display_name(count, &title, &cats),
-        first.unwrap_or(0),
-        last.unwrap_or(0),
-        now.micros()
-    ])?;
+    let mut tallies: HashMap<&str, Tally> =
+        ids.iter().map(|i| (i.as_str(), Tally::default())).collect();
+    let mut stmt = conn.prepare(&format!(
+        // NOT INDEXED: one pass in storage order, not a walk of the incident index that
+        // fetches each row from a random page.
+        "SELECT {TALLY_COLS} FROM alerts NOT INDEXED WHERE incident_id IS NOT NULL"
+    ))?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let Ok(id) = r.get_ref(0)?.as_str() else {
+            continue;
+        };
+        if let Some(t) = tallies.get_mut(id) {
+            t.add(r)?;
+        }
+    }
+    drop(rows);
+    drop(stmt);
+    // In id order, as the per-incident path writes them.
+    let mut tallies: Vec<(&str, Tally)> = tallies.into_iter().collect();
+    tallies.sort_unstable_by_key(|(id, _)| *id);
+    for (id, t) in tallies {
+        t.write(conn, id, now)?;
+    }
     Ok(())
 }
 

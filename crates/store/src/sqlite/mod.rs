@@ -576,7 +576,7 @@ impl Store for SqliteStore {
     ) -> Result<CorrelateSummary, StoreError> {
         let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
         self.writer
-            .write(move |c| {
+            .write_alone(move |c| {
                 let mut guard = slot
                     .lock()
                     .map_err(|_| StoreError::Unavailable("correlation engine poisoned".into()))?;
@@ -588,6 +588,9 @@ impl Store for SqliteStore {
             .await
     }
 }
+
+#[cfg(test)]
+mod rebuild_tests;
 
 #[cfg(test)]
 mod migration_tests {

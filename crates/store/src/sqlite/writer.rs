@@ -2,6 +2,11 @@
 //! one transaction (group commit), so concurrent requests share one fsync. Each caller's work
 //! runs in its own savepoint: one failing caller rolls back alone. Replies are sent only after
 //! COMMIT returns, so nothing is acknowledged before it is durable.
+//!
+//! Work that rewrites much of the database (a rebuild of every incident) runs alone, in a
+//! transaction of its own and without a savepoint: a savepoint keeps the original of every
+//! page it changes in an in-memory journal, which for a rebuild of the 1M bench store was a
+//! gigabyte of memory and copying.
 use crate::error::StoreError;
 use rusqlite::Connection;
 use std::thread::JoinHandle;
@@ -11,6 +16,8 @@ use tokio::sync::oneshot;
 const MAX_JOBS_PER_COMMIT: usize = 512;
 
 trait Job: Send {
+    /// Whether the job runs in a transaction of its own (see the module docs).
+    fn alone(&self) -> bool;
     /// Runs the work; true to keep its changes.
     fn run(&mut self, conn: &Connection) -> bool;
     /// Delivers the outcome once the transaction's fate is known.
@@ -18,6 +25,7 @@ trait Job: Send {
 }
 
 struct TypedJob<T, F> {
+    alone: bool,
     work: Option<F>,
     result: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
@@ -28,6 +36,10 @@ where
     T: Send,
     F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
 {
+    fn alone(&self) -> bool {
+        self.alone
+    }
+
     fn run(&mut self, conn: &Connection) -> bool {
         let Some(work) = self.work.take() else {
             return false;
@@ -93,8 +105,27 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.submit(false, work).await
+    }
+
+    /// Runs `work` in a transaction of its own, for work that rewrites much of the database;
+    /// if it fails, the transaction is rolled back.
+    pub(crate) async fn write_alone<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit(true, work).await
+    }
+
+    async fn submit<T, F>(&self, alone: bool, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (reply, rx) = oneshot::channel();
         let job = Box::new(TypedJob {
+            alone,
             work: Some(work),
             result: None,
             reply,
@@ -110,15 +141,33 @@ impl Writer {
 }
 
 fn run(conn: &Connection, rx: &crossbeam_channel::Receiver<Box<dyn Job>>, on_rollback: &dyn Fn()) {
-    while let Ok(first) = rx.recv() {
+    // A job that must run alone, received while a batch was being gathered.
+    let mut held: Option<Box<dyn Job>> = None;
+    loop {
+        let first = match held.take() {
+            Some(j) => j,
+            None => match rx.recv() {
+                Ok(j) => j,
+                Err(_) => break,
+            },
+        };
+        let alone = first.alone();
         let mut batch = vec![first];
-        while batch.len() < MAX_JOBS_PER_COMMIT {
+        while !alone && batch.len() < MAX_JOBS_PER_COMMIT {
             match rx.try_recv() {
+                Ok(j) if j.alone() => {
+                    held = Some(j);
+                    break;
+                }
                 Ok(j) => batch.push(j),
                 Err(_) => break,
             }
         }
-        let outcome = commit_batch(conn, &mut batch);
+        let outcome = if alone {
+            commit_alone(conn, &mut batch)
+        } else {
+            commit_batch(conn, &mut batch)
+        };
         if outcome.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
             on_rollback();
@@ -145,6 +194,19 @@ fn commit_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), Str
         } else {
             conn.execute_batch("ROLLBACK TO job; RELEASE job")
                 .map_err(|e| e.to_string())?;
+        }
+    }
+    conn.execute_batch("COMMIT").map_err(|e| e.to_string())
+}
+
+/// Runs a lone job's transaction; a failure rolls the whole transaction back (the caller
+/// does, on the error).
+fn commit_alone(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| e.to_string())?;
+    for job in batch.iter_mut() {
+        if !job.run(conn) {
+            return Err("the work failed and was rolled back".into());
         }
     }
     conn.execute_batch("COMMIT").map_err(|e| e.to_string())
