@@ -31,23 +31,15 @@ pub(crate) fn create(
 fn insert(conn: &Connection, id: &str, r: &Rolled, now: Timestamp) -> Result<(), StoreError> {
     // No "created" history row: like an alert's, it is synthesised from createdDateTime
     // on read, which saves a write per new incident at ingest.
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO incidents (id, display_name, severity, status, alert_count, sources, categories,
-            first_activity, last_activity, created, last_update)
-         VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-    )?
-    .execute(params![
+    put_rolled(
+        conn,
+        "INSERT OR IGNORE INTO incidents (id, alert_count, severity, sources, categories, display_name,
+            first_activity, last_activity, created, last_update, status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 'active')",
         id,
-        r.name,
-        r.severity,
-        r.count,
-        to_json(&r.sources),
-        to_json(&r.categories),
-        r.first,
-        r.last,
-        now.micros()
-    ])?;
-    Ok(())
+        r,
+        now,
+    )
 }
 
 /// What new links owe an incident's roll-up, summed over a batch (the few columns a
@@ -250,11 +242,26 @@ fn rolled(conn: &Connection, id: &str) -> Result<Option<Rolled>, StoreError> {
 }
 
 fn write_rolled(conn: &Connection, id: &str, r: &Rolled, now: Timestamp) -> Result<(), StoreError> {
-    conn.prepare_cached(
+    put_rolled(
+        conn,
         "UPDATE incidents SET alert_count = ?2, severity = ?3, sources = ?4, categories = ?5, display_name = ?6,
             first_activity = ?7, last_activity = ?8, last_update = ?9 WHERE id = ?1",
-    )?
-    .execute(params![
+        id,
+        r,
+        now,
+    )
+}
+
+/// Runs `sql` (an insert or an update) with an incident's rolled-up columns as `?1`–`?9`:
+/// id, count, severity, sources, categories, name, first, last activity, now.
+fn put_rolled(
+    conn: &Connection,
+    sql: &str,
+    id: &str,
+    r: &Rolled,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)?.execute(params![
         id,
         r.count,
         r.severity,
