@@ -147,6 +147,29 @@ pub async fn insert_is_idempotent(s: &dyn Store) {
         .unwrap();
     assert_eq!(out, vec![IngestOutcome::Created, IngestOutcome::Updated]);
     assert_eq!(s.count_alerts().await.unwrap(), 2);
+    // … also by provider key under another id, with a new alert after them.
+    let c = new_alert(record("da-3", Some("p-3"), t), vec![], b"{}");
+    let mut c_again = c.clone();
+    c_again.record.id = "da-4".into();
+    let d = new_alert(record("da-5", None, t), vec![], b"{}");
+    let out = s
+        .ingest(vec![c, c_again, d], Actor::producer("t"), t)
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![
+            IngestOutcome::Created,
+            IngestOutcome::Updated,
+            IngestOutcome::Created
+        ]
+    );
+    assert_eq!(s.count_alerts().await.unwrap(), 4);
+    assert!(s.get_alert("da-4").await.unwrap().is_none());
+    for id in ["da-3", "da-5"] {
+        let a = s.get_alert(id).await.unwrap().unwrap();
+        assert!(a.record.incident_id.is_some(), "{id} was correlated");
+    }
 }
 
 /// Documents read back byte for byte, NUL, bidi controls and all.

@@ -83,47 +83,132 @@ fn provider_key(r: &AlertRecord) -> Option<String> {
         .map(|p| format!("{}\u{1f}{p}", r.service_source))
 }
 
+/// What a batch item is, decided before anything of the batch is written.
+enum Seen {
+    New,
+    /// Stored before this batch: (rowid, stored alert).
+    Stored(i64, Box<StoredAlert>),
+    /// Shares its id or provider key with an earlier new alert of this batch, so it updates
+    /// that one once it is inserted.
+    EarlierInBatch,
+}
+
 /// Stores a batch inside the writer's transaction.
+///
+/// Which alerts are new is settled first, so correlation can decide their incidents on a
+/// thread of its own while this one inserts: the decisions need no SQL, and they reach the
+/// writer through a channel in batch order. Correlation then costs the writer only the SQL of
+/// its effects.
 ///
 /// Entity-index rows of the whole batch are inserted last, sorted by key: the index is
 /// keyed by (kind, value), so sorted inserts walk the B-tree once instead of jumping to a
 /// random page per row.
 pub(crate) fn ingest(
     conn: &Connection,
-    batch: Vec<Prepared>,
+    mut batch: Vec<Prepared>,
     actor: &Actor,
     now: Timestamp,
-    mut engine: Option<&mut super::correlation::Engine>,
+    engine: Option<&mut super::correlation::Engine>,
+) -> Result<Vec<IngestOutcome>, StoreError> {
+    let mut seen = Vec::with_capacity(batch.len());
+    let mut in_batch: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for p in &batch {
+        let r = &p.alert.record;
+        let key = provider_key(r);
+        let earlier =
+            in_batch.contains(&r.id) || key.as_ref().is_some_and(|k| in_batch.contains(k));
+        seen.push(if earlier {
+            Seen::EarlierInBatch
+        } else if let Some((rid, old)) = find_existing(conn, r)? {
+            Seen::Stored(rid, Box::new(old))
+        } else {
+            in_batch.insert(r.id.clone());
+            in_batch.extend(key);
+            Seen::New
+        });
+    }
+    let entities: Vec<Vec<EntityKey>> = batch
+        .iter_mut()
+        .map(|p| std::mem::take(&mut p.alert.entities))
+        .collect();
+    let Some(engine) = engine else {
+        return write_batch(conn, batch, seen, &entities, actor, now, None);
+    };
+    let work: Vec<(String, Timestamp, usize)> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s, Seen::New))
+        .filter_map(|(i, _)| {
+            batch
+                .get(i)
+                .map(|p| (p.alert.record.id.clone(), p.alert.record.last_activity, i))
+        })
+        .collect();
+    let entities = &entities;
+    std::thread::scope(|scope| {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        scope.spawn(move || {
+            let mut mint = super::correlation::new_incident_id;
+            for (id, at, i) in work {
+                let keys = entities.get(i).map_or(&[][..], Vec::as_slice);
+                // The writer stops receiving if it fails; then so does this.
+                if tx.send(engine.decide(&id, at, keys, &mut mint)).is_err() {
+                    break;
+                }
+            }
+        });
+        write_batch(conn, batch, seen, entities, actor, now, Some(&rx))
+    })
+}
+
+/// Writes a classified batch; `decisions` delivers correlation's effects for each new alert,
+/// in order.
+fn write_batch(
+    conn: &Connection,
+    batch: Vec<Prepared>,
+    seen: Vec<Seen>,
+    entities: &[Vec<EntityKey>],
+    actor: &Actor,
+    now: Timestamp,
+    decisions: Option<&crossbeam_channel::Receiver<Vec<rampart_domain::correlate::Effect>>>,
 ) -> Result<Vec<IngestOutcome>, StoreError> {
     let mut out = Vec::with_capacity(batch.len());
     let mut pending: Vec<(i64, i64, i64, i64)> = Vec::new();
     let mut rollups = super::incidents::Rollups::default();
-    for mut p in batch {
-        let entities = std::mem::take(&mut p.alert.entities);
-        let rid = match find_existing(conn, &p.alert.record)? {
-            None => {
+    for ((mut p, seen), entities) in batch.into_iter().zip(seen).zip(entities) {
+        let rid = match seen {
+            Seen::New => {
                 out.push(IngestOutcome::Created);
                 let mut reasons = Vec::new();
-                if let Some(engine) = engine.as_deref_mut() {
-                    let mut mint = super::correlation::new_incident_id;
-                    let (incident, why) = engine.place(
+                if let Some(rx) = decisions {
+                    let effects = rx.recv().map_err(|_| {
+                        StoreError::Unavailable("correlation stopped before the batch".into())
+                    })?;
+                    let (incident, why) = super::correlation::apply(
                         conn,
                         &p.alert.record,
-                        &entities,
+                        effects,
                         now,
                         &mut rollups,
-                        &mut mint,
                     )?;
                     p.alert.record.incident_id = Some(incident);
                     reasons = why;
                 }
                 let reasons = (!reasons.is_empty())
                     .then(|| serde_json::to_string(&reasons).unwrap_or_default());
-                insert(conn, &p, &entities, reasons.as_deref())?
+                insert(conn, &p, entities, reasons.as_deref())?
             }
-            Some((rid, old)) => {
+            Seen::Stored(rid, old) => {
                 out.push(IngestOutcome::Updated);
-                merge_into(conn, rid, old, p, &entities, actor, now)?;
+                merge_into(conn, rid, *old, p, entities, actor, now)?;
+                rid
+            }
+            Seen::EarlierInBatch => {
+                out.push(IngestOutcome::Updated);
+                let (rid, old) = find_existing(conn, &p.alert.record)?.ok_or_else(|| {
+                    StoreError::Unavailable("an alert of this batch went missing".into())
+                })?;
+                merge_into(conn, rid, old, p, entities, actor, now)?;
                 rid
             }
         };

@@ -128,30 +128,33 @@ impl Engine {
         })
     }
 
-    /// Places one new alert (before it is inserted), persisting merges and splits, and
-    /// returns its incident and reasons. `mint` names new incidents.
-    pub(crate) fn place(
+    /// Decides where one new alert goes (pure: no SQL, so it can run beside the writer's
+    /// inserts, see `alerts::ingest`). `mint` names new incidents.
+    pub(crate) fn decide(
         &mut self,
-        conn: &Connection,
-        rec: &AlertRecord,
+        id: &str,
+        at: Timestamp,
         keys: &[EntityKey],
-        now: Timestamp,
-        rollups: &mut Rollups,
         mint: &mut dyn FnMut() -> String,
-    ) -> Result<(String, Vec<Reason>), StoreError> {
-        self.newest = self.newest.max(rec.last_activity);
+    ) -> Vec<Effect> {
+        self.newest = self.newest.max(at);
         self.placed += 1;
         if self.placed.is_multiple_of(PRUNE_EVERY) {
             self.corr.prune(self.newest);
         }
-        let effects = self.corr.place(
-            AlertIn {
-                id: &rec.id,
-                at: rec.last_activity,
-                keys,
-            },
-            mint,
-        );
+        self.corr.place(AlertIn { id, at, keys }, mint)
+    }
+}
+
+/// Persists what [`Engine::decide`] chose for `rec` (before the alert row is inserted):
+/// merges, splits, roll-ups owed. Returns its incident and reasons.
+pub(crate) fn apply(
+    conn: &Connection,
+    rec: &AlertRecord,
+    effects: Vec<Effect>,
+    now: Timestamp,
+    rollups: &mut Rollups,
+) -> Result<(String, Vec<Reason>), StoreError> {
         let mut fresh: Vec<String> = Vec::new();
         let mut linked = None;
         for e in effects {
@@ -186,7 +189,6 @@ impl Engine {
             }
         }
         linked.ok_or_else(|| StoreError::Unavailable("correlation placed no alert".into()))
-    }
 }
 
 fn openness(status: &str) -> Openness {
