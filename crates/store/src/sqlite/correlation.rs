@@ -67,12 +67,13 @@ impl Engine {
             conn.query_row("SELECT max(last_activity) FROM alerts", [], |r| r.get(0))?;
         let newest = Timestamp::from_micros(newest.unwrap_or(0));
         let cut = newest.micros() - cfg.window_micros();
+        // Incidents without alerts are not read either: no alert names them.
         // Redirected incidents are not read: a merge moves their alerts to the survivor, so
         // no alert in the window names one, and keeping every merge ever made would grow
         // the engine for the life of the store (47,931 on the 1M bench store).
         let mut stmt = conn.prepare(
             "SELECT id, status, redirect_id FROM incidents
-             WHERE last_activity >= ?1 AND status != 'redirected'",
+             WHERE last_activity >= ?1 AND alert_count > 0 AND status != 'redirected'",
         )?;
         let rows = stmt.query_map([cut], |r| {
             Ok((
