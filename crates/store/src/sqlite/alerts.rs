@@ -83,6 +83,9 @@ fn provider_key(r: &AlertRecord) -> Option<String> {
         .map(|p| format!("{}\u{1f}{p}", r.service_source))
 }
 
+/// Batches with at least this many new alerts are correlated on a thread beside the writer.
+const DECIDE_ASIDE_FROM: usize = 64;
+
 /// What a batch item is, decided before anything of the batch is written.
 enum Seen {
     New,
@@ -144,19 +147,26 @@ pub(crate) fn ingest(
                 .map(|p| (p.alert.record.id.clone(), p.alert.record.last_activity, i))
         })
         .collect();
+    let new_alerts = work.len();
     let entities = &entities;
-    std::thread::scope(|scope| {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        scope.spawn(move || {
-            let mut mint = super::correlation::new_incident_id;
-            for (id, at, i) in work {
-                let keys = entities.get(i).map_or(&[][..], Vec::as_slice);
-                // The writer stops receiving if it fails; then so does this.
-                if tx.send(engine.decide(&id, at, keys, &mut mint)).is_err() {
-                    break;
-                }
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let decide_all = move || {
+        let mut mint = super::correlation::new_incident_id;
+        for (id, at, i) in work {
+            let keys = entities.get(i).map_or(&[][..], Vec::as_slice);
+            // The writer stops receiving if it fails; then so does this.
+            if tx.send(engine.decide(&id, at, keys, &mut mint)).is_err() {
+                break;
             }
-        });
+        }
+    };
+    if new_alerts < DECIDE_ASIDE_FROM {
+        // A thread costs more than deciding a few alerts takes.
+        decide_all();
+        return write_batch(conn, batch, seen, entities, actor, now, Some(&rx));
+    }
+    std::thread::scope(|scope| {
+        scope.spawn(decide_all);
         write_batch(conn, batch, seen, entities, actor, now, Some(&rx))
     })
 }

@@ -156,40 +156,40 @@ pub(crate) fn apply(
     now: Timestamp,
     rollups: &mut Rollups,
 ) -> Result<(String, Vec<Reason>), StoreError> {
-        let mut fresh: Vec<String> = Vec::new();
-        let mut linked = None;
-        for e in effects {
-            match e {
-                Effect::NewIncident { id } => fresh.push(id),
-                Effect::Link {
-                    incident, reasons, ..
-                } => {
-                    // A new incident starts out rolled up from its first alert; an existing
-                    // one is owed an increment at the end of the batch.
-                    if fresh.contains(&incident) {
-                        rollups.create(&incident, rec);
-                    } else {
-                        rollups.linked(&incident, rec);
-                    }
-                    linked = Some((incident, reasons));
+    let mut fresh: Vec<String> = Vec::new();
+    let mut linked = None;
+    for e in effects {
+        match e {
+            Effect::NewIncident { id } => fresh.push(id),
+            Effect::Link {
+                incident, reasons, ..
+            } => {
+                // A new incident starts out rolled up from its first alert; an existing
+                // one is owed an increment at the end of the batch.
+                if fresh.contains(&incident) {
+                    rollups.create(&incident, rec);
+                } else {
+                    rollups.linked(&incident, rec);
                 }
-                Effect::Merge { from, into, via } => {
-                    rollups.write_fresh(conn, now)?;
-                    incidents::combine(conn, &from, &into, now)?;
-                    incidents::merge(conn, &from, &into, &actor(), Some(&via), now)?;
-                    rollups.merged(&from, &into);
-                }
-                Effect::Split {
-                    alert,
-                    incident,
-                    entity,
-                } => {
-                    rollups.write_fresh(conn, now)?;
-                    split(conn, &alert, &incident, &entity, now, rollups)?;
-                }
+                linked = Some((incident, reasons));
+            }
+            Effect::Merge { from, into, via } => {
+                rollups.write_fresh(conn, now)?;
+                incidents::combine(conn, &from, &into, now)?;
+                incidents::merge(conn, &from, &into, &actor(), Some(&via), now)?;
+                rollups.merged(&from, &into);
+            }
+            Effect::Split {
+                alert,
+                incident,
+                entity,
+            } => {
+                rollups.write_fresh(conn, now)?;
+                split(conn, &alert, &incident, &entity, now, rollups)?;
             }
         }
-        linked.ok_or_else(|| StoreError::Unavailable("correlation placed no alert".into()))
+    }
+    linked.ok_or_else(|| StoreError::Unavailable("correlation placed no alert".into()))
 }
 
 fn openness(status: &str) -> Openness {

@@ -1,6 +1,6 @@
-//! The large-rebuild paths: the incident index set aside and rebuilt, and roll-ups read in
-//! one pass over the table. They only start above thousands of moved alerts, so the
-//! conformance cases (a handful of alerts) never reach them.
+//! Paths that only start at scale, which the conformance cases (a handful of alerts) never
+//! reach: a rebuild that sets the incident index aside and rolls up in one pass over the
+//! table, and an ingest batch large enough to be correlated on a thread beside the writer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use super::SqliteStore;
 use crate::conformance::on_devices;
@@ -87,4 +87,46 @@ async fn a_rebuild_that_moves_most_alerts_keeps_the_index_and_true_rollups() {
         )
         .unwrap();
     assert!(named.starts_with("alert da-rb-"), "{named}");
+}
+
+/// A batch with enough new alerts is correlated on a thread beside the writer: the outcome
+/// is the same as placing them one by one (pairs on one device share an incident, repeats
+/// update, splits and merges land in order).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_batch_is_correlated_beside_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open_dir(dir.path()).unwrap();
+    let t0 = Timestamp::parse_rfc3339("2026-11-20T00:00:00Z").unwrap();
+    let mut batch: Vec<_> = (0..200)
+        .map(|n| {
+            let dev = format!("lb-{}", n / 2);
+            on_devices(&format!("da-lb-{n}"), t0, n, &[dev.as_str()])
+        })
+        .collect();
+    // A repeat of the first alert, and one alert that bridges the first two pairs.
+    batch.push(batch[0].clone());
+    batch.push(on_devices("da-lb-bridge", t0, 300, &["lb-0", "lb-1"]));
+    let out = s.ingest(batch, Actor::producer("p"), t0).await.unwrap();
+    assert_eq!(out.len(), 202);
+    assert_eq!(out[200], crate::IngestOutcome::Updated);
+    assert_eq!(s.count_alerts().await.unwrap(), 201);
+    let inc = |n: &str| {
+        let s = &s;
+        let id = format!("da-lb-{n}");
+        async move { crate::conformance::incident_of(s, &id).await }
+    };
+    let first = inc("0").await;
+    for n in ["1", "2", "3", "bridge"] {
+        assert_eq!(inc(n).await, first, "alert {n} is in the merged incident");
+    }
+    for pair in 2..100 {
+        let (a, b) = (
+            inc(&(2 * pair).to_string()).await,
+            inc(&(2 * pair + 1).to_string()).await,
+        );
+        assert_eq!(a, b, "pair {pair}");
+        assert_ne!(a, first);
+    }
+    let detail = s.get_incident(&first).await.unwrap().unwrap();
+    assert_eq!(detail.incident.alert_count, 5);
 }
