@@ -138,6 +138,21 @@ pub async fn insert_is_idempotent(s: &dyn Store) {
     );
     let h = s.history(TargetKind::Alert, "da-1").await.unwrap();
     assert_eq!(h.len(), 2);
+    // Two re-sends of a stored alert in one batch: the second builds on the first.
+    let mut third = a.clone();
+    third.document = br#"{"evidence":[{"k":3}]}"#.to_vec();
+    let mut fourth = a.clone();
+    fourth.document = br#"{"evidence":[{"k":4}]}"#.to_vec();
+    assert_eq!(
+        s.ingest(vec![third, fourth], Actor::producer("t"), t)
+            .await
+            .unwrap(),
+        vec![IngestOutcome::Updated, IngestOutcome::Updated]
+    );
+    let stored = s.get_alert("da-1").await.unwrap().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&stored.document).unwrap();
+    assert_eq!(doc["evidence"].as_array().unwrap().len(), 4, "{doc}");
+    assert_eq!(stored.record.version, 5);
     assert!(h.iter().all(|e| e.action == "resent"));
     // Duplicates inside one batch collapse too.
     let b = new_alert(record("da-2", None, t), vec![], b"{}");

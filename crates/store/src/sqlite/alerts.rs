@@ -91,8 +91,8 @@ enum Seen {
     New,
     /// Stored before this batch: (rowid, stored alert).
     Stored(i64, Box<StoredAlert>),
-    /// Shares its id or provider key with an earlier new alert of this batch, so it updates
-    /// that one once it is inserted.
+    /// Shares its id or provider key with an earlier alert of this batch, so it is looked up
+    /// again at its turn: it updates that alert as the batch left it.
     EarlierInBatch,
 }
 
@@ -123,6 +123,11 @@ pub(crate) fn ingest(
         seen.push(if earlier {
             Seen::EarlierInBatch
         } else if let Some((rid, old)) = find_existing(conn, r)? {
+            // A later repeat must see this re-send merged in, so it looks again at its turn.
+            in_batch.insert(r.id.clone());
+            in_batch.extend(key);
+            in_batch.insert(old.record.id.clone());
+            in_batch.extend(provider_key(&old.record));
             Seen::Stored(rid, Box::new(old))
         } else {
             in_batch.insert(r.id.clone());
