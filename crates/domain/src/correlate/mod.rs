@@ -870,4 +870,57 @@ impl Correlator {
 }
 
 #[cfg(test)]
+impl Correlator {
+    /// Panics unless the slabs and the id maps agree: every alert is a member of its
+    /// incident and nowhere else, every member is an alert placed there, and each map
+    /// names exactly the live entries.
+    fn check_invariants(&self) {
+        assert_eq!(self.alert_ix.len(), self.alerts.len(), "alert map");
+        assert_eq!(self.key_ix.len(), self.keys.len(), "key map");
+        assert_eq!(self.incident_ix.len(), self.incidents.len(), "incident map");
+        for (r, a) in self.alerts.iter() {
+            assert_eq!(self.alert_ix.get(a.id.as_ref()), Some(&r), "alert {}", a.id);
+            if let Some(i) = self.incidents.get(a.incident) {
+                assert_eq!(
+                    i.members.iter().filter(|m| **m == r).count(),
+                    1,
+                    "alert {} is a member of its incident {} once",
+                    a.id,
+                    i.id
+                );
+            }
+        }
+        for (r, i) in self.incidents.iter() {
+            assert_eq!(
+                self.incident_ix.get(i.id.as_ref()),
+                Some(&r),
+                "incident {}",
+                i.id
+            );
+            for m in &i.members {
+                let a = self.alerts.get(*m).expect("members are live alerts");
+                assert_eq!(
+                    a.incident, r,
+                    "member {} of {} points elsewhere",
+                    a.id, i.id
+                );
+            }
+            if i.redirect.is_some() {
+                assert!(i.members.is_empty(), "redirected {} keeps no members", i.id);
+            }
+        }
+        for (r, k) in self.keys.iter() {
+            assert_eq!(self.key_ix.get(&k.key), Some(&r), "key {:?}", k.key);
+            if k.common {
+                assert!(
+                    k.incidents.is_empty(),
+                    "common {:?} keeps no sightings",
+                    k.key
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests;

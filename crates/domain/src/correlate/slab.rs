@@ -106,6 +106,22 @@ impl<T> Slab<T> {
     pub(super) fn len(&self) -> usize {
         self.len
     }
+
+    /// Every live entry with its handle (for invariant checks).
+    #[cfg(test)]
+    pub(super) fn iter(&self) -> impl Iterator<Item = (Ref, &T)> {
+        self.slots.iter().enumerate().filter_map(|(ix, s)| {
+            s.value.as_ref().map(|v| {
+                (
+                    Ref {
+                        ix,
+                        generation: s.generation,
+                    },
+                    v,
+                )
+            })
+        })
+    }
 }
 
 #[cfg(test)]

@@ -357,3 +357,52 @@ fn noisy_background_does_not_collapse_into_one_incident() {
         "largest incident has {largest} of 4000 alerts"
     );
 }
+
+/// Random streams mixing placements, pins, hand merges, status changes and prunes keep the
+/// engine's slabs and id maps consistent after every step.
+#[test]
+fn the_engine_stays_consistent_under_random_operations() {
+    for seed0 in 1..25u64 {
+        let cfg = CorrelationConfig {
+            max_prevalence: 3,
+            ..CorrelationConfig::default()
+        };
+        let mut w = World::new(cfg);
+        let mut seed = seed0;
+        let mut rnd = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n.max(1)
+        };
+        for i in 0..800u64 {
+            let at = h(i64::try_from(rnd(10 * 24)).unwrap());
+            let mut keys = vec![
+                key(EntityKind::Device, &format!("d{}", rnd(40))),
+                key(EntityKind::User, &format!("u{}", rnd(20))),
+            ];
+            if rnd(3) == 0 {
+                keys.push(key(
+                    EntityKind::FileSha256,
+                    &"a".repeat(1 + rnd(8) as usize),
+                ));
+            }
+            let id = format!("a{i}");
+            let incident = w.add(&id, at, &keys);
+            let engine = w.engine.as_mut().unwrap();
+            match rnd(40) {
+                0 => engine.pin(&format!("a{}", rnd(i + 1)), &incident),
+                1 => {
+                    let other = format!("inc-{}", 1 + rnd(w.next));
+                    if other != incident {
+                        engine.redirect(&other, &incident);
+                    }
+                }
+                2 => engine.set_openness(&incident, Openness::Resolved),
+                3 => engine.prune(at),
+                _ => {}
+            }
+            engine.check_invariants();
+        }
+    }
+}
