@@ -83,10 +83,13 @@ test("queue: default view, filters in the URL, search errors where they are, pag
 
 test("queue page weighs under 300 KB", async () => {
   const page = await signIn(env, "analyst");
-  let bytes = 0;
-  page.on("response", async (r) => { try { bytes += (await r.body()).length; } catch { /* redirects have no body */ } });
+  // Bodies are read asynchronously: collect the reads and wait for all of them, or the sum
+  // races the handlers (CI once counted 206 bytes).
+  const reads = [];
+  page.on("response", (r) => { reads.push(r.body().then((b) => b.length, () => 0 /* redirects have no body */)); });
   await page.goto(env.base + "/alerts?period=all&status=any");
   await page.waitForLoadState("networkidle");
+  const bytes = (await Promise.all(reads)).reduce((a, b) => a + b, 0);
   assert.ok(bytes > 10_000 && bytes < 300_000, `queue page weight ${bytes} bytes`);
   await page.context().close();
 });
