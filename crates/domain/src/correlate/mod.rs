@@ -356,17 +356,19 @@ impl Correlator {
 
     /// Follows redirects to the surviving incident.
     pub fn survivor<'a>(&'a self, id: &'a str) -> &'a str {
-        let Some(mut r) = self.incident_ix.get(id).copied() else {
+        let Some(last) = self
+            .incident_ix
+            .get(id)
+            .and_then(|r| survivor_of(&self.incidents, *r))
+            .and_then(|r| self.incidents.get(r))
+        else {
             return id;
         };
-        for _ in 0..64 {
-            match self.incidents.get(r).and_then(|i| i.redirect.as_ref()) {
-                Some((next, _)) if self.incidents.contains(*next) => r = *next,
-                Some((_, gone)) => return gone.as_ref(),
-                None => break,
-            }
+        match &last.redirect {
+            // The survivor was pruned: only its id is left.
+            Some((next, gone)) if !self.incidents.contains(*next) => gone,
+            _ => &last.id,
         }
-        self.incidents.get(r).map_or(id, |i| i.id.as_ref())
     }
 
     fn incident_id(&self, r: Ref) -> String {
