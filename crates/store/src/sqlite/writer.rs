@@ -163,11 +163,7 @@ fn run(conn: &Connection, rx: &crossbeam_channel::Receiver<Box<dyn Job>>, on_rol
                 Err(_) => break,
             }
         }
-        let outcome = if alone {
-            commit_alone(conn, &mut batch)
-        } else {
-            commit_batch(conn, &mut batch)
-        };
+        let outcome = commit(conn, &mut batch, alone);
         if outcome.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
             on_rollback();
@@ -182,10 +178,18 @@ fn run(conn: &Connection, rx: &crossbeam_channel::Receiver<Box<dyn Job>>, on_rol
     }
 }
 
-fn commit_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+/// Runs one transaction. Group jobs each get a savepoint, so a failing one rolls back alone;
+/// a lone job runs bare, and its failure fails the transaction (the caller rolls it back).
+fn commit(conn: &Connection, batch: &mut [Box<dyn Job>], alone: bool) -> Result<(), String> {
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| e.to_string())?;
     for job in batch.iter_mut() {
+        if alone {
+            if !job.run(conn) {
+                return Err("the work failed and was rolled back".into());
+            }
+            continue;
+        }
         conn.execute_batch("SAVEPOINT job")
             .map_err(|e| e.to_string())?;
         if job.run(conn) {
@@ -194,19 +198,6 @@ fn commit_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), Str
         } else {
             conn.execute_batch("ROLLBACK TO job; RELEASE job")
                 .map_err(|e| e.to_string())?;
-        }
-    }
-    conn.execute_batch("COMMIT").map_err(|e| e.to_string())
-}
-
-/// Runs a lone job's transaction; a failure rolls the whole transaction back (the caller
-/// does, on the error).
-fn commit_alone(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
-    conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| e.to_string())?;
-    for job in batch.iter_mut() {
-        if !job.run(conn) {
-            return Err("the work failed and was rolled back".into());
         }
     }
     conn.execute_batch("COMMIT").map_err(|e| e.to_string())
