@@ -122,18 +122,16 @@ pub(crate) fn ingest(
             in_batch.contains(&r.id) || key.as_ref().is_some_and(|k| in_batch.contains(k));
         seen.push(if earlier {
             Seen::EarlierInBatch
-        } else if let Some((rid, old)) = find_existing(conn, r)? {
+        } else if let Some((rid, old)) = find_existing(conn, &r.id, key.as_deref())? {
             // A later repeat must see this re-send merged in, so it looks again at its turn.
-            in_batch.insert(r.id.clone());
-            in_batch.extend(key);
             in_batch.insert(old.record.id.clone());
             in_batch.extend(provider_key(&old.record));
             Seen::Stored(rid, Box::new(old))
         } else {
-            in_batch.insert(r.id.clone());
-            in_batch.extend(key);
             Seen::New
         });
+        in_batch.insert(r.id.clone());
+        in_batch.extend(key);
     }
     let entities: Vec<Vec<EntityKey>> = batch
         .iter_mut()
@@ -220,9 +218,11 @@ fn write_batch(
             }
             Seen::EarlierInBatch => {
                 out.push(IngestOutcome::Updated);
-                let (rid, old) = find_existing(conn, &p.alert.record)?.ok_or_else(|| {
-                    StoreError::Unavailable("an alert of this batch went missing".into())
-                })?;
+                let r = &p.alert.record;
+                let (rid, old) = find_existing(conn, &r.id, provider_key(r).as_deref())?
+                    .ok_or_else(|| {
+                        StoreError::Unavailable("an alert of this batch went missing".into())
+                    })?;
                 merge_into(conn, rid, old, p, entities, actor, now)?;
                 rid
             }
@@ -243,17 +243,19 @@ fn write_batch(
     Ok(out)
 }
 
+/// The stored alert with this id, or else with this provider key (see [`provider_key`]).
 fn find_existing(
     conn: &Connection,
-    r: &AlertRecord,
+    id: &str,
+    provider_key: Option<&str>,
 ) -> Result<Option<(i64, StoredAlert)>, StoreError> {
     let by_id = with_body("id = ?1");
     let mut found = conn
         .prepare_cached(&by_id)?
-        .query_row([&r.id], row_with_body)
+        .query_row([id], row_with_body)
         .optional()?;
     if found.is_none() {
-        if let Some(key) = provider_key(r) {
+        if let Some(key) = provider_key {
             let by_key = with_body("provider_key = ?1");
             found = conn
                 .prepare_cached(&by_key)?
