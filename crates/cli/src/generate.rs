@@ -15,6 +15,9 @@ const EV: &str = "#microsoft.graph.security.";
 pub struct Gen {
     rng: StdRng,
     now: Timestamp,
+    /// Background alerts in time order over 29 days, for this many alerts; `None` spreads
+    /// them at random over the same days.
+    in_order: Option<u64>,
 }
 
 fn t(ts: Timestamp) -> String {
@@ -82,6 +85,16 @@ impl Gen {
         Gen {
             rng: StdRng::seed_from_u64(seed),
             now,
+            in_order: None,
+        }
+    }
+
+    /// Background alert `i` of `total` ends at `i / total` of the way through the 29 days
+    /// (less up to 15 minutes of delivery jitter), as a live feed sends them.
+    pub fn in_order(self, total: u64) -> Gen {
+        Gen {
+            in_order: Some(total.max(1)),
+            ..self
         }
     }
 
@@ -321,7 +334,17 @@ impl Gen {
         let severity = SEV[self.rng.gen_range(0..SEV.len())];
         let user = USERS[self.rng.gen_range(0..USERS.len())];
         let host_no: u32 = self.rng.gen_range(1..400);
-        let last = self.now.plus_micros(-self.rng.gen_range(0..29 * DAY));
+        let back = match self.in_order {
+            Some(total) => {
+                let step = 29 * DAY / i64::try_from(total).unwrap_or(i64::MAX);
+                let ahead = i64::try_from(i.min(total))
+                    .unwrap_or(0)
+                    .saturating_mul(step);
+                29 * DAY - ahead + self.rng.gen_range(0..15 * MINUTE)
+            }
+            None => self.rng.gen_range(0..29 * DAY),
+        };
+        let last = self.now.plus_micros(-back);
         let first = last.plus_micros(-self.rng.gen_range(0..6 * HOUR));
         let host = Host {
             name: "ws",

@@ -50,6 +50,10 @@ pub struct IngestArgs {
     /// Store without correlating, to measure what correlation costs.
     #[arg(long)]
     pub no_correlation: bool,
+    /// Send alerts in time order, as a live feed does, instead of a 29-day backfill in
+    /// random order.
+    #[arg(long)]
+    pub in_order: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -143,6 +147,9 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     let srv = start_server(a.data_dir.clone(), !a.no_correlation).await?;
     let now = SystemClock.now();
     let mut g = Gen::new(42, now);
+    if a.in_order {
+        g = g.in_order(a.alerts);
+    }
     eprintln!("generating {} alerts…", a.alerts);
     let mut bodies = Vec::new();
     let (mut bytes, mut i) = (0u64, 0u64);

@@ -1,6 +1,6 @@
 //! The single writer: one thread owns the write connection and commits many callers' work in
-//! one transaction (group commit), so concurrent requests share one fsync. Each caller's work
-//! runs in its own savepoint: one failing caller rolls back alone. Replies are sent only after
+//! one transaction (group commit), so concurrent requests share one fsync. A failing caller
+//! rolls back alone (see [`commit`]). Replies are sent only after
 //! COMMIT returns, so nothing is acknowledged before it is durable.
 //!
 //! Work that rewrites much of the database (a rebuild of every incident) runs alone, in a
@@ -178,27 +178,108 @@ fn run(conn: &Connection, rx: &crossbeam_channel::Receiver<Box<dyn Job>>, on_rol
     }
 }
 
-/// Runs one transaction. Group jobs each get a savepoint, so a failing one rolls back alone;
-/// a lone job runs bare, and its failure fails the transaction (the caller rolls it back).
+/// Runs one transaction. Group jobs each get a savepoint, so a failing one rolls back alone,
+/// except while no job in the transaction has succeeded yet: then a failure rolls back the
+/// transaction, which held only that job, and a new one begins. That spares the first job
+/// (often the only one) the savepoint's copy of every page it changes. A lone job runs bare,
+/// and its failure fails the transaction (the caller rolls it back).
 fn commit(conn: &Connection, batch: &mut [Box<dyn Job>], alone: bool) -> Result<(), String> {
-    conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| e.to_string())?;
+    let sql = |s: &str| conn.execute_batch(s).map_err(|e| e.to_string());
+    sql("BEGIN IMMEDIATE")?;
+    let mut kept_any = false;
     for job in batch.iter_mut() {
         if alone {
             if !job.run(conn) {
                 return Err("the work failed and was rolled back".into());
             }
-            continue;
-        }
-        conn.execute_batch("SAVEPOINT job")
-            .map_err(|e| e.to_string())?;
-        if job.run(conn) {
-            conn.execute_batch("RELEASE job")
-                .map_err(|e| e.to_string())?;
+        } else if !kept_any {
+            if job.run(conn) {
+                kept_any = true;
+            } else {
+                sql("ROLLBACK")?;
+                sql("BEGIN IMMEDIATE")?;
+            }
         } else {
-            conn.execute_batch("ROLLBACK TO job; RELEASE job")
-                .map_err(|e| e.to_string())?;
+            sql("SAVEPOINT job")?;
+            if job.run(conn) {
+                sql("RELEASE job")?;
+            } else {
+                sql("ROLLBACK TO job; RELEASE job")?;
+            }
         }
     }
-    conn.execute_batch("COMMIT").map_err(|e| e.to_string())
+    sql("COMMIT")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A group job that inserts `n` and then fails if `fail`, so a failure leaves a change
+    /// that must be undone.
+    fn job(n: i64, fail: bool) -> (Box<dyn Job>, oneshot::Receiver<Result<i64, StoreError>>) {
+        let (reply, rx) = oneshot::channel();
+        let work = move |c: &Connection| {
+            c.execute("INSERT INTO t (n) VALUES (?1)", [n])?;
+            if fail {
+                Err(StoreError::Invalid {
+                    field: "n",
+                    msg: format!("job {n} fails"),
+                })
+            } else {
+                Ok(n)
+            }
+        };
+        let job: Box<dyn Job> = Box::new(TypedJob {
+            alone: false,
+            work: Some(work),
+            result: None,
+            reply,
+        });
+        (job, rx)
+    }
+
+    fn stored(conn: &Connection) -> Vec<i64> {
+        let mut st = conn.prepare("SELECT n FROM t ORDER BY n").unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// Runs one group of jobs (true = fails) and returns what was stored and who succeeded.
+    fn group(fails: &[bool]) -> (Vec<i64>, Vec<bool>) {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (n INTEGER)").unwrap();
+        let (mut batch, mut replies) = (Vec::new(), Vec::new());
+        for (i, f) in fails.iter().enumerate() {
+            let (j, rx) = job(i as i64, *f);
+            batch.push(j);
+            replies.push(rx);
+        }
+        commit(&conn, &mut batch, false).unwrap();
+        for j in batch {
+            j.finish(Ok(()));
+        }
+        let ok = replies
+            .into_iter()
+            .map(|mut rx| matches!(rx.try_recv(), Ok(Ok(_))))
+            .collect();
+        (stored(&conn), ok)
+    }
+
+    #[test]
+    fn a_failing_job_rolls_back_alone_wherever_it_is_in_the_group() {
+        // The first jobs run without a savepoint: their failure restarts the transaction.
+        assert_eq!(group(&[true]), (vec![], vec![false]));
+        assert_eq!(group(&[false]), (vec![0], vec![true]));
+        assert_eq!(
+            group(&[true, true, false, true, false]),
+            (vec![2, 4], vec![false, false, true, false, true])
+        );
+        assert_eq!(
+            group(&[false, true, false]),
+            (vec![0, 2], vec![true, false, true])
+        );
+    }
 }
