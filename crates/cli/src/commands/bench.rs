@@ -167,6 +167,7 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     let avg = bytes as f64 / a.alerts as f64;
     let client = srv.client.clone();
     let queue = Arc::new(std::sync::Mutex::new(bodies));
+    let cpu_before = process_cpu();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..a.connections {
@@ -201,6 +202,7 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         t.await??;
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu = process_cpu().zip(cpu_before).map(|(b, a)| b - a);
     println!(
         "bench ingest: {} alerts, average {:.0} bytes/alert, {} per request, {} connections, correlation {}",
         a.alerts,
@@ -215,6 +217,13 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         a.alerts as f64 / secs,
         bytes as f64 / secs / 1e6
     );
+    if let Some(cpu) = cpu {
+        println!(
+            "  CPU {:.2} cores, {:.1} µs per alert (the whole process: server and bench client)",
+            cpu / secs,
+            cpu * 1e6 / a.alerts as f64
+        );
+    }
     let requests = a.alerts.div_ceil(a.batch.max(1)) as f64;
     let per_request = secs * a.connections as f64 / requests;
     let auth = auth_cost(&srv, 300).await?;
@@ -225,6 +234,19 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         per_request * 1000.0
     );
     Ok(())
+}
+
+/// CPU seconds this process has used, user and system, from `/proc/self/stat` (Linux).
+/// Throughput on a shared machine swings with its neighbours; CPU per alert is steadier, and
+/// what a change to the ingest path should lower.
+fn process_cpu() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let mut f = rest.split_whitespace().skip(11);
+    let (user, system): (f64, f64) = (f.next()?.parse().ok()?, f.next()?.parse().ok()?);
+    // The kernel reports these in USER_HZ ticks, 100 per second on Linux.
+    Some((user + system) / 100.0)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

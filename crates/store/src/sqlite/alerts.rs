@@ -58,15 +58,34 @@ fn decompress(data: &[u8]) -> Result<Vec<u8>, StoreError> {
 pub(crate) struct Prepared {
     alert: NewAlert,
     body: Vec<u8>,
+    /// Columns of the alert's row and its entity-index digests, worked out beside the
+    /// writer (the one serial stage) so that it only binds them.
+    provider_key: Option<String>,
+    tags: String,
+    impacted: String,
+    keys: String,
+    /// (kind code, value hash) of each entity key.
+    digests: Vec<(i64, i64)>,
 }
 
-/// Compresses documents (runs on a blocking thread, not the writer).
+/// Compresses documents and encodes the row's JSON columns (runs on a blocking thread, not
+/// the writer).
 pub(crate) fn prepare(batch: Vec<NewAlert>) -> Result<Vec<Prepared>, StoreError> {
     batch
         .into_iter()
         .map(|alert| {
+            let r = &alert.record;
             Ok(Prepared {
                 body: compress(&alert.document)?,
+                provider_key: provider_key(r),
+                tags: json(&r.tags),
+                impacted: json(&r.impacted_assets),
+                keys: super::correlation::keys_json(&alert.entities),
+                digests: alert
+                    .entities
+                    .iter()
+                    .map(|e| (e.kind.code(), crate::entity_index::value_hash(&e.value)))
+                    .collect(),
                 alert,
             })
         })
@@ -117,7 +136,7 @@ pub(crate) fn ingest(
     let mut in_batch: std::collections::HashSet<String> = std::collections::HashSet::new();
     for p in &batch {
         let r = &p.alert.record;
-        let key = provider_key(r);
+        let key = p.provider_key.clone();
         let earlier =
             in_batch.contains(&r.id) || key.as_ref().is_some_and(|k| in_batch.contains(k));
         seen.push(if earlier {
@@ -189,6 +208,7 @@ fn write_batch(
     let mut pending: Vec<(i64, i64, i64, i64)> = Vec::new();
     let mut rollups = super::incidents::Rollups::default();
     for ((mut p, seen), entities) in batch.into_iter().zip(seen).zip(entities) {
+        let digests = std::mem::take(&mut p.digests);
         let rid = match seen {
             Seen::New => {
                 out.push(IngestOutcome::Created);
@@ -209,7 +229,7 @@ fn write_batch(
                 }
                 let reasons = (!reasons.is_empty())
                     .then(|| serde_json::to_string(&reasons).unwrap_or_default());
-                insert(conn, &p, entities, reasons.as_deref())?
+                insert(conn, &p, reasons.as_deref())?
             }
             Seen::Stored(rid, old) => {
                 out.push(IngestOutcome::Updated);
@@ -218,23 +238,21 @@ fn write_batch(
             }
             Seen::EarlierInBatch => {
                 out.push(IngestOutcome::Updated);
-                let r = &p.alert.record;
-                let (rid, old) = find_existing(conn, &r.id, provider_key(r).as_deref())?
-                    .ok_or_else(|| {
-                        StoreError::Unavailable("an alert of this batch went missing".into())
-                    })?;
+                let (rid, old) =
+                    find_existing(conn, &p.alert.record.id, p.provider_key.as_deref())?
+                        .ok_or_else(|| {
+                            StoreError::Unavailable("an alert of this batch went missing".into())
+                        })?;
                 merge_into(conn, rid, old, p, entities, actor, now)?;
                 rid
             }
         };
-        pending.extend(entities.iter().map(|e| {
-            (
-                crate::entity_index::part_of(rid),
-                e.kind.code(),
-                crate::entity_index::value_hash(&e.value),
-                rid,
-            )
-        }));
+        let part = crate::entity_index::part_of(rid);
+        pending.extend(
+            digests
+                .into_iter()
+                .map(|(kind, hash)| (part, kind, hash, rid)),
+        );
     }
     pending.sort_unstable();
     pending.dedup();
@@ -268,12 +286,7 @@ fn find_existing(
         .transpose()
 }
 
-fn insert(
-    conn: &Connection,
-    p: &Prepared,
-    keys: &[EntityKey],
-    link_reasons: Option<&str>,
-) -> Result<i64, StoreError> {
+fn insert(conn: &Connection, p: &Prepared, link_reasons: Option<&str>) -> Result<i64, StoreError> {
     let r = &p.alert.record;
     conn.prepare_cached(
         "INSERT INTO alerts (id, provider_key, provider_alert_id, incident_id, title, category, severity, status,
@@ -284,7 +297,7 @@ fn insert(
     )?
     .execute(params![
         r.id,
-        provider_key(r),
+        p.provider_key,
         r.provider_alert_id,
         r.incident_id,
         r.title,
@@ -303,9 +316,9 @@ fn insert(
         r.last_update.micros(),
         r.resolved.map(Timestamp::micros),
         r.version,
-        json(&r.tags),
-        json(&r.impacted_assets),
-        super::correlation::keys_json(keys),
+        p.tags,
+        p.impacted,
+        p.keys,
         link_reasons,
     ])?;
     let rid = conn.last_insert_rowid();
