@@ -40,6 +40,7 @@ conformance!(
     sessions_and_tokens_end,
     recorrelation_keeps_incident_ids,
     rollups_within_one_batch,
+    rollups_across_batches,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

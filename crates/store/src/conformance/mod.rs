@@ -407,6 +407,72 @@ pub async fn rollups_within_one_batch(s: &dyn Store) {
     );
 }
 
+/// Roll-ups of an incident joined by later batches: each batch adds to the stored row (count,
+/// highest severity, sources and categories in order of arrival, time span, name).
+pub async fn rollups_across_batches(s: &dyn Store) {
+    let t0 = Timestamp::parse_rfc3339("2026-11-23T08:00:00Z").unwrap_or(Timestamp::from_micros(0));
+    let at = |m: i64| Timestamp::from_micros(t0.micros() + m * 60_000_000);
+    let first = on_devices("da-grow-0", t0, 30, &["g1"]);
+    s.ingest(vec![first], Actor::producer("p"), at(31))
+        .await
+        .unwrap();
+    let id = incident_of(s, "da-grow-0").await;
+    let one = s.get_incident(&id).await.unwrap().unwrap().incident;
+    assert_eq!((one.alert_count, one.severity), (1, Severity::Medium));
+    assert_eq!(one.display_name, "alert da-grow-0");
+
+    let mut batch = vec![
+        on_devices("da-grow-1", t0, 40, &["g1"]),
+        on_devices("da-grow-2", t0, 20, &["g1"]),
+    ];
+    batch[0].record.severity = Severity::High;
+    batch[0].record.service_source = "microsoftDefenderForIdentity".into();
+    batch[0].record.category = Some("CredentialAccess".into());
+    batch[1].record.severity = Severity::Low;
+    batch[1].record.category = Some("Execution".into());
+    batch[1].record.first_activity = at(10);
+    s.ingest(batch, Actor::producer("p"), at(41)).await.unwrap();
+    let three = s.get_incident(&id).await.unwrap().unwrap().incident;
+    for i in 1..3 {
+        assert_eq!(incident_of(s, &format!("da-grow-{i}")).await, id);
+    }
+    assert_eq!((three.alert_count, three.severity), (3, Severity::High));
+    assert_eq!(
+        three.service_sources,
+        vec![
+            "microsoftDefenderForEndpoint".to_string(),
+            "microsoftDefenderForIdentity".to_string()
+        ]
+    );
+    assert_eq!(
+        three.categories,
+        vec!["CredentialAccess".to_string(), "Execution".to_string()]
+    );
+    assert_eq!(
+        (three.first_activity, three.last_activity),
+        (at(10), at(40))
+    );
+    assert_eq!(
+        three.display_name,
+        "Multi-stage incident involving CredentialAccess & Execution (3 alerts)"
+    );
+
+    let mut last = on_devices("da-grow-3", t0, 50, &["g1"]);
+    last.record.category = Some("Execution".into());
+    s.ingest(vec![last], Actor::producer("p"), at(51))
+        .await
+        .unwrap();
+    let four = s.get_incident(&id).await.unwrap().unwrap().incident;
+    assert_eq!((four.alert_count, four.severity), (4, Severity::High));
+    assert_eq!(four.categories.len(), 2, "{:?}", four.categories);
+    assert_eq!(four.last_activity, at(50));
+    assert!(
+        four.display_name.ends_with("(4 alerts)"),
+        "{}",
+        four.display_name
+    );
+}
+
 /// The differential property: for random alerts and random conditions, the SQL filter
 /// returns exactly the alerts `Condition::eval` accepts. `make` opens a fresh, empty store.
 pub async fn filter_sql_matches_eval<F, Fut>(make: F)
