@@ -41,6 +41,7 @@ conformance!(
     recorrelation_keeps_incident_ids,
     rollups_within_one_batch,
     rollups_across_batches,
+    resend_moves_the_incident_rollup,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -473,6 +473,36 @@ pub async fn rollups_across_batches(s: &dyn Store) {
     );
 }
 
+/// A re-sent alert moves its incident's roll-up with it: a later last activity and a raised
+/// severity show on the incident, and the alert is not counted twice.
+pub async fn resend_moves_the_incident_rollup(s: &dyn Store) {
+    let t0 = Timestamp::parse_rfc3339("2026-11-23T08:00:00Z").unwrap_or(Timestamp::from_micros(0));
+    let at = |m: i64| Timestamp::from_micros(t0.micros() + m * 60_000_000);
+    for (i, m) in [(0, 0), (1, 5)] {
+        let a = on_devices(&format!("da-rs-{i}"), t0, m, &["rs1"]);
+        s.ingest(vec![a], Actor::producer("p"), at(m + 1))
+            .await
+            .unwrap();
+    }
+    let id = incident_of(s, "da-rs-0").await;
+    assert_eq!(incident_of(s, "da-rs-1").await, id);
+    let before = s.get_incident(&id).await.unwrap().unwrap().incident;
+    assert_eq!((before.alert_count, before.last_activity), (2, at(5)));
+
+    let mut again = on_devices("da-rs-0", t0, 30, &["rs1"]);
+    again.record.severity = Severity::High;
+    again.document = br#"{"status":"updated"}"#.to_vec();
+    let out = s
+        .ingest(vec![again], Actor::producer("p"), at(31))
+        .await
+        .unwrap();
+    assert_eq!(out, [IngestOutcome::Updated]);
+    let after = s.get_incident(&id).await.unwrap().unwrap().incident;
+    assert_eq!(after.alert_count, 2, "a re-send is not a new alert");
+    assert_eq!(after.severity, Severity::High);
+    assert_eq!((after.first_activity, after.last_activity), (t0, at(30)));
+}
+
 /// The differential property: for random alerts and random conditions, the SQL filter
 /// returns exactly the alerts `Condition::eval` accepts. `make` opens a fresh, empty store.
 pub async fn filter_sql_matches_eval<F, Fut>(make: F)

@@ -233,7 +233,10 @@ fn write_batch(
             }
             Seen::Stored(rid, old) => {
                 out.push(IngestOutcome::Updated);
-                merge_into(conn, rid, *old, p, entities, actor, now)?;
+                let incident = old.record.incident_id.clone();
+                if merge_into(conn, rid, *old, p, entities, actor, now)? {
+                    rollups.resent(incident.as_deref());
+                }
                 rid
             }
             Seen::EarlierInBatch => {
@@ -243,7 +246,10 @@ fn write_batch(
                         .ok_or_else(|| {
                             StoreError::Unavailable("an alert of this batch went missing".into())
                         })?;
-                merge_into(conn, rid, old, p, entities, actor, now)?;
+                let incident = old.record.incident_id.clone();
+                if merge_into(conn, rid, old, p, entities, actor, now)? {
+                    rollups.resent(incident.as_deref());
+                }
                 rid
             }
         };
@@ -358,6 +364,7 @@ fn insert_entities(conn: &Connection, rows: &[(i64, i64, i64, i64)]) -> Result<(
 /// A re-send: producer fields from the new document, triage fields (status, assignment,
 /// classification, tags, incident) stay as analysts left them, the activity window widens,
 /// evidence and entities are unions.
+/// Merges a re-send into the stored alert; false if it changed nothing.
 fn merge_into(
     conn: &Connection,
     rid: i64,
@@ -366,11 +373,11 @@ fn merge_into(
     keys: &[EntityKey],
     actor: &Actor,
     now: Timestamp,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     if old.document == p.alert.document {
         // The exact same document again (a producer retry): nothing changed, so no new
         // version that would make an analyst's pending update stale.
-        return Ok(());
+        return Ok(false);
     }
     let o = old.record;
     let n = p.alert.record;
@@ -439,7 +446,8 @@ fn merge_into(
             new_value: new_v,
             text: None,
         },
-    )
+    )?;
+    Ok(true)
 }
 
 fn merged_keys(old: &[EntityKey], new: &[EntityKey]) -> Vec<EntityKey> {

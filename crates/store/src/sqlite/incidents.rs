@@ -141,6 +141,13 @@ impl Rollups {
     pub(crate) fn full(&mut self, incident: &str) {
         self.full.insert(incident.to_string());
     }
+    /// An alert of `incident` was re-sent: its severity, category or activity may have
+    /// moved either way, so the roll-up is recomputed from the alert rows, not incremented.
+    pub(crate) fn resent(&mut self, incident: Option<&str>) {
+        if let Some(i) = incident {
+            self.full(i);
+        }
+    }
     /// `from` was merged into `into` (whose row already combines both, see [`combine`]):
     /// what was owed to `from` is now owed to `into`.
     pub(crate) fn merged(&mut self, from: &str, into: &str) {
