@@ -70,6 +70,14 @@ pub fn on_devices(id: &str, t0: Timestamp, minute: i64, devices: &[&str]) -> New
     new_alert(record(id, None, at), keys, b"{}")
 }
 
+/// The start of the incident cases' timelines.
+const T0: Timestamp = Timestamp::from_micros(1_795_420_800_000_000);
+
+/// `m` minutes after [`T0`].
+fn minute(m: i64) -> Timestamp {
+    Timestamp::from_micros(T0.micros() + m * 60_000_000)
+}
+
 /// The incident an alert is in.
 pub async fn incident_of(s: &dyn Store, id: &str) -> String {
     s.get_alert(id)
@@ -329,7 +337,7 @@ pub async fn total_is_capped(s: &dyn Store) {
 /// a fresh id: d1 → A; d2, d2 → B (fresh, larger); d1+d2 merges A into B. Ingest left all
 /// four in one incident, so the rebuild must give that group the same id back.
 pub async fn recorrelation_keeps_incident_ids(s: &dyn Store) {
-    let t0 = Timestamp::parse_rfc3339("2026-11-23T08:00:00Z").unwrap_or(Timestamp::from_micros(0));
+    let t0 = T0;
     let devices: [&[&str]; 4] = [&["d1"], &["d2"], &["d2"], &["d1", "d2"]];
     for (i, devs) in (0..).zip(devices) {
         let alert = on_devices(&format!("da-keep-{i}"), t0, i, devs);
@@ -362,7 +370,7 @@ pub async fn recorrelation_keeps_incident_ids(s: &dyn Store) {
 /// what its alerts say (count, highest severity, sources, time span), however the batch
 /// built it.
 pub async fn rollups_within_one_batch(s: &dyn Store) {
-    let t0 = Timestamp::parse_rfc3339("2026-11-23T08:00:00Z").unwrap_or(Timestamp::from_micros(0));
+    let t0 = T0;
     let mut batch = vec![
         on_devices("da-roll-0", t0, 0, &["r1"]),
         on_devices("da-roll-1", t0, 5, &["r1"]),
@@ -410,8 +418,7 @@ pub async fn rollups_within_one_batch(s: &dyn Store) {
 /// Roll-ups of an incident joined by later batches: each batch adds to the stored row (count,
 /// highest severity, sources and categories in order of arrival, time span, name).
 pub async fn rollups_across_batches(s: &dyn Store) {
-    let t0 = Timestamp::parse_rfc3339("2026-11-23T08:00:00Z").unwrap_or(Timestamp::from_micros(0));
-    let at = |m: i64| Timestamp::from_micros(t0.micros() + m * 60_000_000);
+    let (t0, at) = (T0, minute);
     let first = on_devices("da-grow-0", t0, 30, &["g1"]);
     s.ingest(vec![first], Actor::producer("p"), at(31))
         .await
@@ -476,8 +483,7 @@ pub async fn rollups_across_batches(s: &dyn Store) {
 /// A re-sent alert moves its incident's roll-up with it: a later last activity and a raised
 /// severity show on the incident, and the alert is not counted twice.
 pub async fn resend_moves_the_incident_rollup(s: &dyn Store) {
-    let t0 = Timestamp::parse_rfc3339("2026-11-23T08:00:00Z").unwrap_or(Timestamp::from_micros(0));
-    let at = |m: i64| Timestamp::from_micros(t0.micros() + m * 60_000_000);
+    let (t0, at) = (T0, minute);
     for (i, m) in [(0, 0), (1, 5)] {
         let a = on_devices(&format!("da-rs-{i}"), t0, m, &["rs1"]);
         s.ingest(vec![a], Actor::producer("p"), at(m + 1))
