@@ -304,5 +304,14 @@ test("incidents queue and a readable wide screen", async () => {
   await page.goto(env.base + "/incidents");
   const rows = await page.locator("#incident-table tbody tr").count();
   assert.ok(rows > 0);
+  // Incidents holding an alert about one device: the attack's, not the background's.
+  await page.fill("#q", "entity.device:ws-17");
+  await page.press("#q", "Enter");
+  await page.waitForFunction(() => location.search.includes("q=entity.device"));
+  await page.waitForFunction((n) => document.querySelectorAll("#incident-table tbody tr").length < n, rows);
+  const filtered = await page.locator("#incident-table tbody tr").count();
+  assert.ok(filtered >= 1, `${filtered} of ${rows}`);
+  assert.equal(await page.inputValue("#q"), "entity.device:ws-17");
+  await page.screenshot({ path: join(artifacts, "incidents-filtered.png") });
   await page.context().close();
 });

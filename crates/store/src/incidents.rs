@@ -1,5 +1,6 @@
 //! Types the store exchanges for incidents.
 use rampart_domain::alert::AlertRecord;
+use rampart_domain::condition::Condition;
 use rampart_domain::correlate::Reason;
 use rampart_domain::entity::EntityKey;
 use rampart_domain::incident::{IncidentRecord, IncidentStatus};
@@ -22,6 +23,11 @@ pub struct IncidentQuery {
     /// Role limits: only incidents all of whose alert sources are allowed / none denied.
     pub allowed_sources: Option<Vec<String>>,
     pub denied_sources: Vec<String>,
+    /// Only incidents holding at least one alert that matches, in the alerts' condition
+    /// language (`entity.device:ws-17 severity:high`); empty for no such filter.
+    pub alerts: Condition,
+    /// What relative times in `alerts` (`firstActivity>now-7d`) count from.
+    pub now: Timestamp,
 }
 
 /// One page of incidents.

@@ -42,6 +42,7 @@ conformance!(
     rollups_within_one_batch,
     rollups_across_batches,
     resend_moves_the_incident_rollup,
+    incident_queue_filters_by_alerts,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

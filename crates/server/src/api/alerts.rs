@@ -281,7 +281,7 @@ fn quote(v: &str) -> String {
 }
 
 /// Turns one filter parameter into condition terms: `field:"v1","v2"`.
-fn filter_terms(field: &str, param: &str, raw: &str) -> ApiResult<Condition> {
+pub(crate) fn filter_terms(field: &str, param: &str, raw: &str) -> ApiResult<Condition> {
     let values: Vec<String> = raw
         .split(',')
         .map(str::trim)
@@ -300,15 +300,28 @@ fn parse_time(param: &str, s: &str) -> ApiResult<Timestamp> {
 }
 
 /// Builds the store query from the request parameters.
-pub fn build_query(p: ListParams, now: Timestamp) -> ApiResult<AlertQuery> {
-    let q_text = p.q.unwrap_or_default();
+/// The `q` parameter: a condition over alerts, limited in length.
+pub(crate) fn parse_q(q: Option<&str>) -> ApiResult<Condition> {
+    let q_text = q.unwrap_or_default();
     if q_text.len() > MAX_Q_BYTES {
         return Err(ApiError::bad(
             "q",
             format!("q: longer than {MAX_Q_BYTES} bytes"),
         ));
     }
-    let mut cond = condition::parse(&q_text).map_err(|e| ApiError::bad("q", format!("q: {e}")))?;
+    condition::parse(q_text).map_err(|e| ApiError::bad("q", format!("q: {e}")))
+}
+
+/// The `entity` parameter, `kind:value`, as condition terms.
+pub(crate) fn entity_terms(e: &str) -> ApiResult<Condition> {
+    let (kind, value) = e
+        .split_once(':')
+        .ok_or_else(|| ApiError::bad("entity", "entity: expected kind:value, e.g. device:ws-17"))?;
+    filter_terms(&format!("entity.{kind}"), "entity", value)
+}
+
+pub fn build_query(p: ListParams, now: Timestamp) -> ApiResult<AlertQuery> {
+    let mut cond = parse_q(p.q.as_deref())?;
     let simple = [
         ("severity", "severity", &p.severity),
         ("serviceSource", "serviceSource", &p.service_source),
@@ -328,11 +341,7 @@ pub fn build_query(p: ListParams, now: Timestamp) -> ApiResult<AlertQuery> {
         }
     }
     if let Some(e) = &p.entity {
-        let (kind, value) = e.split_once(':').ok_or_else(|| {
-            ApiError::bad("entity", "entity: expected kind:value, e.g. device:ws-17")
-        })?;
-        cond.terms
-            .extend(filter_terms(&format!("entity.{kind}"), "entity", value)?.terms);
+        cond.terms.extend(entity_terms(e)?.terms);
     }
     match p.status.as_deref() {
         Some(s) if s.eq_ignore_ascii_case("any") || s.eq_ignore_ascii_case("all") => {}

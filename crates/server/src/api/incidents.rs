@@ -36,6 +36,16 @@ pub struct IncidentParams {
     /// 1–500, default 50.
     pub page_size: Option<usize>,
     pub cursor: Option<String>,
+    /// Only incidents holding an alert that matches this condition (the alerts queue's
+    /// language), e.g. `entity.device:ws-17 "mimikatz"`.
+    pub q: Option<String>,
+    /// Only incidents holding an alert from one of these sources, e.g.
+    /// `microsoftDefenderForEndpoint`.
+    pub service_source: Option<String>,
+    /// Only incidents holding an alert of one of these categories.
+    pub category: Option<String>,
+    /// Only incidents holding an alert about this entity, `kind:value`, e.g. `device:ws-17`.
+    pub entity: Option<String>,
 }
 
 fn list<T>(
@@ -103,6 +113,20 @@ pub fn incident_query(
         .transpose()?
         .map(|c| (c.k.unwrap_or(0), c.r));
     let (allowed_sources, denied_sources) = limit_sources(grant);
+    let mut alerts = super::alerts::parse_q(p.q.as_deref())?;
+    for (field, value) in [
+        ("serviceSource", &p.service_source),
+        ("category", &p.category),
+    ] {
+        if let Some(v) = value {
+            alerts
+                .terms
+                .extend(super::alerts::filter_terms(field, field, v)?.terms);
+        }
+    }
+    if let Some(e) = &p.entity {
+        alerts.terms.extend(super::alerts::entity_terms(e)?.terms);
+    }
     Ok(IncidentQuery {
         statuses,
         severities,
@@ -114,6 +138,8 @@ pub fn incident_query(
         after,
         allowed_sources,
         denied_sources,
+        alerts,
+        now,
     })
 }
 

@@ -75,6 +75,8 @@ struct QueuePage {
     statuses: Vec<super::queue::Check>,
     severities: Vec<super::queue::Check>,
     assigned_to: String,
+    /// The alert condition an incident must hold a match for.
+    q: String,
     summary: String,
     next_href: String,
     error: String,
@@ -90,11 +92,13 @@ pub async fn queue(
     let pairs = query_pairs(raw.as_deref())?;
     let (mut status, mut severity, mut assigned, mut cursor, mut shown) =
         (Vec::new(), Vec::new(), String::new(), None, false);
+    let mut search = String::new();
     for (k, v) in pairs {
         match k.as_str() {
             "status" => status.push(v),
             "severity" => severity.push(v),
             "assignedTo" => assigned = v.trim().to_string(),
+            "q" => search = v.trim().to_string(),
             "cursor" => cursor = Some(v),
             "statusShown" => shown = true,
             _ => {}
@@ -113,6 +117,8 @@ pub async fn queue(
         until: None,
         page_size: None,
         cursor: cursor.clone(),
+        q: (!search.is_empty()).then(|| search.clone()),
+        ..IncidentParams::default()
     };
     let (mut rows, mut summary, mut next_href, mut error) =
         (Vec::new(), String::new(), String::new(), String::new());
@@ -136,6 +142,9 @@ pub async fn queue(
                 if !assigned.is_empty() {
                     qs.push(format!("assignedTo={}", enc(&assigned)));
                 }
+                if !search.is_empty() {
+                    qs.push(format!("q={}", enc(&search)));
+                }
                 qs.push(format!("cursor={}", enc(&c)));
                 next_href = format!("/incidents?{}", qs.join("&"));
             }
@@ -157,6 +166,7 @@ pub async fn queue(
         statuses: checks("status", INCIDENT_STATUSES, &default_status),
         severities: checks("severity", SEVERITIES, &severity),
         assigned_to: assigned,
+        q: search,
         summary,
         next_href,
         error,

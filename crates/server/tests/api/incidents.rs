@@ -107,6 +107,45 @@ async fn related_alerts_form_one_incident_with_reasons() {
     assert_eq!(q["total"], 2);
     let (_, q) = app.get("/api/v1/incidents?severity=high").await;
     assert_eq!(q["items"][0]["id"], inc.as_str());
+    // Filters on the incidents' alerts: entity, category, the condition language.
+    let other = incident_of(&app, &unrelated).await;
+    for (query, want) in [
+        ("entity=device:ws-17", vec![inc.as_str()]),
+        ("entity=user:zed", vec![other.as_str()]),
+        ("category=LateralMovement", vec![inc.as_str()]),
+        ("q=entity.user:alice%20severity:high", vec![inc.as_str()]),
+        ("q=entity.user:alice%20severity:low", vec![]),
+        (
+            "serviceSource=microsoftDefenderForEndpoint",
+            vec![inc.as_str(), other.as_str()],
+        ),
+    ] {
+        let (s, v) = app.get(&format!("/api/v1/incidents?{query}")).await;
+        assert_eq!(s, 200, "{query}: {v}");
+        let mut ids: Vec<&str> = v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap())
+            .collect();
+        ids.sort_unstable();
+        let mut want = want;
+        want.sort_unstable();
+        assert_eq!(ids, want, "{query}");
+        assert_eq!(v["total"], want.len(), "{query}");
+    }
+    for (query, field) in [
+        ("q=severity>=", "q"),
+        ("entity=ws-17", "entity"),
+        ("category=", "category"),
+    ] {
+        let (s, v) = app.get(&format!("/api/v1/incidents?{query}")).await;
+        assert_eq!(s, 400, "{query}: {v}");
+        assert!(
+            v["detail"].as_str().unwrap().starts_with(field),
+            "{query}: {v}"
+        );
+    }
     // Resolving an alert lowers the incident's severity to that of its remaining alerts.
     let r = app
         .send(

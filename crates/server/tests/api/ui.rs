@@ -243,3 +243,35 @@ async fn an_incident_with_alerts_you_cannot_read_shows_nothing_of_them() {
     assert!(!p.body.contains("Secret mail alert title"));
     assert!(!p.body.contains("incident-link"));
 }
+
+#[tokio::test]
+async fn the_incidents_queue_filters_by_what_its_alerts_hold() {
+    let app = TestApp::new().await;
+    app.seed_alert(&alert("f1")).await;
+    let mut other = alert("f2");
+    other["title"] = "Alert on the file server".into();
+    other["evidence"] = serde_json::json!([
+        {"@odata.type": "#microsoft.graph.security.deviceEvidence", "deviceDnsName": "FS-01"}
+    ]);
+    app.seed_alert(&other).await;
+    let auth = analyst(&app, "Security operator").await;
+    let all = page(&app, "/incidents", &auth).await;
+    assert!(all.body.contains("Alert f1") && all.body.contains("Alert on the file server"));
+    let p = page(&app, "/incidents?q=entity.device%3Afs-01", &auth).await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains("Alert on the file server"), "{}", p.body);
+    assert!(
+        !p.body.contains("Alert f1"),
+        "the other incident is filtered out"
+    );
+    assert!(
+        p.body.contains("value=\"entity.device:fs-01\""),
+        "the box keeps the search"
+    );
+    let bad = page(&app, "/incidents?q=severity%3E%3D", &auth).await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body.contains("form-error"),
+        "the error is shown on the page"
+    );
+}

@@ -654,6 +654,17 @@ pub(crate) fn list(conn: &Connection, q: &IncidentQuery) -> Result<IncidentPage,
         ));
         args.extend(q.denied_sources.iter().map(|s| s.clone().into()));
     }
+    if !q.alerts.is_empty() {
+        let f = crate::filter::compile(&q.alerts, q.now, crate::filter::Placeholder::Question, 1);
+        sql.push_str(&format!(
+            " AND id IN (SELECT incident_id FROM alerts WHERE incident_id IS NOT NULL AND ({}))",
+            f.sql
+        ));
+        args.extend(f.params.into_iter().map(|p| match p {
+            crate::filter::SqlParam::Int(i) => rusqlite::types::Value::Integer(i),
+            crate::filter::SqlParam::Text(t) => rusqlite::types::Value::Text(t),
+        }));
+    }
     let count_sql = format!(
         "SELECT count(*) FROM ({sql} LIMIT {})",
         crate::TOTAL_CAP + 1
