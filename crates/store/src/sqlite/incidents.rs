@@ -656,10 +656,25 @@ pub(crate) fn list(conn: &Connection, q: &IncidentQuery) -> Result<IncidentPage,
     }
     if !q.alerts.is_empty() {
         let f = crate::filter::compile(&q.alerts, q.now, crate::filter::Placeholder::Question, 1);
-        sql.push_str(&format!(
-            " AND id IN (SELECT incident_id FROM alerts WHERE incident_id IS NOT NULL AND ({}))",
-            f.sql
-        ));
+        // An entity term finds its few alerts through the entity index: collect their
+        // incidents. Other conditions may match most alerts: walk each listed incident's
+        // alerts (`alerts_incident`) and stop at the first match, so the page and the
+        // capped count stop early instead of reading the whole alerts table first.
+        let selective =
+            q.alerts.terms.iter().any(|t| {
+                !t.negated && matches!(t.pred, rampart_domain::condition::Pred::Entity(..))
+            });
+        sql.push_str(&if selective {
+            format!(
+                " AND id IN (SELECT incident_id FROM alerts WHERE incident_id IS NOT NULL AND ({}))",
+                f.sql
+            )
+        } else {
+            format!(
+                " AND EXISTS (SELECT 1 FROM alerts WHERE alerts.incident_id = incidents.id AND ({}))",
+                f.sql
+            )
+        });
         args.extend(f.params.into_iter().map(|p| match p {
             crate::filter::SqlParam::Int(i) => rusqlite::types::Value::Integer(i),
             crate::filter::SqlParam::Text(t) => rusqlite::types::Value::Text(t),
@@ -696,9 +711,14 @@ pub(crate) fn list(conn: &Connection, q: &IncidentQuery) -> Result<IncidentPage,
         }
         items.push((rec, rid));
     }
-    let n: i64 = conn
-        .prepare_cached(&count_sql)?
-        .query_row(rusqlite::params_from_iter(count_args), |r| r.get(0))?;
+    // A first page that is not full is the whole answer: no second pass to count it (with
+    // a filter on the alerts, each pass may read many alert rows).
+    let n: i64 = if q.after.is_none() && next.is_none() {
+        i64::try_from(items.len()).unwrap_or(i64::MAX)
+    } else {
+        conn.prepare_cached(&count_sql)?
+            .query_row(rusqlite::params_from_iter(count_args), |r| r.get(0))?
+    };
     let n = u64::try_from(n).unwrap_or(0);
     Ok(IncidentPage {
         items: items.into_iter().map(|(r, _)| r).collect(),
