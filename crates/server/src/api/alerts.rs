@@ -299,7 +299,6 @@ fn parse_time(param: &str, s: &str) -> ApiResult<Timestamp> {
     Timestamp::parse_rfc3339(s).map_err(|e| ApiError::bad(param, format!("{param}: {e}")))
 }
 
-/// Builds the store query from the request parameters.
 /// The `q` parameter: a condition over alerts, limited in length.
 pub(crate) fn parse_q(q: Option<&str>) -> ApiResult<Condition> {
     let q_text = q.unwrap_or_default();
@@ -320,6 +319,7 @@ pub(crate) fn entity_terms(e: &str) -> ApiResult<Condition> {
     filter_terms(&format!("entity.{kind}"), "entity", value)
 }
 
+/// Builds the store query from the request parameters.
 pub fn build_query(p: ListParams, now: Timestamp) -> ApiResult<AlertQuery> {
     let mut cond = parse_q(p.q.as_deref())?;
     let simple = [

@@ -28,6 +28,16 @@ impl ToSql for SqlParam {
     }
 }
 
+/// For queries whose other parameters are already owned values (the incident queue).
+impl From<SqlParam> for SqlValue {
+    fn from(p: SqlParam) -> Self {
+        match p {
+            SqlParam::Int(i) => SqlValue::Integer(i),
+            SqlParam::Text(t) => SqlValue::Text(t),
+        }
+    }
+}
+
 thread_local! {
     static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
 }
@@ -231,21 +241,16 @@ fn write_batch(
                     .then(|| serde_json::to_string(&reasons).unwrap_or_default());
                 insert(conn, &p, reasons.as_deref())?
             }
-            Seen::Stored(rid, old) => {
+            seen => {
                 out.push(IngestOutcome::Updated);
-                let incident = old.record.incident_id.clone();
-                if merge_into(conn, rid, *old, p, entities, actor, now)? {
-                    rollups.resent(incident.as_deref());
-                }
-                rid
-            }
-            Seen::EarlierInBatch => {
-                out.push(IngestOutcome::Updated);
-                let (rid, old) =
-                    find_existing(conn, &p.alert.record.id, p.provider_key.as_deref())?
+                let (rid, old) = match seen {
+                    Seen::Stored(rid, old) => (rid, *old),
+                    // A repeat within the batch: read it as the batch has left it.
+                    _ => find_existing(conn, &p.alert.record.id, p.provider_key.as_deref())?
                         .ok_or_else(|| {
                             StoreError::Unavailable("an alert of this batch went missing".into())
-                        })?;
+                        })?,
+                };
                 let incident = old.record.incident_id.clone();
                 if merge_into(conn, rid, old, p, entities, actor, now)? {
                     rollups.resent(incident.as_deref());
@@ -363,8 +368,7 @@ fn insert_entities(conn: &Connection, rows: &[(i64, i64, i64, i64)]) -> Result<(
 
 /// A re-send: producer fields from the new document, triage fields (status, assignment,
 /// classification, tags, incident) stay as analysts left them, the activity window widens,
-/// evidence and entities are unions.
-/// Merges a re-send into the stored alert; false if it changed nothing.
+/// evidence and entities are unions. Returns false if the re-send changed nothing.
 fn merge_into(
     conn: &Connection,
     rid: i64,

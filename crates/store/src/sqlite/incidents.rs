@@ -675,10 +675,7 @@ pub(crate) fn list(conn: &Connection, q: &IncidentQuery) -> Result<IncidentPage,
                 f.sql
             )
         });
-        args.extend(f.params.into_iter().map(|p| match p {
-            crate::filter::SqlParam::Int(i) => rusqlite::types::Value::Integer(i),
-            crate::filter::SqlParam::Text(t) => rusqlite::types::Value::Text(t),
-        }));
+        args.extend(f.params.into_iter().map(rusqlite::types::Value::from));
     }
     let count_sql = format!(
         "SELECT count(*) FROM ({sql} LIMIT {})",
