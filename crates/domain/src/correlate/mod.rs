@@ -612,26 +612,7 @@ impl Correlator {
             self.alerts.remove(old);
         }
         for &key in &refs {
-            let Some(st) = self.keys.get_mut(key) else {
-                continue;
-            };
-            // A common key never links again, so its sightings are not kept: a DNS server
-            // named by every alert would otherwise collect one entry per incident, and each
-            // lookup would scan them all.
-            if st.common {
-                continue;
-            }
-            match st.incidents.iter_mut().find(|s| s.incident == incident) {
-                Some(s) => {
-                    s.last = s.last.max(a.at);
-                    s.count += 1;
-                }
-                None => st.incidents.push(Sighting {
-                    incident,
-                    last: a.at,
-                    count: 1,
-                }),
-            }
+            self.sight(key, incident, a.at);
         }
         let id: Arc<str> = Arc::from(a.id);
         let r = self.alerts.insert(AlertState {
@@ -735,10 +716,132 @@ impl Correlator {
     pub fn place(&mut self, a: AlertIn<'_>, new_id: &mut dyn FnMut() -> String) -> Vec<Effect> {
         let mut effects = Vec::new();
         let refs = self.intern(a.keys);
-        let counterparts = Counterparts::of(a.keys, &self.asset_hasher);
-        // Prevalence first, so this alert counts towards making an entity common; incidents
-        // that only held together through an entity that turns common fall apart.
-        for key in self.count(a.at, &refs, &counterparts) {
+        self.prevail(a.at, a.keys, &refs, new_id, &mut effects);
+        let found = self.reached(a.at, &refs, None);
+        let mut targets: Vec<Ref> = Vec::new();
+        for (inc, _) in &found {
+            if !targets.contains(inc) {
+                targets.push(*inc);
+            }
+        }
+        let incident = match self.merge_targets(a.id, targets, &found, &mut effects) {
+            Some(t) => t,
+            None => {
+                let id = new_id();
+                let r = self.add_incident(&id, Openness::Open);
+                effects.push(Effect::NewIncident { id });
+                r
+            }
+        };
+        let reasons = self.reasons(a.id, &found);
+        let incident_id = self.incident_id(incident);
+        self.observe(a, refs, incident, false);
+        effects.push(Effect::Link {
+            alert: a.id.to_string(),
+            incident: incident_id,
+            reasons,
+        });
+        effects
+    }
+
+    /// A stored alert was sent again, naming keys it did not name before: it links through
+    /// them as a new alert would, so a producer that learns more about an alert (a second
+    /// device, the account behind a sign-in) grows its incident at ingest, not only at the
+    /// next rebuild.
+    ///
+    /// The alert stays where it is. Its incident takes in the open incidents the new keys
+    /// reach within the window (the largest survives, as in [`Correlator::place`]), and the
+    /// result ends in a [`Effect::Link`] naming the alert's incident and the new reasons. An
+    /// alert placed by hand, or in an incident that is no longer open, only lends the new
+    /// keys to its incident for later alerts: a closed case stays closed, a manual link
+    /// stays put. An alert the engine no longer holds (older than the window) changes
+    /// nothing.
+    pub fn resend(&mut self, a: AlertIn<'_>, new_id: &mut dyn FnMut() -> String) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let Some(alert) = self.alert_ix.get(a.id).copied() else {
+            return effects;
+        };
+        let refs = self.intern(a.keys);
+        let Some((held, manual, before)) =
+            self.alerts.get(alert).map(|s| (s.incident, s.manual, s.at))
+        else {
+            return effects;
+        };
+        let fresh: Vec<Ref> = {
+            let known = self
+                .alerts
+                .get(alert)
+                .map_or(&[][..], |s| s.keys.as_slice());
+            refs.iter()
+                .copied()
+                .filter(|r| !known.contains(r))
+                .collect()
+        };
+        let at = before.max(a.at);
+        if fresh.is_empty() && at <= before {
+            return effects;
+        }
+        // Every key counts the counterparts the alert now names (a new account makes its
+        // host more prevalent, too).
+        self.prevail(at, a.keys, &refs, new_id, &mut effects);
+        // A split above may have moved the alert itself.
+        let own = self.alerts.get(alert).map_or(held, |s| s.incident);
+        let own = survivor_of(&self.incidents, own).unwrap_or(own);
+        let mut reasons = Vec::new();
+        if !manual && self.is_open(own) {
+            let found = self.reached(at, &fresh, Some(own));
+            let mut targets = vec![own];
+            for (inc, _) in &found {
+                if !targets.contains(inc) {
+                    targets.push(*inc);
+                }
+            }
+            self.merge_targets(a.id, targets, &found, &mut effects);
+            reasons = self.reasons(a.id, &found);
+        }
+        let own = self.alerts.get(alert).map_or(own, |s| s.incident);
+        let own = survivor_of(&self.incidents, own).unwrap_or(own);
+        for &key in &fresh {
+            self.sight(key, own, at);
+        }
+        if at > before {
+            // Keys it named before stay sighted in its incident; the window runs from its
+            // new activity.
+            for &key in &refs {
+                if let Some(s) = self
+                    .keys
+                    .get_mut(key)
+                    .and_then(|k| k.incidents.iter_mut().find(|s| s.incident == own))
+                {
+                    s.last = s.last.max(at);
+                }
+            }
+        }
+        if let Some(st) = self.alerts.get_mut(alert) {
+            st.keys.extend(fresh);
+            st.at = at;
+        }
+        effects.push(Effect::Link {
+            alert: a.id.to_string(),
+            incident: self.incident_id(own),
+            reasons,
+        });
+        effects
+    }
+
+    /// Counts this alert towards each key's prevalence (`keys` names its counterpart
+    /// assets); incidents that only held together through a key that turns common fall
+    /// apart.
+    fn prevail(
+        &mut self,
+        at: Timestamp,
+        keys: &[EntityKey],
+        refs: &[Ref],
+        new_id: &mut dyn FnMut() -> String,
+        effects: &mut Vec<Effect>,
+    ) {
+        let counterparts = Counterparts::of(keys, &self.asset_hasher);
+        for key in self.count(at, refs, &counterparts) {
             let mut affected: Vec<Ref> = self
                 .keys
                 .get(key)
@@ -757,12 +860,16 @@ impl Correlator {
                 st.incidents = Vec::new();
             }
             for inc in affected {
-                self.resplit(inc, key, new_id, &mut effects);
+                self.resplit(inc, key, new_id, effects);
             }
         }
-        // Candidate incidents through non-common keys within the window, as (incident, key).
+    }
+
+    /// The open incidents (other than `except`) that `refs` reach through keys that are not
+    /// common, within the window of `at`, as (incident, key).
+    fn reached(&self, at: Timestamp, refs: &[Ref], except: Option<Ref>) -> Vec<(Ref, Ref)> {
         let mut found: Vec<(Ref, Ref)> = Vec::new();
-        for &key in &refs {
+        for &key in refs {
             let Some(st) = self.keys.get(key) else {
                 continue;
             };
@@ -770,39 +877,36 @@ impl Correlator {
                 continue;
             }
             for s in &st.incidents {
-                if !self.within(a.at, s.last) {
+                if !self.within(at, s.last) {
                     continue;
                 }
                 let Some(sv) = survivor_of(&self.incidents, s.incident) else {
                     continue;
                 };
-                if self.is_open(sv) && !found.contains(&(sv, key)) {
+                if Some(sv) != except && self.is_open(sv) && !found.contains(&(sv, key)) {
                     found.push((sv, key));
                 }
             }
         }
-        let mut targets: Vec<Ref> = Vec::new();
-        for (inc, _) in &found {
-            if !targets.contains(inc) {
-                targets.push(*inc);
-            }
-        }
-        // The largest incident survives a merge (the fewest alerts move); ties go to the
-        // oldest.
+        found
+    }
+
+    /// Merges `targets` into one: the largest survives (the fewest alerts move), ties go to
+    /// the oldest. `found` says through which key alert `alert_id` reached each. Returns the
+    /// survivor, or `None` for no targets.
+    fn merge_targets(
+        &mut self,
+        alert_id: &str,
+        mut targets: Vec<Ref>,
+        found: &[(Ref, Ref)],
+        effects: &mut Vec<Effect>,
+    ) -> Option<Ref> {
         targets.sort_by_key(|i| {
             self.incidents
                 .get(*i)
                 .map_or((0, u64::MAX), |s| (usize::MAX - s.members.len(), s.order))
         });
-        let incident = match targets.first() {
-            Some(t) => *t,
-            None => {
-                let id = new_id();
-                let r = self.add_incident(&id, Openness::Open);
-                effects.push(Effect::NewIncident { id });
-                r
-            }
-        };
+        let incident = *targets.first()?;
         let incident_id = self.incident_id(incident);
         for &other in targets.iter().skip(1) {
             let via = found
@@ -815,32 +919,52 @@ impl Correlator {
                 from,
                 into: incident_id.clone(),
                 via: Reason {
-                    alert_id: a.id.to_string(),
+                    alert_id: alert_id.to_string(),
                     kind: via.kind,
                     value: via.value,
                     rule: "merged".into(),
                 },
             });
         }
-        let mut reason_keys: Vec<EntityKey> = found.iter().map(|(_, k)| self.key(*k)).collect();
-        reason_keys.sort();
-        reason_keys.dedup();
-        let reasons = reason_keys
-            .into_iter()
+        Some(incident)
+    }
+
+    /// The link reasons for the keys in `found`, each key once, in key order.
+    fn reasons(&self, alert_id: &str, found: &[(Ref, Ref)]) -> Vec<Reason> {
+        let mut keys: Vec<EntityKey> = found.iter().map(|(_, k)| self.key(*k)).collect();
+        keys.sort();
+        keys.dedup();
+        keys.into_iter()
             .map(|k| Reason {
-                alert_id: a.id.to_string(),
+                alert_id: alert_id.to_string(),
                 kind: k.kind,
                 value: k.value,
                 rule: RULE_SHARED_ENTITY.into(),
             })
-            .collect();
-        self.observe(a, refs, incident, false);
-        effects.push(Effect::Link {
-            alert: a.id.to_string(),
-            incident: incident_id,
-            reasons,
-        });
-        effects
+            .collect()
+    }
+
+    /// Records that `key` was seen in `incident` at `at` (not for a common key: it never
+    /// links again, so a DNS server named by every alert would collect one entry per
+    /// incident, and each lookup would scan them all).
+    fn sight(&mut self, key: Ref, incident: Ref, at: Timestamp) {
+        let Some(st) = self.keys.get_mut(key) else {
+            return;
+        };
+        if st.common {
+            return;
+        }
+        match st.incidents.iter_mut().find(|s| s.incident == incident) {
+            Some(s) => {
+                s.last = s.last.max(at);
+                s.count += 1;
+            }
+            None => st.incidents.push(Sighting {
+                incident,
+                last: at,
+                count: 1,
+            }),
+        }
     }
 
     /// Forgets what can no longer correlate with alerts at or after `horizon` (older than one

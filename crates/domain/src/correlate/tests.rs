@@ -32,13 +32,26 @@ impl World {
         }
     }
     fn add(&mut self, id: &str, at: Timestamp, keys: &[EntityKey]) -> String {
+        self.run(id, at, keys, false)
+    }
+    /// A re-send of a placed alert with `keys` (all it names now).
+    fn resend(&mut self, id: &str, at: Timestamp, keys: &[EntityKey]) -> String {
+        self.run(id, at, keys, true)
+    }
+    fn run(&mut self, id: &str, at: Timestamp, keys: &[EntityKey], again: bool) -> String {
         let mut engine = self.engine.take().unwrap();
         let next = &mut self.next;
         let mut mint = || {
             *next += 1;
             format!("inc-{next}")
         };
-        for e in engine.place(AlertIn { id, at, keys }, &mut mint) {
+        let a = AlertIn { id, at, keys };
+        let effects = if again {
+            engine.resend(a, &mut mint)
+        } else {
+            engine.place(a, &mut mint)
+        };
+        for e in effects {
             match e {
                 Effect::NewIncident { .. } => {}
                 Effect::Link {
@@ -47,7 +60,7 @@ impl World {
                     reasons,
                 } => {
                     self.alert_incident.insert(alert.clone(), incident);
-                    self.reasons.insert(alert, reasons);
+                    self.reasons.entry(alert).or_default().extend(reasons);
                 }
                 Effect::Merge { from, into, .. } => {
                     for v in self.alert_incident.values_mut() {
@@ -400,9 +413,121 @@ fn the_engine_stays_consistent_under_random_operations() {
                 }
                 2 => engine.set_openness(&incident, Openness::Resolved),
                 3 => engine.prune(at),
+                4..=7 => {
+                    let again = format!("a{}", rnd(i + 1));
+                    let more = [
+                        key(EntityKind::Device, &format!("d{}", rnd(40))),
+                        key(EntityKind::Ip, &format!("10.0.0.{}", rnd(30))),
+                    ];
+                    w.resend(&again, at, &more);
+                }
                 _ => {}
             }
-            engine.check_invariants();
+            w.engine.as_ref().unwrap().check_invariants();
         }
     }
+}
+
+/// A re-send that names a second device joins the incidents of both devices; the reason
+/// says which entity did it.
+#[test]
+fn a_resend_with_a_new_entity_merges_what_it_reaches() {
+    let mut w = World::new(CorrelationConfig::default());
+    let one = w.add("a", h(0), &[key(EntityKind::Device, "ws-1")]);
+    let two = w.add("b", h(1), &[key(EntityKind::Device, "ws-2")]);
+    let three = w.add("c", h(1), &[key(EntityKind::Device, "ws-2")]);
+    assert_ne!(one, two);
+    assert_eq!(two, three);
+    // The same keys again change nothing.
+    w.resend("a", h(0), &[key(EntityKind::Device, "ws-1")]);
+    assert_ne!(w.alert_incident["a"], w.alert_incident["b"]);
+    let after = w.resend(
+        "a",
+        h(2),
+        &[
+            key(EntityKind::Device, "ws-1"),
+            key(EntityKind::Device, "ws-2"),
+        ],
+    );
+    assert_eq!(after, two, "the larger incident survives");
+    assert_eq!(w.alert_incident["b"], two);
+    assert_eq!(w.redirect.get(&one), Some(&two));
+    let why = &w.reasons["a"];
+    assert!(
+        why.iter()
+            .any(|r| r.kind == EntityKind::Device && r.value == "ws-2"),
+        "{why:?}"
+    );
+    // A later alert on the new device's first incident's device lands in the survivor.
+    assert_eq!(w.add("d", h(3), &[key(EntityKind::Device, "ws-1")]), two);
+    w.engine.as_ref().unwrap().check_invariants();
+}
+
+/// A manual link and a closed incident stay as they are; the new key still lends itself to
+/// later alerts of the alert's incident when that is open.
+#[test]
+fn a_resend_never_moves_a_manual_link_or_reopens_a_closed_case() {
+    let mut w = World::new(CorrelationConfig::default());
+    let one = w.add("a", h(0), &[key(EntityKind::Device, "ws-1")]);
+    let two = w.add("b", h(0), &[key(EntityKind::Device, "ws-2")]);
+    w.engine.as_mut().unwrap().pin("a", &one);
+    w.resend(
+        "a",
+        h(1),
+        &[
+            key(EntityKind::Device, "ws-1"),
+            key(EntityKind::Device, "ws-2"),
+        ],
+    );
+    assert_eq!(w.alert_incident["a"], one);
+    assert_eq!(w.alert_incident["b"], two);
+    assert!(w.redirect.is_empty());
+
+    let three = w.add("c", h(0), &[key(EntityKind::Device, "ws-3")]);
+    w.engine
+        .as_mut()
+        .unwrap()
+        .set_openness(&three, Openness::Resolved);
+    w.resend(
+        "c",
+        h(1),
+        &[
+            key(EntityKind::Device, "ws-3"),
+            key(EntityKind::Device, "ws-2"),
+        ],
+    );
+    assert_eq!(w.alert_incident["c"], three);
+    assert_eq!(w.alert_incident["b"], two);
+    assert!(w.redirect.is_empty());
+    w.engine.as_ref().unwrap().check_invariants();
+}
+
+/// A re-send with a later activity moves the window: an alert a day after the re-send
+/// joins, though it is two days after the first sending.
+#[test]
+fn a_resend_with_later_activity_carries_the_window() {
+    let mut w = World::new(CorrelationConfig::default());
+    let one = w.add("a", h(0), &[key(EntityKind::Device, "ws-1")]);
+    w.resend("a", h(30), &[key(EntityKind::Device, "ws-1")]);
+    assert_eq!(w.add("b", h(50), &[key(EntityKind::Device, "ws-1")]), one);
+    let mut v = World::new(CorrelationConfig::default());
+    let first = v.add("a", h(0), &[key(EntityKind::Device, "ws-1")]);
+    assert_ne!(v.add("b", h(50), &[key(EntityKind::Device, "ws-1")]), first);
+}
+
+/// Re-sending an alert the engine never held (pruned, or from before the window) is a no-op.
+#[test]
+fn a_resend_of_an_unknown_alert_changes_nothing() {
+    let mut w = World::new(CorrelationConfig::default());
+    let engine = w.engine.as_mut().unwrap();
+    let mut mint = || "inc-x".to_string();
+    let out = engine.resend(
+        AlertIn {
+            id: "gone",
+            at: h(0),
+            keys: &[key(EntityKind::Device, "ws-1")],
+        },
+        &mut mint,
+    );
+    assert!(out.is_empty());
 }

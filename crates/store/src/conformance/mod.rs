@@ -9,6 +9,7 @@ use rampart_domain::alert::{AlertFacts, AlertRecord, NewAlert};
 use rampart_domain::condition::{self, arbitrary, Condition};
 use rampart_domain::entity::EntityKey;
 use rampart_domain::history::{Actor, TargetKind};
+use rampart_domain::incident::IncidentStatus;
 use rampart_domain::timestamp::Timestamp;
 use rampart_domain::vocab::{AlertStatus, Classification, Determination, Severity};
 use std::collections::BTreeSet;
@@ -507,6 +508,81 @@ pub async fn resend_moves_the_incident_rollup(s: &dyn Store) {
     assert_eq!(after.alert_count, 2, "a re-send is not a new alert");
     assert_eq!(after.severity, Severity::High);
     assert_eq!((after.first_activity, after.last_activity), (t0, at(30)));
+}
+
+/// A re-send that names an entity the alert did not name before correlates through it at
+/// ingest: the alert's incident and the incident of that entity become one, the alert's
+/// reasons say why, and both incidents' histories record the merge.
+pub async fn resend_with_a_new_entity_merges_incidents(s: &dyn Store) {
+    let at = minute;
+    s.ingest(
+        vec![
+            on_devices("da-rn-0", T0, 0, &["rn1"]),
+            on_devices("da-rn-1", T0, 1, &["rn2"]),
+            on_devices("da-rn-2", T0, 2, &["rn2"]),
+        ],
+        Actor::producer("p"),
+        at(3),
+    )
+    .await
+    .unwrap();
+    let (one, two) = (
+        incident_of(s, "da-rn-0").await,
+        incident_of(s, "da-rn-1").await,
+    );
+    assert_ne!(one, two);
+    assert_eq!(incident_of(s, "da-rn-2").await, two);
+
+    let mut again = on_devices("da-rn-0", T0, 4, &["rn1", "rn2"]);
+    again.document = br#"{"evidence":"a second device"}"#.to_vec();
+    let out = s
+        .ingest(vec![again], Actor::producer("p"), at(5))
+        .await
+        .unwrap();
+    assert_eq!(out, [IngestOutcome::Updated]);
+    assert_eq!(incident_of(s, "da-rn-0").await, two, "the larger survives");
+    let gone = s.get_incident(&one).await.unwrap().unwrap().incident;
+    assert_eq!(gone.status, IncidentStatus::Redirected);
+    assert_eq!(gone.redirect_incident_id.as_deref(), Some(two.as_str()));
+    let kept = s.get_incident(&two).await.unwrap().unwrap();
+    assert_eq!(kept.incident.alert_count, 3);
+    assert_eq!(
+        (kept.incident.first_activity, kept.incident.last_activity),
+        (T0, at(4))
+    );
+    assert!(
+        kept.reasons
+            .iter()
+            .any(|r| r.alert_id == "da-rn-0" && r.value == "rn2"),
+        "{:?}",
+        kept.reasons
+    );
+    let h = s.history(TargetKind::Incident, &one).await.unwrap();
+    assert!(h.iter().any(|e| e.action == "merged"), "{h:?}");
+
+    // The same document again is a retry: nothing moves, no reason is added twice, the
+    // alert keeps its version and gets no history event.
+    let version = s.get_alert("da-rn-0").await.unwrap().unwrap().record.version;
+    let events = s.history(TargetKind::Alert, "da-rn-0").await.unwrap().len();
+    let mut same = on_devices("da-rn-0", T0, 4, &["rn1", "rn2"]);
+    same.document = br#"{"evidence":"a second device"}"#.to_vec();
+    s.ingest(vec![same], Actor::producer("p"), at(6))
+        .await
+        .unwrap();
+    let now = s.get_alert("da-rn-0").await.unwrap().unwrap().record;
+    assert_eq!(now.version, version);
+    assert_eq!(
+        s.history(TargetKind::Alert, "da-rn-0").await.unwrap().len(),
+        events
+    );
+    let kept = s.get_incident(&two).await.unwrap().unwrap();
+    assert_eq!(
+        kept.reasons
+            .iter()
+            .filter(|r| r.alert_id == "da-rn-0" && r.value == "rn2")
+            .count(),
+        1
+    );
 }
 
 /// The incident queue filtered by its alerts: an incident is listed when one of its alerts

@@ -166,8 +166,11 @@ pub(crate) fn ingest(
         .iter_mut()
         .map(|p| std::mem::take(&mut p.alert.entities))
         .collect();
+    let mut rollups = super::incidents::Rollups::default();
     let Some(engine) = engine else {
-        return write_batch(conn, batch, seen, &entities, actor, now, None);
+        let (out, _) = write_batch(conn, batch, seen, &entities, actor, now, None, &mut rollups)?;
+        rollups.flush(conn, now)?;
+        return Ok(out);
     };
     let work: Vec<(String, Timestamp, usize)> = seen
         .iter()
@@ -182,29 +185,50 @@ pub(crate) fn ingest(
     let new_alerts = work.len();
     let entities = &entities;
     let (tx, rx) = crossbeam_channel::unbounded();
+    let deciding = &mut *engine;
     let decide_all = move || {
         let mut mint = super::correlation::new_incident_id;
         for (id, at, i) in work {
             let keys = entities.get(i).map_or(&[][..], Vec::as_slice);
             // The writer stops receiving if it fails; then so does this.
-            if tx.send(engine.decide(&id, at, keys, &mut mint)).is_err() {
+            if tx.send(deciding.decide(&id, at, keys, &mut mint)).is_err() {
                 break;
             }
         }
     };
-    if new_alerts < DECIDE_ASIDE_FROM {
+    let rollups = &mut rollups;
+    let (out, resent) = if new_alerts < DECIDE_ASIDE_FROM {
         // A thread costs more than deciding a few alerts takes.
         decide_all();
-        return write_batch(conn, batch, seen, entities, actor, now, Some(&rx));
+        write_batch(conn, batch, seen, entities, actor, now, Some(&rx), rollups)?
+    } else {
+        std::thread::scope(|scope| {
+            scope.spawn(decide_all);
+            write_batch(conn, batch, seen, entities, actor, now, Some(&rx), rollups)
+        })?
+    };
+    // Re-sends are decided after the batch's new alerts, once the engine is back.
+    let mut mint = super::correlation::new_incident_id;
+    for r in resent {
+        let effects = engine.resend(&r.id, r.at, &r.keys, &mut mint);
+        super::correlation::apply_resend(conn, &r.id, effects, now, rollups)?;
     }
-    std::thread::scope(|scope| {
-        scope.spawn(decide_all);
-        write_batch(conn, batch, seen, entities, actor, now, Some(&rx))
-    })
+    std::mem::take(rollups).flush(conn, now)?;
+    Ok(out)
+}
+
+/// A re-send the correlation engine has to see: the alert, its activity and every key it
+/// names now.
+struct Resent {
+    id: String,
+    at: Timestamp,
+    keys: Vec<EntityKey>,
 }
 
 /// Writes a classified batch; `decisions` delivers correlation's effects for each new alert,
-/// in order.
+/// in order. Returns the outcomes and the re-sends that changed an alert, for correlation.
+/// The roll-ups owed stay in `rollups` for the caller to flush.
+#[allow(clippy::too_many_arguments)]
 fn write_batch(
     conn: &Connection,
     batch: Vec<Prepared>,
@@ -213,10 +237,11 @@ fn write_batch(
     actor: &Actor,
     now: Timestamp,
     decisions: Option<&crossbeam_channel::Receiver<Vec<rampart_domain::correlate::Effect>>>,
-) -> Result<Vec<IngestOutcome>, StoreError> {
+    rollups: &mut super::incidents::Rollups,
+) -> Result<(Vec<IngestOutcome>, Vec<Resent>), StoreError> {
     let mut out = Vec::with_capacity(batch.len());
+    let mut resent = Vec::new();
     let mut pending: Vec<(i64, i64, i64, i64)> = Vec::new();
-    let mut rollups = super::incidents::Rollups::default();
     for ((mut p, seen), entities) in batch.into_iter().zip(seen).zip(entities) {
         let digests = std::mem::take(&mut p.digests);
         let rid = match seen {
@@ -227,13 +252,8 @@ fn write_batch(
                     let effects = rx.recv().map_err(|_| {
                         StoreError::Unavailable("correlation stopped before the batch".into())
                     })?;
-                    let (incident, why) = super::correlation::apply(
-                        conn,
-                        &p.alert.record,
-                        effects,
-                        now,
-                        &mut rollups,
-                    )?;
+                    let (incident, why) =
+                        super::correlation::apply(conn, &p.alert.record, effects, now, rollups)?;
                     p.alert.record.incident_id = Some(incident);
                     reasons = why;
                 }
@@ -252,8 +272,11 @@ fn write_batch(
                         })?,
                 };
                 let incident = old.record.incident_id.clone();
-                if merge_into(conn, rid, old, p, entities, actor, now)? {
+                if let Some(r) = merge_into(conn, rid, old, p, entities, actor, now)? {
                     rollups.resent(incident.as_deref());
+                    if incident.is_some() && decisions.is_some() {
+                        resent.push(r);
+                    }
                 }
                 rid
             }
@@ -268,8 +291,7 @@ fn write_batch(
     pending.sort_unstable();
     pending.dedup();
     insert_entities(conn, &pending)?;
-    rollups.flush(conn, now)?;
-    Ok(out)
+    Ok((out, resent))
 }
 
 /// The stored alert with this id, or else with this provider key (see [`provider_key`]).
@@ -368,7 +390,8 @@ fn insert_entities(conn: &Connection, rows: &[(i64, i64, i64, i64)]) -> Result<(
 
 /// A re-send: producer fields from the new document, triage fields (status, assignment,
 /// classification, tags, incident) stay as analysts left them, the activity window widens,
-/// evidence and entities are unions. Returns false if the re-send changed nothing.
+/// evidence and entities are unions. Returns what correlation needs to see of the alert now,
+/// or `None` if the re-send changed nothing.
 fn merge_into(
     conn: &Connection,
     rid: i64,
@@ -377,11 +400,11 @@ fn merge_into(
     keys: &[EntityKey],
     actor: &Actor,
     now: Timestamp,
-) -> Result<bool, StoreError> {
+) -> Result<Option<Resent>, StoreError> {
     if old.document == p.alert.document {
         // The exact same document again (a producer retry): nothing changed, so no new
         // version that would make an analyst's pending update stale.
-        return Ok(false);
+        return Ok(None);
     }
     let o = old.record;
     let n = p.alert.record;
@@ -406,6 +429,7 @@ fn merge_into(
     }
     let first = o.first_activity.min(n.first_activity);
     let last = o.last_activity.max(n.last_activity);
+    let all_keys = merged_keys(&old.entities, keys);
     conn.prepare_cached(
         "UPDATE alerts SET title = ?2, category = ?3, severity = ?4, service_source = ?5, detection_source = ?6,
             investigation_state = ?7, first_activity = ?8, last_activity = ?9, last_update = ?10,
@@ -424,7 +448,7 @@ fn merge_into(
         last.micros(),
         now.micros(),
         json(&impacted),
-        super::correlation::keys_json(&merged_keys(&old.entities, keys)),
+        super::correlation::keys_json(&all_keys),
     ])?;
     conn.prepare_cached("UPDATE alert_docs SET body = ?2 WHERE rid = ?1")?
         .execute(params![rid, body])?;
@@ -441,7 +465,7 @@ fn merge_into(
         conn,
         &HistoryEvent {
             seq: 0,
-            target_id: o.id,
+            target_id: o.id.clone(),
             at: now,
             actor: actor.clone(),
             action: "resent".into(),
@@ -451,7 +475,11 @@ fn merge_into(
             text: None,
         },
     )?;
-    Ok(true)
+    Ok(Some(Resent {
+        id: o.id,
+        at: last,
+        keys: all_keys,
+    }))
 }
 
 fn merged_keys(old: &[EntityKey], new: &[EntityKey]) -> Vec<EntityKey> {

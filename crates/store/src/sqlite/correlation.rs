@@ -145,6 +145,19 @@ impl Engine {
         }
         self.corr.place(AlertIn { id, at, keys }, mint)
     }
+
+    /// Decides what a re-send that names `keys` (all its keys now) changes, see
+    /// [`Correlator::resend`].
+    pub(crate) fn resend(
+        &mut self,
+        id: &str,
+        at: Timestamp,
+        keys: &[EntityKey],
+        mint: &mut dyn FnMut() -> String,
+    ) -> Vec<Effect> {
+        self.newest = self.newest.max(at);
+        self.corr.resend(AlertIn { id, at, keys }, mint)
+    }
 }
 
 /// Persists what [`Engine::decide`] chose for `rec` (before the alert row is inserted):
@@ -173,23 +186,77 @@ pub(crate) fn apply(
                 }
                 linked = Some((incident, reasons));
             }
-            Effect::Merge { from, into, via } => {
-                rollups.write_fresh(conn, now)?;
-                incidents::combine(conn, &from, &into, now)?;
-                incidents::merge(conn, &from, &into, &actor(), Some(&via), now)?;
-                rollups.merged(&from, &into);
-            }
-            Effect::Split {
-                alert,
-                incident,
-                entity,
-            } => {
-                rollups.write_fresh(conn, now)?;
-                split(conn, &alert, &incident, &entity, now, rollups)?;
-            }
+            other => reshape(conn, other, now, rollups)?,
         }
     }
     linked.ok_or_else(|| StoreError::Unavailable("correlation placed no alert".into()))
+}
+
+/// Persists what [`Engine::resend`] chose for the stored alert `alert` (after its row took
+/// the re-send): merges and splits, and the new reasons added to the alert's own. Its
+/// incident's roll-up is already owed in full (see [`Rollups::resent`]).
+pub(crate) fn apply_resend(
+    conn: &Connection,
+    alert: &str,
+    effects: Vec<Effect>,
+    now: Timestamp,
+    rollups: &mut Rollups,
+) -> Result<(), StoreError> {
+    for e in effects {
+        match e {
+            // Incidents that splits open are created by the split itself.
+            Effect::NewIncident { .. } => {}
+            Effect::Link { reasons, .. } => {
+                if reasons.is_empty() {
+                    continue;
+                }
+                let stored: Option<String> = conn
+                    .prepare_cached("SELECT link_reasons FROM alerts WHERE id = ?1")?
+                    .query_row([alert], |r| r.get(0))?;
+                let mut all: Vec<Reason> = stored
+                    .and_then(|s| serde_json::from_str(&s).ok())
+                    .unwrap_or_default();
+                for r in reasons {
+                    if !all.contains(&r) {
+                        all.push(r);
+                    }
+                }
+                let all =
+                    serde_json::to_string(&all).map_err(|e| StoreError::Other(Box::new(e)))?;
+                conn.prepare_cached("UPDATE alerts SET link_reasons = ?2 WHERE id = ?1")?
+                    .execute(params![alert, all])?;
+            }
+            other => reshape(conn, other, now, rollups)?,
+        }
+    }
+    Ok(())
+}
+
+/// Persists a merge or a split.
+fn reshape(
+    conn: &Connection,
+    effect: Effect,
+    now: Timestamp,
+    rollups: &mut Rollups,
+) -> Result<(), StoreError> {
+    match effect {
+        Effect::Merge { from, into, via } => {
+            rollups.write_fresh(conn, now)?;
+            incidents::combine(conn, &from, &into, now)?;
+            incidents::merge(conn, &from, &into, &actor(), Some(&via), now)?;
+            rollups.merged(&from, &into);
+        }
+        Effect::Split {
+            alert,
+            incident,
+            entity,
+        } => {
+            rollups.write_fresh(conn, now)?;
+            split(conn, &alert, &incident, &entity, now, rollups)?;
+        }
+        Effect::NewIncident { .. } | Effect::Link { .. } => {}
+    }
+    Ok(())
 }
 
 fn openness(status: &str) -> Openness {
