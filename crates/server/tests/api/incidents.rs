@@ -457,3 +457,44 @@ async fn process_lineage_links_parent_and_child_alerts() {
     let v = incident(&app, &incident_of(&app, &child).await).await;
     assert_eq!(v["correlationReasons"][0]["kind"], "process");
 }
+
+/// A producer re-sends an alert with evidence of a second device: the alert's incident and
+/// the second device's incident merge at once, the page says why, and the absorbed
+/// incident points at the survivor.
+#[tokio::test]
+async fn a_resend_with_new_evidence_correlates_at_once() {
+    let app = TestApp::new().await;
+    let a = app.seed_alert(&on("rs-a", "ws-41", None, vec![])).await;
+    let b = app.seed_alert(&on("rs-b", "ws-42", None, vec![])).await;
+    let c = app.seed_alert(&on("rs-c", "ws-42", None, vec![])).await;
+    let (one, two) = (incident_of(&app, &a).await, incident_of(&app, &b).await);
+    assert_ne!(one, two);
+    assert_eq!(incident_of(&app, &c).await, two);
+
+    let again = on(
+        "rs-a",
+        "ws-41",
+        None,
+        vec![
+            json!({"@odata.type": "#microsoft.graph.security.deviceEvidence", "deviceDnsName": "WS-42.corp.contoso.com"}),
+        ],
+    );
+    bulk(&app, &[again]).await;
+    assert_eq!(
+        incident_of(&app, &a).await,
+        two,
+        "the larger incident survives"
+    );
+    let v = incident(&app, &two).await;
+    assert_eq!(v["alertCount"], 3);
+    assert!(
+        v["correlationReasons"].as_array().unwrap().contains(
+            &json!({"alertId": a, "kind": "device", "value": "ws-42", "rule": "sharedEntity"})
+        ),
+        "{}",
+        v["correlationReasons"]
+    );
+    let gone = incident(&app, &one).await;
+    assert_eq!(gone["status"], "redirected");
+    assert_eq!(gone["redirectIncidentId"], two.as_str());
+}

@@ -562,7 +562,13 @@ pub async fn resend_with_a_new_entity_merges_incidents(s: &dyn Store) {
 
     // The same document again is a retry: nothing moves, no reason is added twice, the
     // alert keeps its version and gets no history event.
-    let version = s.get_alert("da-rn-0").await.unwrap().unwrap().record.version;
+    let version = s
+        .get_alert("da-rn-0")
+        .await
+        .unwrap()
+        .unwrap()
+        .record
+        .version;
     let events = s.history(TargetKind::Alert, "da-rn-0").await.unwrap().len();
     let mut same = on_devices("da-rn-0", T0, 4, &["rn1", "rn2"]);
     same.document = br#"{"evidence":"a second device"}"#.to_vec();
