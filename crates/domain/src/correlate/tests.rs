@@ -458,7 +458,7 @@ fn a_resend_with_a_new_entity_merges_what_it_reaches() {
             .any(|r| r.kind == EntityKind::Device && r.value == "ws-2"),
         "{why:?}"
     );
-    // A later alert on the new device's first incident's device lands in the survivor.
+    // A later alert on the first device lands in the survivor.
     assert_eq!(w.add("d", h(3), &[key(EntityKind::Device, "ws-1")]), two);
     w.engine.as_ref().unwrap().check_invariants();
 }
