@@ -168,6 +168,7 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     let client = srv.client.clone();
     let queue = Arc::new(std::sync::Mutex::new(bodies));
     let cpu_before = process_cpu();
+    let writer_before = writer_cpu();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..a.connections {
@@ -203,6 +204,7 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     }
     let secs = started.elapsed().as_secs_f64();
     let cpu = process_cpu().zip(cpu_before).map(|(b, a)| b - a);
+    let writer = writer_cpu().zip(writer_before).map(|(b, a)| b - a);
     println!(
         "bench ingest: {} alerts, average {:.0} bytes/alert, {} per request, {} connections, correlation {}",
         a.alerts,
@@ -222,6 +224,15 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
             "  CPU {:.2} cores, {:.1} µs per alert (the whole process: server and bench client)",
             cpu / secs,
             cpu * 1e6 / a.alerts as f64
+        );
+    }
+    if let Some(w) = writer {
+        let per_alert = w * 1e6 / a.alerts as f64;
+        println!(
+            "  writer thread {:.1} µs CPU per alert, busy {:.0} % of the run (the one serial stage: alone it would allow {:.0} alerts/s)",
+            per_alert,
+            100.0 * w / secs,
+            1e6 / per_alert.max(1e-9)
         );
     }
     let requests = a.alerts.div_ceil(a.batch.max(1)) as f64;
@@ -247,6 +258,38 @@ fn process_cpu() -> Option<f64> {
     let (user, system): (f64, f64) = (f.next()?.parse().ok()?, f.next()?.parse().ok()?);
     // The kernel reports these in USER_HZ ticks, 100 per second on Linux.
     Some((user + system) / 100.0)
+}
+
+/// CPU seconds the store's writer thread has used (Linux schedstat, nanoseconds). Every
+/// write goes through that one thread, so its CPU per alert bounds throughput, and it is what
+/// correlation's SQL adds to; on a shared machine it is steadier than alerts/s.
+fn writer_cpu() -> Option<f64> {
+    // The kernel keeps 15 bytes of a thread's name: "rampart-sqlite-writer" reads as
+    // "rampart-sqlite-". Threads the writer spawns (correlation beside a batch) inherit that
+    // name but come and go; the writer is the oldest, so the lowest thread id.
+    let mut writer: Option<(u64, f64)> = None;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let path = task.path();
+        let Some(tid) = task
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let named = std::fs::read_to_string(path.join("comm"))
+            .is_ok_and(|c| c.trim_end() == "rampart-sqlite-");
+        if !named || writer.is_some_and(|(t, _)| t < tid) {
+            continue;
+        }
+        let ns = std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok());
+        if let Some(ns) = ns {
+            writer = Some((tid, ns / 1e9));
+        }
+    }
+    writer.map(|(_, secs)| secs)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

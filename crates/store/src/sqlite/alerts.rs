@@ -162,13 +162,28 @@ pub(crate) fn ingest(
         in_batch.insert(r.id.clone());
         in_batch.extend(key);
     }
-    let entities: Vec<Vec<EntityKey>> = batch
+    let keys_of: Vec<Vec<EntityKey>> = batch
         .iter_mut()
         .map(|p| std::mem::take(&mut p.alert.entities))
         .collect();
+    let out = ingest_classified(conn, batch, seen, &keys_of, actor, now, engine);
+    super::discard::later(keys_of);
+    out
+}
+
+/// [`ingest`] once each alert is classified; `entities` are the alerts' keys, in batch order.
+fn ingest_classified(
+    conn: &Connection,
+    batch: Vec<Prepared>,
+    seen: Vec<Seen>,
+    entities: &[Vec<EntityKey>],
+    actor: &Actor,
+    now: Timestamp,
+    engine: Option<&mut super::correlation::Engine>,
+) -> Result<Vec<IngestOutcome>, StoreError> {
     let mut rollups = super::incidents::Rollups::default();
     let Some(engine) = engine else {
-        let (out, _) = write_batch(conn, batch, seen, &entities, actor, now, None, &mut rollups)?;
+        let (out, _) = write_batch(conn, batch, seen, entities, actor, now, None, &mut rollups)?;
         rollups.flush(conn, now)?;
         return Ok(out);
     };
@@ -183,7 +198,6 @@ pub(crate) fn ingest(
         })
         .collect();
     let new_alerts = work.len();
-    let entities = &entities;
     let (tx, rx) = crossbeam_channel::unbounded();
     let deciding = &mut *engine;
     let decide_all = move || {
@@ -241,6 +255,7 @@ fn write_batch(
 ) -> Result<(Vec<IngestOutcome>, Vec<Resent>), StoreError> {
     let mut out = Vec::with_capacity(batch.len());
     let mut resent = Vec::new();
+    let mut spent = Vec::with_capacity(batch.len());
     let mut pending: Vec<(i64, i64, i64, i64)> = Vec::new();
     for ((mut p, seen), entities) in batch.into_iter().zip(seen).zip(entities) {
         let digests = std::mem::take(&mut p.digests);
@@ -259,7 +274,9 @@ fn write_batch(
                 }
                 let reasons = (!reasons.is_empty())
                     .then(|| serde_json::to_string(&reasons).unwrap_or_default());
-                insert(conn, &p, reasons.as_deref())?
+                let rid = insert(conn, &p, reasons.as_deref())?;
+                spent.push(p);
+                rid
             }
             seen => {
                 out.push(IngestOutcome::Updated);
@@ -291,6 +308,7 @@ fn write_batch(
     pending.sort_unstable();
     pending.dedup();
     insert_entities(conn, &pending)?;
+    super::discard::later(spent);
     Ok((out, resent))
 }
 

@@ -3,6 +3,7 @@
 mod access;
 mod alerts;
 mod correlation;
+mod discard;
 mod incident_triage;
 mod incidents;
 mod triage;
