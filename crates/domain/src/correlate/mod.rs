@@ -718,13 +718,7 @@ impl Correlator {
         let refs = self.intern(a.keys);
         self.prevail(a.at, a.keys, &refs, new_id, &mut effects);
         let found = self.reached(a.at, &refs, None);
-        let mut targets: Vec<Ref> = Vec::new();
-        for (inc, _) in &found {
-            if !targets.contains(inc) {
-                targets.push(*inc);
-            }
-        }
-        let incident = match self.merge_targets(a.id, targets, &found, &mut effects) {
+        let incident = match self.merge_targets(a.id, None, &found, &mut effects) {
             Some(t) => t,
             None => {
                 let id = new_id();
@@ -790,13 +784,7 @@ impl Correlator {
         let mut reasons = Vec::new();
         if !manual && self.is_open(own) {
             let found = self.reached(at, &fresh, Some(own));
-            let mut targets = vec![own];
-            for (inc, _) in &found {
-                if !targets.contains(inc) {
-                    targets.push(*inc);
-                }
-            }
-            self.merge_targets(a.id, targets, &found, &mut effects);
+            self.merge_targets(a.id, Some(own), &found, &mut effects);
             reasons = self.reasons(a.id, &found);
         }
         let own = self.alerts.get(alert).map_or(own, |s| s.incident);
@@ -891,16 +879,23 @@ impl Correlator {
         found
     }
 
-    /// Merges `targets` into one: the largest survives (the fewest alerts move), ties go to
-    /// the oldest. `found` says through which key alert `alert_id` reached each. Returns the
-    /// survivor, or `None` for no targets.
+    /// Merges `own` (the alert's incident, if it has one) and the incidents in `found` into
+    /// one: the largest survives (the fewest alerts move), ties go to the oldest. `found`
+    /// says through which key alert `alert_id` reached each. Returns the survivor, or `None`
+    /// when there is nothing to merge.
     fn merge_targets(
         &mut self,
         alert_id: &str,
-        mut targets: Vec<Ref>,
+        own: Option<Ref>,
         found: &[(Ref, Ref)],
         effects: &mut Vec<Effect>,
     ) -> Option<Ref> {
+        let mut targets: Vec<Ref> = own.into_iter().collect();
+        for (inc, _) in found {
+            if !targets.contains(inc) {
+                targets.push(*inc);
+            }
+        }
         targets.sort_by_key(|i| {
             self.incidents
                 .get(*i)
