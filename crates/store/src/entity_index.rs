@@ -20,6 +20,10 @@
 //! instead of pages all over it (on a 1M-alert store: see docs/benchmarks.md, "Ingest into a
 //! big store"). A lookup pays one index seek per part: 16 on a million alerts. The parts in
 //! use are listed in `entity_parts`, which the lookup walks.
+//!
+//! On SQLite the part being filled is not in the table at all but in memory
+//! (`sqlite/recent.rs`), and is written to the table in key order when it is full: random
+//! inserts into even one part rewrote most of its pages at every commit.
 use sha2::{Digest, Sha256};
 
 /// Alerts per part, as a shift of the rowid.

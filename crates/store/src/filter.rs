@@ -19,6 +19,13 @@ use rampart_domain::timestamp::Timestamp;
 pub enum SqlParam {
     Int(i64),
     Text(String),
+    /// SQLite only: the alerts in the part of the entity index held in memory
+    /// (`sqlite/recent.rs`) that name one of these digests of entity kind `kind`. The backend
+    /// binds them as an array for `rarray(?)`.
+    RecentEntities {
+        kind: i64,
+        hashes: Vec<i64>,
+    },
 }
 
 /// Which placeholder syntax the backend speaks.
@@ -211,11 +218,19 @@ impl Writer {
                 );
                 self.bind(SqlParam::Int(kind.code()));
                 self.sql.push_str(" AND ");
-                self.any_of(
-                    "e.value_hash",
-                    vs.iter()
-                        .map(|v| SqlParam::Int(crate::entity_index::value_hash(v))),
-                );
+                let hashes: Vec<i64> = vs
+                    .iter()
+                    .map(|v| crate::entity_index::value_hash(v))
+                    .collect();
+                self.any_of("e.value_hash", hashes.iter().map(|h| SqlParam::Int(*h)));
+                if self.ph == Placeholder::Question {
+                    self.sql.push_str(" UNION ALL SELECT value FROM rarray(");
+                    self.bind(SqlParam::RecentEntities {
+                        kind: kind.code(),
+                        hashes,
+                    });
+                    self.sql.push(')');
+                }
                 self.sql.push(')');
             }
             Pred::Time(field, c) => self.cmp(time_column(*field), c, |t: &TimeValue| {
@@ -254,7 +269,8 @@ mod tests {
             "(+severity >= ?) AND NOT (assigned_to IS NOT NULL AND assigned_to = ?) AND \
              (EXISTS (SELECT 1 FROM alert_tags t WHERE t.rid = alerts.rid AND t.tag IN (?, ?))) \
              AND NOT (rid IN (SELECT e.rid FROM entity_parts p CROSS JOIN entities e \
-             WHERE e.part = p.part AND e.kind = ? AND e.value_hash = ?)) \
+             WHERE e.part = p.part AND e.kind = ? AND e.value_hash = ? \
+             UNION ALL SELECT value FROM rarray(?))) \
              AND (instr(lower(title), ?) > 0)"
         );
         use SqlParam::{Int, Text};
@@ -267,6 +283,10 @@ mod tests {
                 Text("b".into()),
                 Int(1),
                 Int(crate::entity_index::value_hash("ws-1")),
+                SqlParam::RecentEntities {
+                    kind: 1,
+                    hashes: vec![crate::entity_index::value_hash("ws-1")]
+                },
                 Text("mimi".into()),
             ]
         );

@@ -1,4 +1,5 @@
 //! SQL for alerts on SQLite: ingest (insert or merge), read, the queue, history.
+use super::recent::RecentIndex;
 use crate::cursor::Cursor;
 use crate::error::StoreError;
 use crate::filter::{compile, Placeholder, SqlParam};
@@ -13,29 +14,48 @@ use rampart_domain::vocab::{AlertStatus, Classification, Determination, Severity
 use rusqlite::types::{ToSqlOutput, Value as SqlValue};
 use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
 use std::cell::RefCell;
+use std::rc::Rc;
 
 /// zstd level: 1 is several hundred MB/s and still shrinks Graph JSON about 3×.
 const ZSTD_LEVEL: i32 = 1;
 
-impl ToSql for SqlParam {
+/// A bound value of a compiled filter, with the in-memory part of the entity index resolved
+/// (see [`bind`]).
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Value(SqlValue),
+    Rids(Rc<Vec<SqlValue>>),
+}
+
+impl ToSql for Arg {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(match self {
-            SqlParam::Int(i) => ToSqlOutput::Owned(SqlValue::Integer(*i)),
-            SqlParam::Text(s) => {
-                ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(s.as_bytes()))
-            }
+            Arg::Value(v) => ToSqlOutput::Borrowed(v.into()),
+            Arg::Rids(r) => ToSqlOutput::Array(Rc::clone(r)),
         })
     }
 }
 
-/// For queries whose other parameters are already owned values (the incident queue).
-impl From<SqlParam> for SqlValue {
-    fn from(p: SqlParam) -> Self {
-        match p {
-            SqlParam::Int(i) => SqlValue::Integer(i),
-            SqlParam::Text(t) => SqlValue::Text(t),
-        }
+impl From<SqlValue> for Arg {
+    fn from(v: SqlValue) -> Self {
+        Arg::Value(v)
     }
+}
+
+/// Binds a compiled filter's parameters: entity lookups also get the alerts of the part of
+/// the entity index held in memory. `staged`: the query runs on the writer, inside the
+/// transaction, so what that transaction has ingested counts too.
+pub(crate) fn bind(params: Vec<SqlParam>, recent: &RecentIndex, staged: bool) -> Vec<Arg> {
+    params
+        .into_iter()
+        .map(|p| match p {
+            SqlParam::Int(i) => Arg::Value(SqlValue::Integer(i)),
+            SqlParam::Text(t) => Arg::Value(SqlValue::Text(t)),
+            SqlParam::RecentEntities { kind, hashes } => {
+                Arg::Rids(Rc::new(recent.rids(kind, &hashes, staged)))
+            }
+        })
+        .collect()
 }
 
 thread_local! {
@@ -132,11 +152,11 @@ enum Seen {
 /// writer through a channel in batch order. Correlation then costs the writer only the SQL of
 /// its effects.
 ///
-/// Entity-index rows of the whole batch are inserted last, sorted by key: the index is
-/// keyed by (kind, value), so sorted inserts walk the B-tree once instead of jumping to a
-/// random page per row.
+/// Entity-index rows of the whole batch go last, sorted by key, to the in-memory part of the
+/// index (`recent`), which writes them to the table a part at a time.
 pub(crate) fn ingest(
     conn: &Connection,
+    recent: &RecentIndex,
     mut batch: Vec<Prepared>,
     actor: &Actor,
     now: Timestamp,
@@ -166,24 +186,39 @@ pub(crate) fn ingest(
         .iter_mut()
         .map(|p| std::mem::take(&mut p.alert.entities))
         .collect();
-    let out = ingest_classified(conn, batch, seen, &keys_of, actor, now, engine);
+    let cx = Writing {
+        conn,
+        recent,
+        entities: &keys_of,
+        actor,
+        now,
+    };
+    let out = ingest_classified(&cx, batch, seen, engine);
     super::discard::later(keys_of);
     out
 }
 
-/// [`ingest`] once each alert is classified; `entities` are the alerts' keys, in batch order.
+/// What every step of writing one batch needs.
+struct Writing<'a> {
+    conn: &'a Connection,
+    recent: &'a RecentIndex,
+    /// The alerts' keys, in batch order.
+    entities: &'a [Vec<EntityKey>],
+    actor: &'a Actor,
+    now: Timestamp,
+}
+
+/// [`ingest`] once each alert is classified.
 fn ingest_classified(
-    conn: &Connection,
+    cx: &Writing<'_>,
     batch: Vec<Prepared>,
     seen: Vec<Seen>,
-    entities: &[Vec<EntityKey>],
-    actor: &Actor,
-    now: Timestamp,
     engine: Option<&mut super::correlation::Engine>,
 ) -> Result<Vec<IngestOutcome>, StoreError> {
+    let (conn, entities, now) = (cx.conn, cx.entities, cx.now);
     let mut rollups = super::incidents::Rollups::default();
     let Some(engine) = engine else {
-        let (out, _) = write_batch(conn, batch, seen, entities, actor, now, None, &mut rollups)?;
+        let (out, _) = write_batch(cx, batch, seen, None, &mut rollups)?;
         rollups.flush(conn, now)?;
         return Ok(out);
     };
@@ -214,11 +249,11 @@ fn ingest_classified(
     let (out, resent) = if new_alerts < DECIDE_ASIDE_FROM {
         // A thread costs more than deciding a few alerts takes.
         decide_all();
-        write_batch(conn, batch, seen, entities, actor, now, Some(&rx), rollups)?
+        write_batch(cx, batch, seen, Some(&rx), rollups)?
     } else {
         std::thread::scope(|scope| {
             scope.spawn(decide_all);
-            write_batch(conn, batch, seen, entities, actor, now, Some(&rx), rollups)
+            write_batch(cx, batch, seen, Some(&rx), rollups)
         })?
     };
     // Re-sends are decided after the batch's new alerts, once the engine is back.
@@ -242,17 +277,14 @@ struct Resent {
 /// Writes a classified batch; `decisions` delivers correlation's effects for each new alert,
 /// in order. Returns the outcomes and the re-sends that changed an alert, for correlation.
 /// The roll-ups owed stay in `rollups` for the caller to flush.
-#[allow(clippy::too_many_arguments)]
 fn write_batch(
-    conn: &Connection,
+    cx: &Writing<'_>,
     batch: Vec<Prepared>,
     seen: Vec<Seen>,
-    entities: &[Vec<EntityKey>],
-    actor: &Actor,
-    now: Timestamp,
     decisions: Option<&crossbeam_channel::Receiver<Vec<rampart_domain::correlate::Effect>>>,
     rollups: &mut super::incidents::Rollups,
 ) -> Result<(Vec<IngestOutcome>, Vec<Resent>), StoreError> {
+    let (conn, entities, actor, now) = (cx.conn, cx.entities, cx.actor, cx.now);
     let mut out = Vec::with_capacity(batch.len());
     let mut resent = Vec::new();
     let mut spent = Vec::with_capacity(batch.len());
@@ -298,7 +330,7 @@ fn write_batch(
                 rid
             }
         };
-        let part = crate::entity_index::part_of(rid);
+        let part = cx.recent.part_of(rid);
         pending.extend(
             digests
                 .into_iter()
@@ -307,7 +339,7 @@ fn write_batch(
     }
     pending.sort_unstable();
     pending.dedup();
-    insert_entities(conn, &pending)?;
+    cx.recent.add(conn, &pending)?;
     super::discard::later(spent);
     Ok((out, resent))
 }
@@ -384,24 +416,6 @@ pub(crate) fn insert_tags(conn: &Connection, rid: i64, tags: &[String]) -> Resul
         conn.prepare_cached("INSERT OR IGNORE INTO alert_tags (rid, tag) VALUES (?1, ?2)")?;
     for t in tags {
         stmt.execute(params![rid, t])?;
-    }
-    Ok(())
-}
-
-fn insert_entities(conn: &Connection, rows: &[(i64, i64, i64, i64)]) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "INSERT OR IGNORE INTO entities (part, kind, value_hash, rid) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    let mut part_stmt =
-        conn.prepare_cached("INSERT OR IGNORE INTO entity_parts (part) VALUES (?1)")?;
-    let mut last_part = None;
-    for (part, kind, hash, rid) in rows {
-        // Rows come sorted, so each part of the batch is registered once.
-        if last_part != Some(*part) {
-            part_stmt.execute([part])?;
-            last_part = Some(*part);
-        }
-        stmt.execute(params![part, kind, hash, rid])?;
     }
     Ok(())
 }
@@ -632,17 +646,21 @@ fn sort_column(sort: SortKey) -> &'static str {
 }
 
 /// WHERE clause and parameters for the query's filters (without the keyset bound).
-pub(crate) fn where_clause(q: &AlertQuery) -> (String, Vec<SqlParam>) {
+pub(crate) fn where_clause(
+    q: &AlertQuery,
+    recent: &RecentIndex,
+    staged: bool,
+) -> (String, Vec<Arg>) {
     let f = compile(&q.condition, q.now, Placeholder::Question, 1);
     let mut sql = format!("({})", f.sql);
-    let mut params = f.params;
+    let mut params = bind(f.params, recent, staged);
     if let Some(s) = q.since {
         sql.push_str(" AND last_activity >= ?");
-        params.push(SqlParam::Int(s.micros()));
+        params.push(SqlValue::Integer(s.micros()).into());
     }
     if let Some(u) = q.until {
         sql.push_str(" AND last_activity < ?");
-        params.push(SqlParam::Int(u.micros()));
+        params.push(SqlValue::Integer(u.micros()).into());
     }
     if let Some(allowed) = &q.allowed_sources {
         if allowed.is_empty() {
@@ -652,7 +670,7 @@ pub(crate) fn where_clause(q: &AlertQuery) -> (String, Vec<SqlParam>) {
                 " AND service_source IN ({})",
                 vec!["?"; allowed.len()].join(",")
             ));
-            params.extend(allowed.iter().map(|s| SqlParam::Text(s.clone())));
+            params.extend(allowed.iter().map(|s| SqlValue::Text(s.clone()).into()));
         }
     }
     if !q.denied_sources.is_empty() {
@@ -660,14 +678,22 @@ pub(crate) fn where_clause(q: &AlertQuery) -> (String, Vec<SqlParam>) {
             " AND service_source NOT IN ({})",
             vec!["?"; q.denied_sources.len()].join(",")
         ));
-        params.extend(q.denied_sources.iter().map(|s| SqlParam::Text(s.clone())));
+        params.extend(
+            q.denied_sources
+                .iter()
+                .map(|s| SqlValue::Text(s.clone()).into()),
+        );
     }
     (sql, params)
 }
 
 /// A page of the queue, keyset-paginated on (sort key, rid).
-pub(crate) fn list(conn: &Connection, q: &AlertQuery) -> Result<AlertPage, StoreError> {
-    let (filter, params) = where_clause(q);
+pub(crate) fn list(
+    conn: &Connection,
+    recent: &RecentIndex,
+    q: &AlertQuery,
+) -> Result<AlertPage, StoreError> {
+    let (filter, params) = where_clause(q, recent, false);
     let col = sort_column(q.sort);
     let dir = if q.desc { "DESC" } else { "ASC" };
     let cmp = if q.desc { "<" } else { ">" };
@@ -675,12 +701,12 @@ pub(crate) fn list(conn: &Connection, q: &AlertQuery) -> Result<AlertPage, Store
     let mut page_params = params.clone();
     if let Some(c) = &q.cursor {
         page_sql.push_str(&format!(" AND ({col}, rid) {cmp} (?, ?)"));
-        page_params.push(match (&c.k, &c.t) {
-            (_, Some(t)) => SqlParam::Text(t.clone()),
-            (Some(k), None) => SqlParam::Int(*k),
-            (None, None) => SqlParam::Int(0),
-        });
-        page_params.push(SqlParam::Int(c.r));
+        page_params.push(Arg::Value(match (&c.k, &c.t) {
+            (_, Some(t)) => SqlValue::Text(t.clone()),
+            (Some(k), None) => SqlValue::Integer(*k),
+            (None, None) => SqlValue::Integer(0),
+        }));
+        page_params.push(Arg::Value(SqlValue::Integer(c.r)));
     }
     let limit = q.page_size.max(1);
     page_sql.push_str(&format!(

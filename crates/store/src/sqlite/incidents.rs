@@ -1,6 +1,6 @@
 //! SQL for incidents on SQLite: creation, roll-ups, merges, manual links, the queue, reads
 //! and triage.
-use super::alerts::{append_event, event, row_record, RECORD_COLS};
+use super::alerts::{append_event, event, row_record, Arg, RECORD_COLS};
 use crate::error::StoreError;
 use crate::incidents::{IncidentDetail, IncidentPage, IncidentQuery};
 use rampart_domain::alert::AlertRecord;
@@ -512,6 +512,11 @@ pub(crate) fn merge(
     Ok(())
 }
 
+/// A plain bound value among a filter's.
+fn arg(v: impl Into<rusqlite::types::Value>) -> Arg {
+    Arg::Value(v.into())
+}
+
 const INCIDENT_COLS: &str = "id, display_name, severity, status, classification, determination, assigned_to, tags, \
     redirect_id, alert_count, sources, categories, first_activity, last_activity, created, last_update, resolved, version, rid";
 
@@ -606,38 +611,42 @@ pub(crate) fn detail(conn: &Connection, id: &str) -> Result<Option<IncidentDetai
 }
 
 /// A page of the incident queue, keyset-paginated on (last_activity, rid) descending.
-pub(crate) fn list(conn: &Connection, q: &IncidentQuery) -> Result<IncidentPage, StoreError> {
+pub(crate) fn list(
+    conn: &Connection,
+    recent: &super::recent::RecentIndex,
+    q: &IncidentQuery,
+) -> Result<IncidentPage, StoreError> {
     let mut sql = format!("SELECT {INCIDENT_COLS} FROM incidents WHERE alert_count > 0");
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    let mut args: Vec<Arg> = Vec::new();
     if !q.statuses.is_empty() {
         sql.push_str(&format!(
             " AND status IN ({})",
             vec!["?"; q.statuses.len()].join(",")
         ));
-        args.extend(q.statuses.iter().map(|s| s.as_str().to_string().into()));
+        args.extend(q.statuses.iter().map(|s| arg(s.as_str().to_string())));
     }
     if !q.severities.is_empty() {
         sql.push_str(&format!(
             " AND severity IN ({})",
             vec!["?"; q.severities.len()].join(",")
         ));
-        args.extend(q.severities.iter().map(|s| s.rank().into()));
+        args.extend(q.severities.iter().map(|s| arg(s.rank())));
     }
     if let Some(a) = &q.assigned_to {
         sql.push_str(" AND assigned_to = ?");
-        args.push(a.clone().into());
+        args.push(arg(a.clone()));
     }
     if let Some(t) = &q.tag {
         sql.push_str(" AND EXISTS (SELECT 1 FROM json_each(incidents.tags) j WHERE j.value = ?)");
-        args.push(t.clone().into());
+        args.push(arg(t.clone()));
     }
     if let Some(s) = q.since {
         sql.push_str(" AND last_activity >= ?");
-        args.push(s.micros().into());
+        args.push(arg(s.micros()));
     }
     if let Some(u) = q.until {
         sql.push_str(" AND last_activity < ?");
-        args.push(u.micros().into());
+        args.push(arg(u.micros()));
     }
     // Only incidents whose every alert source the caller reaches.
     if let Some(allowed) = &q.allowed_sources {
@@ -645,14 +654,14 @@ pub(crate) fn list(conn: &Connection, q: &IncidentQuery) -> Result<IncidentPage,
             " AND NOT EXISTS (SELECT 1 FROM json_each(incidents.sources) j WHERE j.value NOT IN ({}))",
             vec!["?"; allowed.len()].join(",")
         ));
-        args.extend(allowed.iter().map(|s| s.clone().into()));
+        args.extend(allowed.iter().map(|s| arg(s.clone())));
     }
     if !q.denied_sources.is_empty() {
         sql.push_str(&format!(
             " AND NOT EXISTS (SELECT 1 FROM json_each(incidents.sources) j WHERE j.value IN ({}))",
             vec!["?"; q.denied_sources.len()].join(",")
         ));
-        args.extend(q.denied_sources.iter().map(|s| s.clone().into()));
+        args.extend(q.denied_sources.iter().map(|s| arg(s.clone())));
     }
     if !q.alerts.is_empty() {
         let f = crate::filter::compile(&q.alerts, q.now, crate::filter::Placeholder::Question, 1);
@@ -675,7 +684,7 @@ pub(crate) fn list(conn: &Connection, q: &IncidentQuery) -> Result<IncidentPage,
                 f.sql
             )
         });
-        args.extend(f.params.into_iter().map(rusqlite::types::Value::from));
+        args.extend(super::alerts::bind(f.params, recent, false));
     }
     let count_sql = format!(
         "SELECT count(*) FROM ({sql} LIMIT {})",
@@ -684,8 +693,8 @@ pub(crate) fn list(conn: &Connection, q: &IncidentQuery) -> Result<IncidentPage,
     let count_args = args.clone();
     if let Some((k, r)) = q.after {
         sql.push_str(" AND (last_activity, rid) < (?, ?)");
-        args.push(k.into());
-        args.push(r.into());
+        args.push(arg(k));
+        args.push(arg(r));
     }
     sql.push_str(&format!(
         " ORDER BY last_activity DESC, rid DESC LIMIT {}",

@@ -6,6 +6,7 @@ mod correlation;
 mod discard;
 mod incident_triage;
 mod incidents;
+mod recent;
 mod triage;
 mod writer;
 
@@ -27,6 +28,7 @@ use rampart_domain::incident::{IncidentChange, IncidentRecord};
 use rampart_domain::timestamp::Timestamp;
 use rampart_domain::triage::AlertChange;
 use rampart_domain::user::{ApiToken, User};
+use recent::RecentIndex;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -60,6 +62,8 @@ pub struct SqliteStore {
     /// contended). `None` until first needed, and again after a failed transaction, so the
     /// engine never remembers what was rolled back: it is then re-read from the store.
     engine: Arc<Mutex<Option<Engine>>>,
+    /// The part of the entity index being filled, in memory (see `recent.rs`).
+    recent: Arc<RecentIndex>,
 }
 
 /// Runs `f` with the warmed engine on the writer thread; a failure forgets the engine.
@@ -155,19 +159,37 @@ impl SqliteStore {
         path: &Path,
         correlation: CorrelationConfig,
     ) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_parted(path, correlation, crate::entity_index::PART_SHIFT)
+    }
+
+    /// [`SqliteStore::open_file`] with entity-index parts of `2^shift` alerts: tests use
+    /// tiny parts to cross part boundaries with a handful of alerts.
+    fn open_parted(
+        path: &Path,
+        correlation: CorrelationConfig,
+        shift: u32,
+    ) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open(path)
             .map_err(|e| StoreError::Config(format!("cannot open {}: {e}", path.display())))?;
         configure(&conn)?;
         migrate(&conn)?;
+        rusqlite::vtab::array::load_module(&conn)?;
+        let recent = Arc::new(RecentIndex::load(&conn, shift)?);
         let engine: Arc<Mutex<Option<Engine>>> = Arc::new(Mutex::new(None));
-        let forget = Arc::clone(&engine);
+        let (forget, unstage, publish) = (
+            Arc::clone(&engine),
+            Arc::clone(&recent),
+            Arc::clone(&recent),
+        );
         let writer = Writer::start(
             conn,
             Box::new(move || {
                 if let Ok(mut e) = forget.lock() {
                     *e = None;
                 }
+                unstage.rolled_back();
             }),
+            Box::new(move || publish.committed()),
         )?;
         let (tx, rx) = crossbeam_channel::bounded(READERS);
         for _ in 0..READERS {
@@ -179,6 +201,7 @@ impl SqliteStore {
             )?;
             r.busy_timeout(std::time::Duration::from_secs(10))?;
             r.execute_batch("PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8192;")?;
+            rusqlite::vtab::array::load_module(&r)?;
             tx.send(r)
                 .map_err(|_| StoreError::Unavailable("reader pool".into()))?;
         }
@@ -188,6 +211,7 @@ impl SqliteStore {
             readers: Arc::new(ReaderPool { tx, rx }),
             correlation,
             engine,
+            recent,
         })
     }
 
@@ -230,15 +254,22 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| StoreError::Unavailable(format!("compression task failed: {e}")))??;
         let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
+        let recent = Arc::clone(&self.recent);
         self.writer
             .write(move |conn| {
-                if cfg.enabled {
+                let mark = recent.mark();
+                let out = if cfg.enabled {
                     with_engine(conn, &slot, &cfg, |e| {
-                        alerts::ingest(conn, prepared, &actor, now, Some(e))
+                        alerts::ingest(conn, &recent, prepared, &actor, now, Some(e))
                     })
                 } else {
-                    alerts::ingest(conn, prepared, &actor, now, None)
+                    alerts::ingest(conn, &recent, prepared, &actor, now, None)
+                };
+                if out.is_err() {
+                    // The job's SQL is rolled back; so is what it staged.
+                    recent.rewind(mark);
                 }
+                out
             })
             .await
     }
@@ -250,7 +281,9 @@ impl Store for SqliteStore {
 
     async fn list_alerts(&self, query: &AlertQuery) -> Result<AlertPage, StoreError> {
         let query = query.clone();
-        self.read(move |conn| alerts::list(conn, &query)).await
+        let recent = Arc::clone(&self.recent);
+        self.read(move |conn| alerts::list(conn, &recent, &query))
+            .await
     }
 
     async fn history(
@@ -316,9 +349,18 @@ impl Store for SqliteStore {
     ) -> Result<BulkSummary, StoreError> {
         let (grant, change) = (grant.clone(), change.clone());
         let comment = comment.map(str::to_string);
+        let recent = Arc::clone(&self.recent);
         self.writer
             .write(move |c| {
-                triage::bulk_update(c, &grant, &target, &change, comment.as_deref(), now)
+                triage::bulk_update(
+                    c,
+                    &recent,
+                    &grant,
+                    &target,
+                    &change,
+                    comment.as_deref(),
+                    now,
+                )
             })
             .await
     }
@@ -491,7 +533,8 @@ impl Store for SqliteStore {
 
     async fn list_incidents(&self, query: &IncidentQuery) -> Result<IncidentPage, StoreError> {
         let q = query.clone();
-        self.read(move |c| incidents::list(c, &q)).await
+        let recent = Arc::clone(&self.recent);
+        self.read(move |c| incidents::list(c, &recent, &q)).await
     }
 
     async fn get_incident(&self, id: &str) -> Result<Option<IncidentDetail>, StoreError> {
@@ -593,6 +636,8 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod rebuild_tests;
+#[cfg(test)]
+mod recent_tests;
 
 #[cfg(test)]
 mod migration_tests {

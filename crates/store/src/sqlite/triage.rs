@@ -212,6 +212,7 @@ pub(crate) fn add_comment(
 
 pub(crate) fn bulk_update(
     conn: &Connection,
+    recent: &super::recent::RecentIndex,
     grant: &Grant,
     target: &BulkTarget,
     change: &AlertChange,
@@ -232,7 +233,7 @@ pub(crate) fn bulk_update(
             rows
         }
         BulkTarget::Query(q) => {
-            let (filter, params) = where_clause(q);
+            let (filter, params) = where_clause(q, recent, true);
             let sql = format!(
                 "SELECT {RECORD_COLS} FROM alerts WHERE {filter} ORDER BY rid LIMIT {}",
                 MAX_BULK + 1

@@ -84,14 +84,16 @@ impl Writer {
     /// Starts the writer thread on `conn`.
     /// `on_rollback` runs on the writer thread whenever a transaction does not commit, so
     /// in-memory state kept beside the database can be dropped.
+    /// `on_commit` runs there after each commit, before any caller hears of it.
     pub(crate) fn start(
         conn: Connection,
         on_rollback: Box<dyn Fn() + Send>,
+        on_commit: Box<dyn Fn() + Send>,
     ) -> Result<Writer, StoreError> {
         let (tx, rx) = crossbeam_channel::unbounded::<Box<dyn Job>>();
         let thread = std::thread::Builder::new()
             .name("rampart-sqlite-writer".into())
-            .spawn(move || run(&conn, &rx, &*on_rollback))
+            .spawn(move || run(&conn, &rx, &*on_rollback, &*on_commit))
             .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
         Ok(Writer {
             tx: Some(tx),
@@ -140,7 +142,12 @@ impl Writer {
     }
 }
 
-fn run(conn: &Connection, rx: &crossbeam_channel::Receiver<Box<dyn Job>>, on_rollback: &dyn Fn()) {
+fn run(
+    conn: &Connection,
+    rx: &crossbeam_channel::Receiver<Box<dyn Job>>,
+    on_rollback: &dyn Fn(),
+    on_commit: &dyn Fn(),
+) {
     // A job that must run alone, received while a batch was being gathered.
     let mut held: Option<Box<dyn Job>> = None;
     loop {
@@ -167,6 +174,8 @@ fn run(conn: &Connection, rx: &crossbeam_channel::Receiver<Box<dyn Job>>, on_rol
         if outcome.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
             on_rollback();
+        } else {
+            on_commit();
         }
         for job in batch {
             job.finish(outcome.clone());

@@ -1,0 +1,308 @@
+//! The newest part of the entity index, held in memory.
+//!
+//! Each alert adds about fourteen entity rows, keyed by a digest, so they land at random
+//! places in the newest part of the index, and nearly every commit rewrote most of that
+//! part's pages: the index was the largest writer to the WAL and its inserts a fifth of the
+//! writer thread's time (docs/benchmarks.md, "Seventh session"). Here the rows of the part
+//! being filled stay in memory as sorted runs. When the first alert of the next part arrives,
+//! the full part is written to the `entities` table in key order, in that same transaction,
+//! so each of its pages is written once.
+//!
+//! Nothing new is stored for this: the rows in memory are the digests of the `keys` column of
+//! the part's alerts, so opening the store rebuilds them from there ([`RecentIndex::load`]).
+//!
+//! Readers ask this index as well as the table ([`RecentIndex::rids`], bound as an array
+//! parameter, see `filter.rs`). Ingest stages its rows while its transaction is open and
+//! publishes them only after COMMIT, before it replies; a failed job or transaction drops what
+//! it staged. A reader binds the index's matches before its statement takes its snapshot,
+//! and a seal is published only after it commits. So a reader that still saw a part in
+//! memory may read the table before or after the seal, and one that no longer sees the part
+//! reads the table after the seal: either way it finds the part's rows.
+use crate::entity_index::value_hash;
+use crate::error::StoreError;
+use rusqlite::types::Value;
+use rusqlite::{params, Connection};
+use std::sync::{Mutex, MutexGuard, RwLock};
+
+/// One row: sorted by kind, digest, then the alert's offset in the part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    kind: u16,
+    hash: i64,
+    off: u32,
+}
+
+/// A part's rows, as sorted runs: a new run per commit, merged so that there are only about
+/// log₂(rows) of them.
+#[derive(Debug, Default)]
+struct Part {
+    part: i64,
+    runs: Vec<Vec<Entry>>,
+}
+
+impl Part {
+    fn push(&mut self, mut run: Vec<Entry>) {
+        if run.is_empty() {
+            return;
+        }
+        run.sort_unstable();
+        run.dedup();
+        self.runs.push(run);
+        while let [.., a, b] = &self.runs[..] {
+            if a.len() > 2 * b.len() {
+                break;
+            }
+            let (Some(b), Some(a)) = (self.runs.pop(), self.runs.pop()) else {
+                break;
+            };
+            self.runs.push(merge(a, b));
+        }
+    }
+
+    fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.runs.iter().flatten()
+    }
+
+    fn find(&self, kind: u16, hash: i64, base: i64, out: &mut Vec<i64>) {
+        for run in &self.runs {
+            let from = run.partition_point(|e| (e.kind, e.hash) < (kind, hash));
+            out.extend(
+                run[from..]
+                    .iter()
+                    .take_while(|e| e.kind == kind && e.hash == hash)
+                    .map(|e| base + i64::from(e.off)),
+            );
+        }
+    }
+}
+
+fn merge(a: Vec<Entry>, b: Vec<Entry>) -> Vec<Entry> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x <= y => a.next(),
+            (Some(_), Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, _) => b.next(),
+        };
+        match next {
+            Some(e) if out.last() != Some(&e) => out.push(e),
+            Some(_) => {}
+            None => return out,
+        }
+    }
+}
+
+/// What the writer's open transaction has added.
+#[derive(Debug, Default)]
+struct Staged {
+    /// (part, kind, digest, rid), in the order written.
+    rows: Vec<(i64, i64, i64, i64)>,
+    /// The part the transaction moved on to, once it sealed the one before.
+    current: Option<i64>,
+}
+
+/// Where a job's staging began, to drop it again if the job fails.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mark {
+    rows: usize,
+    current: Option<i64>,
+}
+
+/// The in-memory part of the entity index (see the module docs).
+#[derive(Debug)]
+pub(crate) struct RecentIndex {
+    shift: u32,
+    /// Committed rows of the part being filled.
+    part: RwLock<Part>,
+    staged: Mutex<Staged>,
+}
+
+impl RecentIndex {
+    /// Rebuilds the rows of the newest part from its alerts' `keys`.
+    pub(crate) fn load(conn: &Connection, shift: u32) -> Result<RecentIndex, StoreError> {
+        let max: Option<i64> = conn.query_row("SELECT max(rid) FROM alerts", [], |r| r.get(0))?;
+        let part = max.unwrap_or(0) >> shift;
+        let base = part << shift;
+        let mut stmt =
+            conn.prepare("SELECT rid, keys FROM alerts WHERE rid >= ?1 AND keys IS NOT NULL")?;
+        let mut rows = stmt.query([base])?;
+        let mut run = Vec::new();
+        while let Some(row) = rows.next()? {
+            let rid: i64 = row.get(0)?;
+            let keys: String = row.get(1)?;
+            for k in super::correlation::keys_from(&keys) {
+                if let Some(e) = entry(k.kind.code(), value_hash(&k.value), rid, base) {
+                    run.push(e);
+                }
+            }
+        }
+        let mut p = Part {
+            part,
+            runs: Vec::new(),
+        };
+        p.push(run);
+        Ok(RecentIndex {
+            shift,
+            part: RwLock::new(p),
+            staged: Mutex::new(Staged::default()),
+        })
+    }
+
+    /// The part an alert's rows belong to.
+    pub(crate) fn part_of(&self, rid: i64) -> i64 {
+        rid >> self.shift
+    }
+
+    fn staged(&self) -> MutexGuard<'_, Staged> {
+        self.staged.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn published(&self) -> std::sync::RwLockReadGuard<'_, Part> {
+        self.part.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a batch's entity rows, (part, kind, digest, rid) sorted: rows of older parts (a
+    /// re-send that names new entities) go to the table at once; rows of the part being
+    /// filled are staged; the first row of a newer part seals the part being filled.
+    pub(crate) fn add(
+        &self,
+        conn: &Connection,
+        rows: &[(i64, i64, i64, i64)],
+    ) -> Result<(), StoreError> {
+        let mut st = self.staged();
+        let current = st.current.unwrap_or_else(|| self.published().part);
+        let split = rows.partition_point(|r| r.0 < current);
+        write(conn, &rows[..split])?;
+        let newer = &rows[split..];
+        let Some(last) = newer.last().map(|r| r.0) else {
+            return Ok(());
+        };
+        if last > current {
+            // Seal every part before `last`: what is in memory and what this batch adds.
+            let mut seal: Vec<(i64, i64, i64, i64)> = st
+                .rows
+                .iter()
+                .copied()
+                .filter(|r| r.0 >= current && r.0 < last)
+                .collect();
+            let p = self.published();
+            if p.part == current {
+                let base = p.part << self.shift;
+                seal.extend(
+                    p.entries()
+                        .map(|e| (p.part, i64::from(e.kind), e.hash, base + i64::from(e.off))),
+                );
+            }
+            drop(p);
+            seal.extend(newer.iter().copied().filter(|r| r.0 < last));
+            seal.sort_unstable();
+            seal.dedup();
+            write(conn, &seal)?;
+            st.current = Some(last);
+        }
+        st.rows
+            .extend(newer.iter().copied().filter(|r| r.0 == last));
+        Ok(())
+    }
+
+    /// Where the next job's staging begins.
+    pub(crate) fn mark(&self) -> Mark {
+        let st = self.staged();
+        Mark {
+            rows: st.rows.len(),
+            current: st.current,
+        }
+    }
+
+    /// Drops what a failed job staged (its SQL was rolled back with it).
+    pub(crate) fn rewind(&self, m: Mark) {
+        let mut st = self.staged();
+        st.rows.truncate(m.rows);
+        st.current = m.current;
+    }
+
+    /// The transaction failed: drop everything it staged.
+    pub(crate) fn rolled_back(&self) {
+        *self.staged() = Staged::default();
+    }
+
+    /// The transaction committed: its rows become visible to readers.
+    pub(crate) fn committed(&self) {
+        let st = std::mem::take(&mut *self.staged());
+        let mut newest = self.part.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(next) = st.current {
+            // The part before is in the table now (see the module docs).
+            *newest = Part {
+                part: next,
+                runs: Vec::new(),
+            };
+        }
+        let base = newest.part << self.shift;
+        let run = st
+            .rows
+            .iter()
+            .filter(|r| r.0 == newest.part)
+            .filter_map(|r| entry(r.1, r.2, r.3, base))
+            .collect();
+        newest.push(run);
+    }
+
+    /// Sorted runs held.
+    #[cfg(test)]
+    pub(crate) fn runs(&self) -> usize {
+        self.published().runs.len()
+    }
+
+    /// Rows of the alerts that name any of `hashes` (of entity kind `kind`), as an array
+    /// parameter. `staged`: also the writer's open transaction (for queries on the writer).
+    pub(crate) fn rids(&self, kind: i64, hashes: &[i64], staged: bool) -> Vec<Value> {
+        let mut out = Vec::new();
+        if let Ok(k) = u16::try_from(kind) {
+            let p = self.published();
+            let base = p.part << self.shift;
+            for h in hashes {
+                p.find(k, *h, base, &mut out);
+            }
+        }
+        if staged {
+            let st = self.staged();
+            out.extend(
+                st.rows
+                    .iter()
+                    .filter(|r| r.1 == kind && hashes.contains(&r.2))
+                    .map(|r| r.3),
+            );
+        }
+        out.sort_unstable();
+        out.dedup();
+        out.into_iter().map(Value::Integer).collect()
+    }
+}
+
+fn entry(kind: i64, hash: i64, rid: i64, base: i64) -> Option<Entry> {
+    Some(Entry {
+        kind: u16::try_from(kind).ok()?,
+        hash,
+        off: u32::try_from(rid - base).ok()?,
+    })
+}
+
+/// Inserts sorted (part, kind, digest, rid) rows into the table, registering their parts.
+fn write(conn: &Connection, rows: &[(i64, i64, i64, i64)]) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO entities (part, kind, value_hash, rid) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut part_stmt =
+        conn.prepare_cached("INSERT OR IGNORE INTO entity_parts (part) VALUES (?1)")?;
+    let mut last_part = None;
+    for (part, kind, hash, rid) in rows {
+        if last_part != Some(*part) {
+            part_stmt.execute([part])?;
+            last_part = Some(*part);
+        }
+        stmt.execute(params![part, kind, hash, rid])?;
+    }
+    Ok(())
+}

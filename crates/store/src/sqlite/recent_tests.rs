@@ -1,0 +1,235 @@
+//! The in-memory part of the entity index (`recent.rs`) with parts of four alerts, so a few
+//! alerts cross part boundaries: lookups before and after a part is sealed, across a
+//! restart, for re-sends into sealed parts, and what a failed job or transaction leaves.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use super::recent::RecentIndex;
+use super::SqliteStore;
+use crate::conformance::{everything, on_devices};
+use crate::entity_index::value_hash;
+use crate::Store;
+use rampart_domain::condition::parse;
+use rampart_domain::correlate::CorrelationConfig;
+use rampart_domain::history::Actor;
+use rampart_domain::timestamp::Timestamp;
+use rusqlite::Connection;
+use std::path::Path;
+
+/// Four alerts per part.
+const SHIFT: u32 = 2;
+
+fn t0() -> Timestamp {
+    Timestamp::parse_rfc3339("2026-11-20T00:00:00Z").unwrap()
+}
+
+fn open(dir: &Path) -> SqliteStore {
+    SqliteStore::open_parted(&dir.join("rampart.db"), CorrelationConfig::default(), SHIFT).unwrap()
+}
+
+/// Alert `n` names `dev-{n % 3}` and `all`.
+async fn put(s: &SqliteStore, range: std::ops::Range<i64>) {
+    let batch = range
+        .map(|n| {
+            let dev = format!("dev-{}", n % 3);
+            on_devices(&format!("da-r-{n}"), t0(), n, &[dev.as_str(), "all"])
+        })
+        .collect();
+    s.ingest(batch, Actor::producer("p"), t0()).await.unwrap();
+}
+
+async fn ids(s: &SqliteStore, q: &str) -> Vec<String> {
+    let mut query = everything(500);
+    query.condition = parse(q).unwrap();
+    query.now = t0();
+    let mut ids: Vec<String> = s
+        .list_alerts(&query)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn expected(range: std::ops::Range<i64>, keep: impl Fn(i64) -> bool) -> Vec<String> {
+    let mut v: Vec<String> = range
+        .filter(|n| keep(*n))
+        .map(|n| format!("da-r-{n}"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// (part, rows) of the entity table.
+fn table_parts(dir: &Path) -> Vec<(i64, i64)> {
+    let conn = Connection::open(dir.join("rampart.db")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT part, count(*) FROM entities GROUP BY part ORDER BY part")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+async fn check_lookups(s: &SqliteStore, range: std::ops::Range<i64>) {
+    assert_eq!(
+        ids(s, "entity.device:dev-1").await,
+        expected(range.clone(), |n| n % 3 == 1)
+    );
+    assert_eq!(
+        ids(s, "entity.device:dev-0,dev-2").await,
+        expected(range.clone(), |n| n % 3 != 1)
+    );
+    assert_eq!(
+        ids(s, "-entity.device:dev-2").await,
+        expected(range.clone(), |n| n % 3 != 2)
+    );
+    assert_eq!(ids(s, "entity.device:all").await, expected(range, |_| true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_agree_before_and_after_parts_are_sealed_and_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(dir.path());
+        // rids 1–3, one request each: all in part 0, in memory.
+        for n in 0..3 {
+            put(&s, n..n + 1).await;
+            check_lookups(&s, 0..n + 1).await;
+        }
+        assert_eq!(table_parts(dir.path()), vec![]);
+        // rids 4–10 in one request: it seals parts 0 and 1 and begins part 2.
+        put(&s, 3..10).await;
+        check_lookups(&s, 0..10).await;
+        // Two rows (its device and `all`) per alert of the sealed parts: rids 1–3 and 4–7.
+        assert_eq!(table_parts(dir.path()), vec![(0, 6), (1, 8)]);
+    }
+    // Reopened: part 2 (rids 8–10) is rebuilt from the alerts' keys.
+    let s = open(dir.path());
+    check_lookups(&s, 0..10).await;
+    // rid 11 fills part 2, rid 12 seals it: the rows rebuilt at opening reach the table.
+    put(&s, 10..12).await;
+    check_lookups(&s, 0..12).await;
+    assert_eq!(table_parts(dir.path()), vec![(0, 6), (1, 8), (2, 8)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resends_index_new_entities_in_sealed_and_open_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    put(&s, 0..10).await;
+    let p = Actor::producer("p");
+    // da-r-0 (rid 1) is in sealed part 0; da-r-9 (rid 10) in the part being filled.
+    for (n, dev) in [(0, "late-sealed"), (9, "late-open")] {
+        let mut again = on_devices(&format!("da-r-{n}"), t0(), n, &["dev-x", dev]);
+        // A changed document (an identical one is a retry that changes nothing).
+        again.document = format!(r#"{{"evidence":"{dev}"}}"#).into_bytes();
+        s.ingest(vec![again], p.clone(), t0()).await.unwrap();
+    }
+    assert_eq!(ids(&s, "entity.device:late-sealed").await, vec!["da-r-0"]);
+    assert_eq!(ids(&s, "entity.device:late-open").await, vec!["da-r-9"]);
+    assert_eq!(
+        ids(&s, "entity.device:dev-x").await,
+        vec!["da-r-0", "da-r-9"]
+    );
+    // The old keys stay: a re-send adds entities, it never removes them.
+    assert!(ids(&s, "entity.device:dev-0")
+        .await
+        .contains(&"da-r-0".to_string()));
+    drop(s);
+    let s = open(dir.path());
+    assert_eq!(ids(&s, "entity.device:late-open").await, vec!["da-r-9"]);
+    assert_eq!(ids(&s, "entity.device:late-sealed").await, vec!["da-r-0"]);
+}
+
+/// An empty store's schema on a bare connection, for driving the index by hand.
+fn bare(dir: &Path) -> Connection {
+    let conn = Connection::open(dir.join("rampart.db")).unwrap();
+    super::configure(&conn).unwrap();
+    super::migrate(&conn).unwrap();
+    conn
+}
+
+fn row(rid: i64, value: &str) -> (i64, i64, i64, i64) {
+    (rid >> SHIFT, 1, value_hash(value), rid)
+}
+
+fn found(r: &RecentIndex, value: &str, staged: bool) -> Vec<rusqlite::types::Value> {
+    r.rids(1, &[value_hash(value)], staged)
+}
+
+fn table_rows(conn: &Connection) -> i64 {
+    conn.query_row("SELECT count(*) FROM entities", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_failed_job_or_transaction_leaves_nothing_behind() {
+    use rusqlite::types::Value::Integer;
+    let dir = tempfile::tempdir().unwrap();
+    let conn = bare(dir.path());
+    let r = RecentIndex::load(&conn, SHIFT).unwrap();
+
+    // A job that stages part 0, seals it by reaching part 1, then fails: its savepoint is
+    // rolled back and the job rewinds what it staged.
+    conn.execute_batch("BEGIN; SAVEPOINT job").unwrap();
+    let mark = r.mark();
+    r.add(&conn, &[row(1, "a"), row(2, "a")]).unwrap();
+    r.add(&conn, &[row(4, "a")]).unwrap();
+    assert_eq!(table_rows(&conn), 2, "the seal wrote part 0");
+    assert_eq!(
+        found(&r, "a", true).len(),
+        3,
+        "the writer sees its own rows"
+    );
+    assert!(found(&r, "a", false).is_empty(), "readers do not, yet");
+    conn.execute_batch("ROLLBACK TO job; RELEASE job").unwrap();
+    r.rewind(mark);
+    assert!(found(&r, "a", true).is_empty());
+
+    // The next job of the same transaction succeeds; the transaction commits.
+    r.add(&conn, &[row(1, "b"), row(3, "b")]).unwrap();
+    conn.execute_batch("COMMIT").unwrap();
+    r.committed();
+    assert_eq!(found(&r, "b", false), vec![Integer(1), Integer(3)]);
+    assert!(found(&r, "a", false).is_empty());
+    assert_eq!(table_rows(&conn), 0, "part 0 is still being filled");
+
+    // A transaction that seals part 0 and then fails as a whole.
+    conn.execute_batch("BEGIN").unwrap();
+    r.add(&conn, &[row(5, "c")]).unwrap();
+    conn.execute_batch("ROLLBACK").unwrap();
+    r.rolled_back();
+    assert_eq!(table_rows(&conn), 0);
+    assert!(found(&r, "c", true).is_empty());
+    assert_eq!(found(&r, "b", false), vec![Integer(1), Integer(3)]);
+
+    // Sealed for real: part 0 moves to the table and only part 1 stays in memory.
+    conn.execute_batch("BEGIN").unwrap();
+    r.add(&conn, &[row(5, "c"), row(6, "b")]).unwrap();
+    conn.execute_batch("COMMIT").unwrap();
+    r.committed();
+    assert_eq!(table_rows(&conn), 2);
+    assert_eq!(found(&r, "b", false), vec![Integer(6)]);
+    assert_eq!(found(&r, "c", false), vec![Integer(5)]);
+}
+
+#[test]
+fn many_small_commits_keep_few_runs_and_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = bare(dir.path());
+    let r = RecentIndex::load(&conn, 16).unwrap();
+    for rid in 1..=5_000i64 {
+        let v = format!("v-{}", rid % 7);
+        r.add(&conn, &[(0, 1, value_hash(&v), rid)]).unwrap();
+        r.committed();
+    }
+    for k in 0..7 {
+        let got = r.rids(1, &[value_hash(&format!("v-{k}"))], false);
+        let want = (1..=5_000i64).filter(|rid| rid % 7 == k).count();
+        assert_eq!(got.len(), want, "v-{k}");
+    }
+    assert!(r.runs() <= 14, "{} runs", r.runs());
+}
