@@ -21,7 +21,7 @@
 use crate::entity_index::value_hash;
 use crate::error::StoreError;
 use rusqlite::types::Value;
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 use std::sync::{Mutex, MutexGuard, RwLock};
 
 /// One row: sorted by kind, digest, then the alert's offset in the part.
@@ -199,7 +199,14 @@ impl RecentIndex {
             seal.extend(newer.iter().copied().filter(|r| r.0 < last));
             seal.sort_unstable();
             seal.dedup();
+            let started = std::time::Instant::now();
             write(conn, &seal)?;
+            tracing::debug!(
+                part = current,
+                rows = seal.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "entity-index part written to the table"
+            );
             st.current = Some(last);
         }
         st.rows
@@ -289,20 +296,36 @@ fn entry(kind: i64, hash: i64, rid: i64, base: i64) -> Option<Entry> {
     })
 }
 
+/// Rows per INSERT statement when writing to the table: a seal writes about 900,000 rows,
+/// and per-statement work (binding, stepping, resetting) was a third of its time.
+const ROWS_PER_INSERT: usize = 128;
+
 /// Inserts sorted (part, kind, digest, rid) rows into the table, registering their parts.
 fn write(conn: &Connection, rows: &[(i64, i64, i64, i64)]) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "INSERT OR IGNORE INTO entities (part, kind, value_hash, rid) VALUES (?1, ?2, ?3, ?4)",
-    )?;
     let mut part_stmt =
         conn.prepare_cached("INSERT OR IGNORE INTO entity_parts (part) VALUES (?1)")?;
     let mut last_part = None;
-    for (part, kind, hash, rid) in rows {
+    for (part, ..) in rows {
         if last_part != Some(*part) {
             part_stmt.execute([part])?;
             last_part = Some(*part);
         }
-        stmt.execute(params![part, kind, hash, rid])?;
+    }
+    let insert = |n: usize| {
+        conn.prepare_cached(&format!(
+            "INSERT OR IGNORE INTO entities (part, kind, value_hash, rid) VALUES {}",
+            vec!["(?, ?, ?, ?)"; n].join(", ")
+        ))
+    };
+    let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
+    for chunk in &mut chunks {
+        let values = chunk.iter().flat_map(|(p, k, h, r)| [*p, *k, *h, *r]);
+        insert(ROWS_PER_INSERT)?.execute(rusqlite::params_from_iter(values))?;
+    }
+    // The rest one by one: one statement per length would crowd the statement cache.
+    let mut one = insert(1)?;
+    for (p, k, h, r) in chunks.remainder() {
+        one.execute([p, k, h, r])?;
     }
     Ok(())
 }

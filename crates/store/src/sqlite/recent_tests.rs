@@ -233,3 +233,36 @@ fn many_small_commits_keep_few_runs_and_every_row() {
     }
     assert!(r.runs() <= 14, "{} runs", r.runs());
 }
+
+#[test]
+fn a_seal_writes_every_row_in_full_and_partial_statements() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = bare(dir.path());
+    let r = RecentIndex::load(&conn, SHIFT).unwrap();
+    // 3 alerts × 100 values = 300 rows: two full statements of 128 rows and 44 single ones.
+    let rows: Vec<_> = (1..=3)
+        .flat_map(|rid| (0..100).map(move |v| row(rid, &format!("v-{v}"))))
+        .collect();
+    let mut sorted = rows.clone();
+    sorted.sort_unstable();
+    r.add(&conn, &sorted).unwrap();
+    r.committed();
+    assert_eq!(table_rows(&conn), 0);
+    r.add(&conn, &[row(4, "v-0")]).unwrap();
+    r.committed();
+    assert_eq!(table_rows(&conn), 300);
+    for v in [0, 57, 99] {
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM entities WHERE part = 0 AND kind = 1 AND value_hash = ?1",
+                [value_hash(&format!("v-{v}"))],
+                |x| x.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 3, "v-{v}");
+    }
+    let parts: i64 = conn
+        .query_row("SELECT count(*) FROM entity_parts", [], |x| x.get(0))
+        .unwrap();
+    assert_eq!(parts, 1);
+}
