@@ -144,17 +144,31 @@ async fn start_server(dir: Option<PathBuf>, correlate: bool) -> anyhow::Result<R
 }
 
 async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
+    // Into an existing store, send alerts it does not hold yet: the generator numbers its
+    // provider ids, and the same numbers again would measure re-sends, not ingest.
+    let first = match &a.data_dir {
+        Some(dir) if dir.join("rampart.db").exists() => {
+            let store = rampart_store::open(&dir.to_string_lossy()).await?;
+            store.count_alerts().await?
+        }
+        _ => 0,
+    };
     let srv = start_server(a.data_dir.clone(), !a.no_correlation).await?;
     let now = SystemClock.now();
     let mut g = Gen::new(42, now);
     if a.in_order {
-        g = g.in_order(a.alerts);
+        // Times advance with the numbering, so a feed into a filled store continues it.
+        g = g.in_order(first + a.alerts);
+    }
+    if first > 0 {
+        eprintln!("the store holds {first} alerts; the new ones are numbered after them");
     }
     eprintln!("generating {} alerts…", a.alerts);
     let mut bodies = Vec::new();
-    let (mut bytes, mut i) = (0u64, 0u64);
-    while i < a.alerts {
-        let n = a.batch.min(a.alerts - i);
+    let (mut bytes, mut i) = (0u64, first);
+    let end = first + a.alerts;
+    while i < end {
+        let n = a.batch.min(end - i);
         let mut body = Vec::with_capacity(usize::try_from(n * 3500).unwrap_or(0));
         for k in i..i + n {
             serde_json::to_writer(&mut body, &g.noise(k))?;
