@@ -289,6 +289,7 @@ fn write_batch(
     let mut resent = Vec::new();
     let mut spent = Vec::with_capacity(batch.len());
     let mut pending: Vec<(i64, i64, i64, i64)> = Vec::new();
+    let mut newest = None;
     for ((mut p, seen), entities) in batch.into_iter().zip(seen).zip(entities) {
         let digests = std::mem::take(&mut p.digests);
         let rid = match seen {
@@ -307,6 +308,7 @@ fn write_batch(
                 let reasons = (!reasons.is_empty())
                     .then(|| serde_json::to_string(&reasons).unwrap_or_default());
                 let rid = insert(conn, &p, reasons.as_deref())?;
+                newest = Some(rid);
                 spent.push(p);
                 rid
             }
@@ -339,7 +341,7 @@ fn write_batch(
     }
     pending.sort_unstable();
     pending.dedup();
-    cx.recent.add(conn, &pending)?;
+    cx.recent.add(conn, &pending, newest)?;
     super::discard::later(spent);
     Ok((out, resent))
 }

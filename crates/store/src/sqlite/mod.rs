@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0006_entity_index.sql"),
     include_str!("../../migrations/sqlite/0007_incidents_live.sql"),
     include_str!("../../migrations/sqlite/0008_drop_incidents_last_activity.sql"),
+    include_str!("../../migrations/sqlite/0009_entity_index_in_memory.sql"),
 ];
 
 /// Reader connections: reads block on I/O, so a few more than cores.

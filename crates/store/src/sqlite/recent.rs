@@ -18,6 +18,12 @@
 //! and a seal is published only after it commits. So a reader that still saw a part in
 //! memory may read the table before or after the seal, and one that no longer sees the part
 //! reads the table after the seal: either way it finds the part's rows.
+//!
+//! One gap is accepted: a reader that binds between a COMMIT and its publication (a few
+//! microseconds) sees the new alerts' rows but not their entity rows, so an entity filter
+//! run at that instant misses them. The writer replies only after publishing, so a producer
+//! or analyst always sees their own writes. Runs are merged under the write lock, which
+//! holds readers up for a few milliseconds near the end of a part.
 use crate::entity_index::value_hash;
 use crate::error::StoreError;
 use rusqlite::types::Value;
@@ -165,18 +171,22 @@ impl RecentIndex {
 
     /// Adds a batch's entity rows, (part, kind, digest, rid) sorted: rows of older parts (a
     /// re-send that names new entities) go to the table at once; rows of the part being
-    /// filled are staged; the first row of a newer part seals the part being filled.
+    /// filled are staged. `newest` is the highest rowid the batch inserted: once it is in a
+    /// newer part, the part being filled is sealed, even by alerts that name no entity
+    /// (opening rebuilds only the part of the highest rowid).
     pub(crate) fn add(
         &self,
         conn: &Connection,
         rows: &[(i64, i64, i64, i64)],
+        newest: Option<i64>,
     ) -> Result<(), StoreError> {
         let mut st = self.staged();
         let current = st.current.unwrap_or_else(|| self.published().part);
         let split = rows.partition_point(|r| r.0 < current);
         write(conn, &rows[..split])?;
         let newer = &rows[split..];
-        let Some(last) = newer.last().map(|r| r.0) else {
+        let reached = newest.map(|rid| self.part_of(rid));
+        let Some(last) = newer.last().map(|r| r.0).max(reached) else {
             return Ok(());
         };
         if last > current {

@@ -160,6 +160,25 @@ fn found(r: &RecentIndex, value: &str, staged: bool) -> Vec<rusqlite::types::Val
     r.rids(1, &[value_hash(value)], staged)
 }
 
+trait AddRows {
+    fn add_rows(
+        &self,
+        conn: &Connection,
+        rows: &[(i64, i64, i64, i64)],
+    ) -> Result<(), crate::error::StoreError>;
+}
+
+impl AddRows for RecentIndex {
+    /// Rows of alerts the test inserts: the newest rowid is the last row's.
+    fn add_rows(
+        &self,
+        conn: &Connection,
+        rows: &[(i64, i64, i64, i64)],
+    ) -> Result<(), crate::error::StoreError> {
+        self.add(conn, rows, rows.iter().map(|r| r.3).max())
+    }
+}
+
 fn table_rows(conn: &Connection) -> i64 {
     conn.query_row("SELECT count(*) FROM entities", [], |r| r.get(0))
         .unwrap()
@@ -176,8 +195,8 @@ fn a_failed_job_or_transaction_leaves_nothing_behind() {
     // rolled back and the job rewinds what it staged.
     conn.execute_batch("BEGIN; SAVEPOINT job").unwrap();
     let mark = r.mark();
-    r.add(&conn, &[row(1, "a"), row(2, "a")]).unwrap();
-    r.add(&conn, &[row(4, "a")]).unwrap();
+    r.add_rows(&conn, &[row(1, "a"), row(2, "a")]).unwrap();
+    r.add_rows(&conn, &[row(4, "a")]).unwrap();
     assert_eq!(table_rows(&conn), 2, "the seal wrote part 0");
     assert_eq!(
         found(&r, "a", true).len(),
@@ -190,7 +209,7 @@ fn a_failed_job_or_transaction_leaves_nothing_behind() {
     assert!(found(&r, "a", true).is_empty());
 
     // The next job of the same transaction succeeds; the transaction commits.
-    r.add(&conn, &[row(1, "b"), row(3, "b")]).unwrap();
+    r.add_rows(&conn, &[row(1, "b"), row(3, "b")]).unwrap();
     conn.execute_batch("COMMIT").unwrap();
     r.committed();
     assert_eq!(found(&r, "b", false), vec![Integer(1), Integer(3)]);
@@ -199,7 +218,7 @@ fn a_failed_job_or_transaction_leaves_nothing_behind() {
 
     // A transaction that seals part 0 and then fails as a whole.
     conn.execute_batch("BEGIN").unwrap();
-    r.add(&conn, &[row(5, "c")]).unwrap();
+    r.add_rows(&conn, &[row(5, "c")]).unwrap();
     conn.execute_batch("ROLLBACK").unwrap();
     r.rolled_back();
     assert_eq!(table_rows(&conn), 0);
@@ -208,7 +227,7 @@ fn a_failed_job_or_transaction_leaves_nothing_behind() {
 
     // Sealed for real: part 0 moves to the table and only part 1 stays in memory.
     conn.execute_batch("BEGIN").unwrap();
-    r.add(&conn, &[row(5, "c"), row(6, "b")]).unwrap();
+    r.add_rows(&conn, &[row(5, "c"), row(6, "b")]).unwrap();
     conn.execute_batch("COMMIT").unwrap();
     r.committed();
     assert_eq!(table_rows(&conn), 2);
@@ -223,7 +242,7 @@ fn many_small_commits_keep_few_runs_and_every_row() {
     let r = RecentIndex::load(&conn, 16).unwrap();
     for rid in 1..=5_000i64 {
         let v = format!("v-{}", rid % 7);
-        r.add(&conn, &[(0, 1, value_hash(&v), rid)]).unwrap();
+        r.add_rows(&conn, &[(0, 1, value_hash(&v), rid)]).unwrap();
         r.committed();
     }
     for k in 0..7 {
@@ -245,10 +264,10 @@ fn a_seal_writes_every_row_in_full_and_partial_statements() {
         .collect();
     let mut sorted = rows.clone();
     sorted.sort_unstable();
-    r.add(&conn, &sorted).unwrap();
+    r.add_rows(&conn, &sorted).unwrap();
     r.committed();
     assert_eq!(table_rows(&conn), 0);
-    r.add(&conn, &[row(4, "v-0")]).unwrap();
+    r.add_rows(&conn, &[row(4, "v-0")]).unwrap();
     r.committed();
     assert_eq!(table_rows(&conn), 300);
     for v in [0, 57, 99] {
@@ -265,4 +284,26 @@ fn a_seal_writes_every_row_in_full_and_partial_statements() {
         .query_row("SELECT count(*) FROM entity_parts", [], |x| x.get(0))
         .unwrap();
     assert_eq!(parts, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_without_entities_that_open_a_part_seal_the_one_before() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(dir.path());
+        put(&s, 0..3).await;
+        // rid 4 opens part 1 and names nothing: part 0 must reach the table all the same,
+        // since opening rebuilds only the part of the highest rowid.
+        let bare = on_devices("da-r-bare", t0(), 3, &[]);
+        s.ingest(vec![bare], Actor::producer("p"), t0())
+            .await
+            .unwrap();
+        assert_eq!(table_parts(dir.path()), vec![(0, 6)]);
+    }
+    let s = open(dir.path());
+    for d in 0..3 {
+        let q = format!("entity.device:dev-{d}");
+        assert_eq!(ids(&s, &q).await, vec![format!("da-r-{d}")], "{q}");
+    }
+    assert_eq!(ids(&s, "entity.device:all").await, expected(0..3, |_| true));
 }
