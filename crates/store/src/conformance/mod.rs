@@ -105,6 +105,23 @@ pub fn everything(page_size: usize) -> AlertQuery {
 }
 
 /// Re-sending an alert (same id, or same source + providerAlertId) updates it, never duplicates.
+/// Ids of the first 500 alerts of any status and time that match `cond`, sorted.
+pub async fn matching_ids(s: &dyn Store, cond: Condition, now: Timestamp) -> Vec<String> {
+    let mut q = everything(500);
+    q.condition = cond;
+    q.now = now;
+    let mut ids: Vec<String> = s
+        .list_alerts(&q)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
 pub async fn insert_is_idempotent(s: &dyn Store) {
     let t = now();
     let a = new_alert(
@@ -705,16 +722,9 @@ where
                 })
                 .map(|(r, _)| r.id.clone())
                 .collect();
-            let mut q = everything(500);
-            q.condition = cond;
-            q.now = arbitrary::ARB_NOW;
-            let got: BTreeSet<String> = store
-                .list_alerts(&q)
+            let got: BTreeSet<String> = matching_ids(store.as_ref(), cond, arbitrary::ARB_NOW)
                 .await
-                .unwrap()
-                .items
                 .into_iter()
-                .map(|r| r.id)
                 .collect();
             assert_eq!(
                 got, expected,

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use super::recent::RecentIndex;
 use super::SqliteStore;
-use crate::conformance::{everything, on_devices};
+use crate::conformance::{matching_ids, on_devices};
 use crate::entity_index::value_hash;
 use crate::Store;
 use rampart_domain::condition::parse;
@@ -37,19 +37,7 @@ async fn put(s: &SqliteStore, range: std::ops::Range<i64>) {
 }
 
 async fn ids(s: &SqliteStore, q: &str) -> Vec<String> {
-    let mut query = everything(500);
-    query.condition = parse(q).unwrap();
-    query.now = t0();
-    let mut ids: Vec<String> = s
-        .list_alerts(&query)
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
-    ids.sort();
-    ids
+    matching_ids(s, parse(q).unwrap(), t0()).await
 }
 
 fn expected(range: std::ops::Range<i64>, keep: impl Fn(i64) -> bool) -> Vec<String> {
