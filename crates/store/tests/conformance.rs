@@ -37,6 +37,7 @@ conformance!(
     stale_update_conflicts,
     assignment_needs_an_enabled_user,
     bulk_update_respects_scope,
+    bulk_update_by_entity,
     sessions_and_tokens_end,
     recorrelation_keeps_incident_ids,
     rollups_within_one_batch,

@@ -154,6 +154,41 @@ pub async fn assignment_needs_an_enabled_user(s: &dyn Store) {
     ));
 }
 
+/// A bulk update chosen by an entity condition finds exactly the alerts naming that entity.
+pub async fn bulk_update_by_entity(s: &dyn Store) {
+    let t = now();
+    let batch = (0..6)
+        .map(|i| {
+            let dev = if i % 3 == 0 { "ws-bulk" } else { "ws-other" };
+            super::on_devices(&format!("da-be{i}"), t, i, &[dev])
+        })
+        .collect();
+    s.ingest(batch, Actor::producer("p"), t).await.unwrap();
+    let mut q = super::everything(500);
+    q.condition = rampart_domain::condition::parse("entity.device:ws-bulk").unwrap();
+    q.now = t;
+    let change = AlertChange {
+        add_tags: vec!["by-entity".into()],
+        ..Default::default()
+    };
+    let all = grant("Security operator", None, Permission::AlertsManage);
+    let sum = s
+        .bulk_update(&all, BulkTarget::Query(Box::new(q)), &change, None, t)
+        .await
+        .unwrap();
+    assert_eq!((sum.matched, sum.changed), (2, 2));
+    for i in 0..6 {
+        let tags = s
+            .get_alert(&format!("da-be{i}"))
+            .await
+            .unwrap()
+            .unwrap()
+            .record
+            .tags;
+        assert_eq!(tags.len(), usize::from(i % 3 == 0), "da-be{i}");
+    }
+}
+
 /// Bulk changes skip what the grant does not reach and report it; the rest apply.
 pub async fn bulk_update_respects_scope(s: &dyn Store) {
     let t = now();
