@@ -82,6 +82,8 @@ struct Running {
     base: String,
     /// A client that authenticates with a Security administrator token (ingest + read).
     client: reqwest::Client,
+    /// The served store, for what the bench reads without HTTP.
+    store: Arc<dyn rampart_store::Store>,
     _tmp: Option<tempdir::TempDir>,
 }
 
@@ -131,6 +133,7 @@ async fn start_server(dir: Option<PathBuf>, correlate: bool) -> anyhow::Result<R
         .build()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    let store = Arc::clone(&state.store);
     tokio::spawn(rampart_server::serve_on(
         listener,
         state,
@@ -139,21 +142,16 @@ async fn start_server(dir: Option<PathBuf>, correlate: bool) -> anyhow::Result<R
     Ok(Running {
         base: format!("http://{addr}"),
         client,
+        store,
         _tmp: tmp,
     })
 }
 
 async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
+    let srv = start_server(a.data_dir.clone(), !a.no_correlation).await?;
     // Into an existing store, send alerts it does not hold yet: the generator numbers its
     // provider ids, and the same numbers again would measure re-sends, not ingest.
-    let first = match &a.data_dir {
-        Some(dir) if dir.join("rampart.db").exists() => {
-            let store = rampart_store::open(&dir.to_string_lossy()).await?;
-            store.count_alerts().await?
-        }
-        _ => 0,
-    };
-    let srv = start_server(a.data_dir.clone(), !a.no_correlation).await?;
+    let first = srv.store.count_alerts().await?;
     let now = SystemClock.now();
     let mut g = Gen::new(42, now);
     if a.in_order {

@@ -36,10 +36,9 @@ impl ToSql for Arg {
     }
 }
 
-impl From<SqlValue> for Arg {
-    fn from(v: SqlValue) -> Self {
-        Arg::Value(v)
-    }
+/// A plain bound value among a filter's.
+pub(crate) fn arg(v: impl Into<SqlValue>) -> Arg {
+    Arg::Value(v.into())
 }
 
 /// Binds a compiled filter's parameters: entity lookups also get the alerts of the part of
@@ -49,8 +48,8 @@ pub(crate) fn bind(params: Vec<SqlParam>, recent: &RecentIndex, staged: bool) ->
     params
         .into_iter()
         .map(|p| match p {
-            SqlParam::Int(i) => Arg::Value(SqlValue::Integer(i)),
-            SqlParam::Text(t) => Arg::Value(SqlValue::Text(t)),
+            SqlParam::Int(i) => arg(i),
+            SqlParam::Text(t) => arg(t),
             SqlParam::RecentEntities { kind, hashes } => {
                 Arg::Rids(Rc::new(recent.rids(kind, &hashes, staged)))
             }
@@ -658,11 +657,11 @@ pub(crate) fn where_clause(
     let mut params = bind(f.params, recent, staged);
     if let Some(s) = q.since {
         sql.push_str(" AND last_activity >= ?");
-        params.push(SqlValue::Integer(s.micros()).into());
+        params.push(arg(s.micros()));
     }
     if let Some(u) = q.until {
         sql.push_str(" AND last_activity < ?");
-        params.push(SqlValue::Integer(u.micros()).into());
+        params.push(arg(u.micros()));
     }
     if let Some(allowed) = &q.allowed_sources {
         if allowed.is_empty() {
@@ -672,7 +671,7 @@ pub(crate) fn where_clause(
                 " AND service_source IN ({})",
                 vec!["?"; allowed.len()].join(",")
             ));
-            params.extend(allowed.iter().map(|s| SqlValue::Text(s.clone()).into()));
+            params.extend(allowed.iter().map(|s| arg(s.clone())));
         }
     }
     if !q.denied_sources.is_empty() {
@@ -680,11 +679,7 @@ pub(crate) fn where_clause(
             " AND service_source NOT IN ({})",
             vec!["?"; q.denied_sources.len()].join(",")
         ));
-        params.extend(
-            q.denied_sources
-                .iter()
-                .map(|s| SqlValue::Text(s.clone()).into()),
-        );
+        params.extend(q.denied_sources.iter().map(|s| arg(s.clone())));
     }
     (sql, params)
 }
@@ -703,12 +698,12 @@ pub(crate) fn list(
     let mut page_params = params.clone();
     if let Some(c) = &q.cursor {
         page_sql.push_str(&format!(" AND ({col}, rid) {cmp} (?, ?)"));
-        page_params.push(Arg::Value(match (&c.k, &c.t) {
+        page_params.push(arg(match (&c.k, &c.t) {
             (_, Some(t)) => SqlValue::Text(t.clone()),
             (Some(k), None) => SqlValue::Integer(*k),
             (None, None) => SqlValue::Integer(0),
         }));
-        page_params.push(Arg::Value(SqlValue::Integer(c.r)));
+        page_params.push(arg(c.r));
     }
     let limit = q.page_size.max(1);
     page_sql.push_str(&format!(

@@ -1,6 +1,6 @@
 //! SQL for incidents on SQLite: creation, roll-ups, merges, manual links, the queue, reads
 //! and triage.
-use super::alerts::{append_event, event, row_record, Arg, RECORD_COLS};
+use super::alerts::{append_event, arg, event, row_record, Arg, RECORD_COLS};
 use crate::error::StoreError;
 use crate::incidents::{IncidentDetail, IncidentPage, IncidentQuery};
 use rampart_domain::alert::AlertRecord;
@@ -510,11 +510,6 @@ pub(crate) fn merge(
         },
     )?;
     Ok(())
-}
-
-/// A plain bound value among a filter's.
-fn arg(v: impl Into<rusqlite::types::Value>) -> Arg {
-    Arg::Value(v.into())
 }
 
 const INCIDENT_COLS: &str = "id, display_name, severity, status, classification, determination, assigned_to, tags, \

@@ -148,23 +148,9 @@ fn found(r: &RecentIndex, value: &str, staged: bool) -> Vec<rusqlite::types::Val
     r.rids(1, &[value_hash(value)], staged)
 }
 
-trait AddRows {
-    fn add_rows(
-        &self,
-        conn: &Connection,
-        rows: &[(i64, i64, i64, i64)],
-    ) -> Result<(), crate::error::StoreError>;
-}
-
-impl AddRows for RecentIndex {
-    /// Rows of alerts the test inserts: the newest rowid is the last row's.
-    fn add_rows(
-        &self,
-        conn: &Connection,
-        rows: &[(i64, i64, i64, i64)],
-    ) -> Result<(), crate::error::StoreError> {
-        self.add(conn, rows, rows.iter().map(|r| r.3).max())
-    }
+/// Adds rows of alerts the test inserts: the newest rowid is the highest row's.
+fn add_rows(r: &RecentIndex, conn: &Connection, rows: &[(i64, i64, i64, i64)]) {
+    r.add(conn, rows, rows.iter().map(|x| x.3).max()).unwrap();
 }
 
 fn table_rows(conn: &Connection) -> i64 {
@@ -183,8 +169,8 @@ fn a_failed_job_or_transaction_leaves_nothing_behind() {
     // rolled back and the job rewinds what it staged.
     conn.execute_batch("BEGIN; SAVEPOINT job").unwrap();
     let mark = r.mark();
-    r.add_rows(&conn, &[row(1, "a"), row(2, "a")]).unwrap();
-    r.add_rows(&conn, &[row(4, "a")]).unwrap();
+    add_rows(&r, &conn, &[row(1, "a"), row(2, "a")]);
+    add_rows(&r, &conn, &[row(4, "a")]);
     assert_eq!(table_rows(&conn), 2, "the seal wrote part 0");
     assert_eq!(
         found(&r, "a", true).len(),
@@ -197,7 +183,7 @@ fn a_failed_job_or_transaction_leaves_nothing_behind() {
     assert!(found(&r, "a", true).is_empty());
 
     // The next job of the same transaction succeeds; the transaction commits.
-    r.add_rows(&conn, &[row(1, "b"), row(3, "b")]).unwrap();
+    add_rows(&r, &conn, &[row(1, "b"), row(3, "b")]);
     conn.execute_batch("COMMIT").unwrap();
     r.committed();
     assert_eq!(found(&r, "b", false), vec![Integer(1), Integer(3)]);
@@ -206,7 +192,7 @@ fn a_failed_job_or_transaction_leaves_nothing_behind() {
 
     // A transaction that seals part 0 and then fails as a whole.
     conn.execute_batch("BEGIN").unwrap();
-    r.add_rows(&conn, &[row(5, "c")]).unwrap();
+    add_rows(&r, &conn, &[row(5, "c")]);
     conn.execute_batch("ROLLBACK").unwrap();
     r.rolled_back();
     assert_eq!(table_rows(&conn), 0);
@@ -215,7 +201,7 @@ fn a_failed_job_or_transaction_leaves_nothing_behind() {
 
     // Sealed for real: part 0 moves to the table and only part 1 stays in memory.
     conn.execute_batch("BEGIN").unwrap();
-    r.add_rows(&conn, &[row(5, "c"), row(6, "b")]).unwrap();
+    add_rows(&r, &conn, &[row(5, "c"), row(6, "b")]);
     conn.execute_batch("COMMIT").unwrap();
     r.committed();
     assert_eq!(table_rows(&conn), 2);
@@ -230,7 +216,7 @@ fn many_small_commits_keep_few_runs_and_every_row() {
     let r = RecentIndex::load(&conn, 16).unwrap();
     for rid in 1..=5_000i64 {
         let v = format!("v-{}", rid % 7);
-        r.add_rows(&conn, &[(0, 1, value_hash(&v), rid)]).unwrap();
+        add_rows(&r, &conn, &[(0, 1, value_hash(&v), rid)]);
         r.committed();
     }
     for k in 0..7 {
@@ -252,10 +238,10 @@ fn a_seal_writes_every_row_in_full_and_partial_statements() {
         .collect();
     let mut sorted = rows.clone();
     sorted.sort_unstable();
-    r.add_rows(&conn, &sorted).unwrap();
+    add_rows(&r, &conn, &sorted);
     r.committed();
     assert_eq!(table_rows(&conn), 0);
-    r.add_rows(&conn, &[row(4, "v-0")]).unwrap();
+    add_rows(&r, &conn, &[row(4, "v-0")]);
     r.committed();
     assert_eq!(table_rows(&conn), 300);
     for v in [0, 57, 99] {
