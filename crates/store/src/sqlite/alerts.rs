@@ -1,4 +1,5 @@
 //! SQL for alerts on SQLite: ingest (insert or merge), read, the queue, history.
+use super::docs::DocCodec;
 use super::recent::RecentIndex;
 use crate::cursor::Cursor;
 use crate::error::StoreError;
@@ -13,11 +14,7 @@ use rampart_domain::timestamp::Timestamp;
 use rampart_domain::vocab::{AlertStatus, Classification, Determination, Severity};
 use rusqlite::types::{ToSqlOutput, Value as SqlValue};
 use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
-use std::cell::RefCell;
 use std::rc::Rc;
-
-/// zstd level: 1 is several hundred MB/s and still shrinks Graph JSON about 3×.
-const ZSTD_LEVEL: i32 = 1;
 
 /// A bound value of a compiled filter, with the in-memory part of the entity index resolved
 /// (see [`bind`]).
@@ -57,32 +54,6 @@ pub(crate) fn bind(params: Vec<SqlParam>, recent: &RecentIndex, staged: bool) ->
         .collect()
 }
 
-thread_local! {
-    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
-}
-
-fn compress(data: &[u8]) -> Result<Vec<u8>, StoreError> {
-    COMPRESSOR.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.is_none() {
-            *c = Some(
-                zstd::bulk::Compressor::new(ZSTD_LEVEL)
-                    .map_err(|e| StoreError::Other(Box::new(e)))?,
-            );
-        }
-        match c.as_mut() {
-            Some(comp) => comp
-                .compress(data)
-                .map_err(|e| StoreError::Other(Box::new(e))),
-            None => Err(StoreError::Unavailable("compressor".into())),
-        }
-    })
-}
-
-fn decompress(data: &[u8]) -> Result<Vec<u8>, StoreError> {
-    zstd::stream::decode_all(data).map_err(|e| StoreError::Other(Box::new(e)))
-}
-
 /// A new alert with its document already compressed.
 pub(crate) struct Prepared {
     alert: NewAlert,
@@ -99,13 +70,13 @@ pub(crate) struct Prepared {
 
 /// Compresses documents and encodes the row's JSON columns (runs on a blocking thread, not
 /// the writer).
-pub(crate) fn prepare(batch: Vec<NewAlert>) -> Result<Vec<Prepared>, StoreError> {
+pub(crate) fn prepare(docs: &DocCodec, batch: Vec<NewAlert>) -> Result<Vec<Prepared>, StoreError> {
     batch
         .into_iter()
         .map(|alert| {
             let r = &alert.record;
             Ok(Prepared {
-                body: compress(&alert.document)?,
+                body: docs.compress(&alert.document)?,
                 provider_key: provider_key(r),
                 tags: json(&r.tags),
                 impacted: json(&r.impacted_assets),
@@ -156,6 +127,7 @@ enum Seen {
 pub(crate) fn ingest(
     conn: &Connection,
     recent: &RecentIndex,
+    docs: &DocCodec,
     mut batch: Vec<Prepared>,
     actor: &Actor,
     now: Timestamp,
@@ -170,7 +142,7 @@ pub(crate) fn ingest(
             in_batch.contains(&r.id) || key.as_ref().is_some_and(|k| in_batch.contains(k));
         seen.push(if earlier {
             Seen::EarlierInBatch
-        } else if let Some((rid, old)) = find_existing(conn, &r.id, key.as_deref())? {
+        } else if let Some((rid, old)) = find_existing(conn, docs, &r.id, key.as_deref())? {
             // A later repeat must see this re-send merged in, so it looks again at its turn.
             in_batch.insert(old.record.id.clone());
             in_batch.extend(provider_key(&old.record));
@@ -188,6 +160,7 @@ pub(crate) fn ingest(
     let cx = Writing {
         conn,
         recent,
+        docs,
         entities: &keys_of,
         actor,
         now,
@@ -201,6 +174,7 @@ pub(crate) fn ingest(
 struct Writing<'a> {
     conn: &'a Connection,
     recent: &'a RecentIndex,
+    docs: &'a DocCodec,
     /// The alerts' keys, in batch order.
     entities: &'a [Vec<EntityKey>],
     actor: &'a Actor,
@@ -283,7 +257,7 @@ fn write_batch(
     decisions: Option<&crossbeam_channel::Receiver<Vec<rampart_domain::correlate::Effect>>>,
     rollups: &mut super::incidents::Rollups,
 ) -> Result<(Vec<IngestOutcome>, Vec<Resent>), StoreError> {
-    let (conn, entities, actor, now) = (cx.conn, cx.entities, cx.actor, cx.now);
+    let (conn, entities, now) = (cx.conn, cx.entities, cx.now);
     let mut out = Vec::with_capacity(batch.len());
     let mut resent = Vec::new();
     let mut spent = Vec::with_capacity(batch.len());
@@ -316,13 +290,17 @@ fn write_batch(
                 let (rid, old) = match seen {
                     Seen::Stored(rid, old) => (rid, *old),
                     // A repeat within the batch: read it as the batch has left it.
-                    _ => find_existing(conn, &p.alert.record.id, p.provider_key.as_deref())?
-                        .ok_or_else(|| {
-                            StoreError::Unavailable("an alert of this batch went missing".into())
-                        })?,
+                    _ => {
+                        find_existing(conn, cx.docs, &p.alert.record.id, p.provider_key.as_deref())?
+                            .ok_or_else(|| {
+                                StoreError::Unavailable(
+                                    "an alert of this batch went missing".into(),
+                                )
+                            })?
+                    }
                 };
                 let incident = old.record.incident_id.clone();
-                if let Some(r) = merge_into(conn, rid, old, p, entities, actor, now)? {
+                if let Some(r) = merge_into(cx, rid, old, p, entities)? {
                     rollups.resent(incident.as_deref());
                     if incident.is_some() && decisions.is_some() {
                         resent.push(r);
@@ -348,6 +326,7 @@ fn write_batch(
 /// The stored alert with this id, or else with this provider key (see [`provider_key`]).
 fn find_existing(
     conn: &Connection,
+    docs: &DocCodec,
     id: &str,
     provider_key: Option<&str>,
 ) -> Result<Option<(i64, StoredAlert)>, StoreError> {
@@ -366,7 +345,9 @@ fn find_existing(
         }
     }
     found
-        .map(|(rid, record, body, keys)| Ok((rid, stored(record, &body, keys.as_deref())?)))
+        .map(|(rid, record, body, keys)| {
+            Ok((rid, stored(conn, docs, record, &body, keys.as_deref())?))
+        })
         .transpose()
 }
 
@@ -426,14 +407,13 @@ pub(crate) fn insert_tags(conn: &Connection, rid: i64, tags: &[String]) -> Resul
 /// evidence and entities are unions. Returns what correlation needs to see of the alert now,
 /// or `None` if the re-send changed nothing.
 fn merge_into(
-    conn: &Connection,
+    cx: &Writing<'_>,
     rid: i64,
     old: StoredAlert,
     p: Prepared,
     keys: &[EntityKey],
-    actor: &Actor,
-    now: Timestamp,
 ) -> Result<Option<Resent>, StoreError> {
+    let (conn, actor, now) = (cx.conn, cx.actor, cx.now);
     if old.document == p.alert.document {
         // The exact same document again (a producer retry): nothing changed, so no new
         // version that would make an analyst's pending update stale.
@@ -453,7 +433,7 @@ fn merge_into(
         });
     }
     let doc = document::merge(&old.document, &p.alert.document);
-    let body = compress(&doc)?;
+    let body = cx.docs.compress(&doc)?;
     let mut impacted = o.impacted_assets.clone();
     for a in n.impacted_assets {
         if !impacted.contains(&a) {
@@ -620,20 +600,30 @@ fn row_with_body(row: &Row<'_>) -> rusqlite::Result<RowWithBody> {
 }
 
 /// One alert with its entities and document.
-pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<StoredAlert>, StoreError> {
+pub(crate) fn get(
+    conn: &Connection,
+    docs: &DocCodec,
+    id: &str,
+) -> Result<Option<StoredAlert>, StoreError> {
     conn.prepare_cached(&with_body("id = ?1"))?
         .query_row([id], row_with_body)
         .optional()?
-        .map(|(_, record, body, keys)| stored(record, &body, keys.as_deref()))
+        .map(|(_, record, body, keys)| stored(conn, docs, record, &body, keys.as_deref()))
         .transpose()
 }
 
 /// Every alert row carries its keys since migration 0006 filled in the older ones.
-fn stored(record: AlertRecord, body: &[u8], keys: Option<&str>) -> Result<StoredAlert, StoreError> {
+fn stored(
+    conn: &Connection,
+    docs: &DocCodec,
+    record: AlertRecord,
+    body: &[u8],
+    keys: Option<&str>,
+) -> Result<StoredAlert, StoreError> {
     Ok(StoredAlert {
         record,
         entities: keys.map(super::correlation::keys_from).unwrap_or_default(),
-        document: decompress(body)?,
+        document: docs.decompress(conn, body)?,
     })
 }
 

@@ -4,6 +4,7 @@ mod access;
 mod alerts;
 mod correlation;
 mod discard;
+mod docs;
 mod incident_triage;
 mod incidents;
 mod recent;
@@ -47,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0007_incidents_live.sql"),
     include_str!("../../migrations/sqlite/0008_drop_incidents_last_activity.sql"),
     include_str!("../../migrations/sqlite/0009_entity_index_in_memory.sql"),
+    include_str!("../../migrations/sqlite/0010_doc_dicts.sql"),
 ];
 
 /// Reader connections: reads block on I/O, so a few more than cores.
@@ -65,6 +67,8 @@ pub struct SqliteStore {
     engine: Arc<Mutex<Option<Engine>>>,
     /// The part of the entity index being filled, in memory (see `recent.rs`).
     recent: Arc<RecentIndex>,
+    /// How alert documents are compressed (see `docs.rs`).
+    docs: Arc<docs::DocCodec>,
 }
 
 /// Runs `f` with the warmed engine on the writer thread; a failure forgets the engine.
@@ -176,6 +180,7 @@ impl SqliteStore {
         migrate(&conn)?;
         rusqlite::vtab::array::load_module(&conn)?;
         let recent = Arc::new(RecentIndex::load(&conn, shift)?);
+        let docs = Arc::new(docs::DocCodec::load(&conn)?);
         let engine: Arc<Mutex<Option<Engine>>> = Arc::new(Mutex::new(None));
         let (forget, unstage, publish) = (
             Arc::clone(&engine),
@@ -213,6 +218,7 @@ impl SqliteStore {
             correlation,
             engine,
             recent,
+            docs,
         })
     }
 
@@ -251,20 +257,46 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<Vec<IngestOutcome>, StoreError> {
         // Compress off the writer thread: the writer is the one serial stage.
-        let prepared = tokio::task::spawn_blocking(move || alerts::prepare(batch))
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("compression task failed: {e}")))??;
+        let codec = Arc::clone(&self.docs);
+        let (prepared, trained) = tokio::task::spawn_blocking(move || {
+            let samples = codec.sample(batch.iter().map(|a| a.document.as_slice()));
+            let prepared = alerts::prepare(&codec, batch)?;
+            // The batch that completes the samples pays for training, once per store.
+            Ok::<_, StoreError>((prepared, samples.and_then(|s| docs::train(&s))))
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("compression task failed: {e}")))??;
+        if let Some(dict) = trained {
+            // Committed before any document compressed with it.
+            // Documents stay compressed without a dictionary if it cannot be stored.
+            match self
+                .writer
+                .write(move |conn| {
+                    let kept = docs::save(conn, &dict, now.micros())?;
+                    Ok((dict, kept))
+                })
+                .await
+            {
+                Ok((dict, true)) => self.docs.publish(dict),
+                Ok((dict, false)) => tracing::warn!(
+                    id = dict.id,
+                    "the store holds another dictionary with this id; not used"
+                ),
+                Err(e) => tracing::warn!(error = %e, "cannot store the compression dictionary"),
+            }
+        }
         let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
         let recent = Arc::clone(&self.recent);
+        let codec = Arc::clone(&self.docs);
         self.writer
             .write(move |conn| {
                 let mark = recent.mark();
                 let out = if cfg.enabled {
                     with_engine(conn, &slot, &cfg, |e| {
-                        alerts::ingest(conn, &recent, prepared, &actor, now, Some(e))
+                        alerts::ingest(conn, &recent, &codec, prepared, &actor, now, Some(e))
                     })
                 } else {
-                    alerts::ingest(conn, &recent, prepared, &actor, now, None)
+                    alerts::ingest(conn, &recent, &codec, prepared, &actor, now, None)
                 };
                 if out.is_err() {
                     // The job's SQL is rolled back; so is what it staged.
@@ -277,7 +309,8 @@ impl Store for SqliteStore {
 
     async fn get_alert(&self, id: &str) -> Result<Option<StoredAlert>, StoreError> {
         let id = id.to_string();
-        self.read(move |conn| alerts::get(conn, &id)).await
+        let codec = Arc::clone(&self.docs);
+        self.read(move |conn| alerts::get(conn, &codec, &id)).await
     }
 
     async fn list_alerts(&self, query: &AlertQuery) -> Result<AlertPage, StoreError> {
@@ -635,6 +668,8 @@ impl Store for SqliteStore {
     }
 }
 
+#[cfg(test)]
+mod docs_tests;
 #[cfg(test)]
 mod rebuild_tests;
 #[cfg(test)]
