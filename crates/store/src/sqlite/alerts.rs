@@ -189,7 +189,7 @@ fn ingest_classified(
     engine: Option<&mut super::correlation::Engine>,
 ) -> Result<Vec<IngestOutcome>, StoreError> {
     let (conn, entities, now) = (cx.conn, cx.entities, cx.now);
-    let mut rollups = super::incidents::Rollups::default();
+    let mut rollups = super::incidents::Rollups::with_capacity(batch.len());
     let Some(engine) = engine else {
         let (out, _) = write_batch(cx, batch, seen, None, &mut rollups)?;
         rollups.flush(conn, now)?;
@@ -261,7 +261,8 @@ fn write_batch(
     let mut out = Vec::with_capacity(batch.len());
     let mut resent = Vec::new();
     let mut spent = Vec::with_capacity(batch.len());
-    let mut pending: Vec<(i64, i64, i64, i64)> = Vec::new();
+    let mut pending: Vec<(i64, i64, i64, i64)> =
+        Vec::with_capacity(batch.iter().map(|p| p.digests.len()).sum());
     let mut newest = None;
     for ((mut p, seen), entities) in batch.into_iter().zip(seen).zip(entities) {
         let digests = std::mem::take(&mut p.digests);

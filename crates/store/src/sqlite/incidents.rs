@@ -124,6 +124,16 @@ pub(crate) struct Rollups {
 }
 
 impl Rollups {
+    /// Room for a batch of `alerts` new alerts. Growing these step by step made glibc
+    /// consolidate its free lists on each large reallocation (5 % of the writer thread).
+    pub(crate) fn with_capacity(alerts: usize) -> Rollups {
+        Rollups {
+            fresh: Vec::with_capacity(alerts),
+            adds: HashMap::with_capacity(alerts),
+            full: BTreeSet::new(),
+        }
+    }
+
     /// A new incident whose first alert is `first`.
     pub(crate) fn create(&mut self, id: &str, first: &AlertRecord) {
         self.fresh.push((id.to_string(), Rolled::seed(first)));
@@ -166,7 +176,8 @@ impl Rollups {
         conn: &Connection,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        for (id, mut r) in std::mem::take(&mut self.fresh) {
+        // Drained, not taken: the capacity stays for the rest of the batch.
+        for (id, mut r) in self.fresh.drain(..) {
             if let Some(o) = self.adds.remove(&id) {
                 o.apply(&mut r);
             }
