@@ -189,12 +189,14 @@ fn ingest_classified(
     engine: Option<&mut super::correlation::Engine>,
 ) -> Result<Vec<IngestOutcome>, StoreError> {
     let (conn, entities, now) = (cx.conn, cx.entities, cx.now);
-    let mut rollups = super::incidents::Rollups::with_capacity(batch.len());
     let Some(engine) = engine else {
+        // Without correlation only re-sends owe roll-ups.
+        let mut rollups = super::incidents::Rollups::default();
         let (out, _) = write_batch(cx, batch, seen, None, &mut rollups)?;
         rollups.flush(conn, now)?;
         return Ok(out);
     };
+    let mut rollups = super::incidents::Rollups::with_capacity(batch.len());
     let work: Vec<(String, Timestamp, usize)> = seen
         .iter()
         .enumerate()

@@ -17,9 +17,8 @@ use crate::error::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use zstd::dict::DecoderDictionary;
+use zstd::zstd_safe::{DCtx, DDict};
 
 /// zstd level: with a dictionary, level 1 is within 3 % of level 3's size at 70 % of its time.
 const LEVEL: i32 = 1;
@@ -32,6 +31,11 @@ const SAMPLE_BYTES: usize = 16 << 20;
 const SAMPLE_MAX_DOC: usize = 64 << 10;
 /// The dictionary's size: 16 KB and 110 KB gave the same ratio on the bench documents.
 const DICT_SIZE: usize = 32 << 10;
+/// Trainings a process tries before it goes on without a dictionary (each costs about a
+/// third of a second; a restart tries again).
+const ATTEMPTS: u32 = 3;
+/// A stored frame claiming a larger document is corrupt (requests are far smaller).
+const MAX_DOCUMENT: u64 = 256 << 20;
 
 /// A trained dictionary.
 #[derive(Debug)]
@@ -42,19 +46,22 @@ pub(crate) struct Dict {
 
 #[derive(Debug)]
 enum Training {
-    /// Collecting documents to train on.
-    Sampling { docs: Vec<Vec<u8>>, bytes: usize },
-    /// Handed out for training, or done (a dictionary is in use, or training failed and
-    /// this process will not try again).
-    Over,
+    /// Collecting documents to train on; `failed` trainings so far.
+    Sampling {
+        docs: Vec<Vec<u8>>,
+        bytes: usize,
+        failed: u32,
+    },
+    /// Handed out for training (see [`DocCodec::retry`] if it fails), or done.
+    Over { failed: u32 },
 }
 
 /// Compresses and decompresses documents; one per store.
 pub(crate) struct DocCodec {
     /// The dictionary new documents are compressed with.
     current: RwLock<Option<Arc<Dict>>>,
-    /// Prepared dictionaries for decoding, by id, loaded from the store when first needed.
-    decoders: RwLock<HashMap<u32, Arc<DecoderDictionary<'static>>>>,
+    /// Digested dictionaries for decoding, by id, loaded from the store when first needed.
+    decoders: RwLock<HashMap<u32, Arc<DDict<'static>>>>,
     training: Mutex<Training>,
 }
 
@@ -77,6 +84,10 @@ fn zstd_err(e: std::io::Error) -> StoreError {
     StoreError::Other(Box::new(e))
 }
 
+fn damaged(why: String) -> StoreError {
+    StoreError::Unavailable(format!("a stored document cannot be read: {why}"))
+}
+
 impl DocCodec {
     /// The codec for the store behind `conn`: its newest dictionary, or sampling for one.
     pub(crate) fn load(conn: &Connection) -> Result<DocCodec, StoreError> {
@@ -87,14 +98,23 @@ impl DocCodec {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        let current = newest
-            .and_then(|(id, raw)| u32::try_from(id).ok().map(|id| Arc::new(Dict { id, raw })));
+        let current = newest.and_then(|(id, raw)| {
+            let id = u32::try_from(id).ok()?;
+            // A damaged row must not fail every ingest: documents then go without one, and
+            // a new dictionary is trained.
+            if DDict::try_create(&raw).is_none() {
+                tracing::warn!(id, "the stored compression dictionary is damaged; not used");
+                return None;
+            }
+            Some(Arc::new(Dict { id, raw }))
+        });
         let training = if current.is_some() {
-            Training::Over
+            Training::Over { failed: 0 }
         } else {
             Training::Sampling {
                 docs: Vec::new(),
                 bytes: 0,
+                failed: 0,
             }
         };
         Ok(DocCodec {
@@ -148,18 +168,22 @@ impl DocCodec {
             return zstd::stream::decode_all(data).map_err(zstd_err);
         };
         let dict = self.decoder(conn, id.get())?;
-        let mut out = Vec::with_capacity(data.len().saturating_mul(8));
-        zstd::stream::read::Decoder::with_prepared_dictionary(data, &dict)
-            .and_then(|mut d| d.read_to_end(&mut out))
-            .map_err(zstd_err)?;
+        // Frames record their size (the compressor knows it), so one exact allocation.
+        let size = zstd::zstd_safe::get_frame_content_size(data)
+            .ok()
+            .flatten()
+            .filter(|n| *n <= MAX_DOCUMENT)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| damaged("its frame gives no usable size".into()))?;
+        let mut out = Vec::with_capacity(size);
+        DCtx::try_create()
+            .ok_or_else(|| StoreError::Unavailable("zstd decompression context".into()))?
+            .decompress_using_ddict(&mut out, data, &dict)
+            .map_err(|code| damaged(zstd::zstd_safe::get_error_name(code).into()))?;
         Ok(out)
     }
 
-    fn decoder(
-        &self,
-        conn: &Connection,
-        id: u32,
-    ) -> Result<Arc<DecoderDictionary<'static>>, StoreError> {
+    fn decoder(&self, conn: &Connection, id: u32) -> Result<Arc<DDict<'static>>, StoreError> {
         if let Some(d) = self
             .decoders
             .read()
@@ -177,7 +201,10 @@ impl DocCodec {
                     "a stored document names compression dictionary {id}, which the store does not hold"
                 ))
             })?;
-        let d = Arc::new(DecoderDictionary::copy(&raw));
+        let d = Arc::new(
+            DDict::try_create(&raw)
+                .ok_or_else(|| damaged(format!("compression dictionary {id} is damaged")))?,
+        );
         self.decoders
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -189,7 +216,12 @@ impl DocCodec {
     /// collected (exactly once per codec), for [`train`].
     pub(crate) fn sample<'a>(&self, docs: impl Iterator<Item = &'a [u8]>) -> Option<Vec<Vec<u8>>> {
         let mut t = self.training.lock().unwrap_or_else(PoisonError::into_inner);
-        let Training::Sampling { docs: taken, bytes } = &mut *t else {
+        let Training::Sampling {
+            docs: taken,
+            bytes,
+            failed,
+        } = &mut *t
+        else {
             return None;
         };
         for d in docs {
@@ -204,20 +236,41 @@ impl DocCodec {
         if taken.len() < TRAIN_ON && *bytes < SAMPLE_BYTES {
             return None;
         }
-        match std::mem::replace(&mut *t, Training::Over) {
+        let failed = *failed;
+        match std::mem::replace(&mut *t, Training::Over { failed }) {
             Training::Sampling { docs, .. } => Some(docs),
-            Training::Over => None,
+            Training::Over { .. } => None,
+        }
+    }
+
+    /// Training or storing the dictionary failed: sample afresh, unless this process has
+    /// failed [`ATTEMPTS`] times already.
+    pub(crate) fn retry(&self) {
+        let mut t = self.training.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Training::Over { failed } = *t {
+            if failed + 1 < ATTEMPTS {
+                *t = Training::Sampling {
+                    docs: Vec::new(),
+                    bytes: 0,
+                    failed: failed + 1,
+                };
+            }
         }
     }
 
     /// Makes `dict` the one new documents are compressed with. Call only once it is
     /// committed (see [`save`]).
     pub(crate) fn publish(&self, dict: Dict) {
+        let Some(decoder) = DDict::try_create(&dict.raw) else {
+            tracing::warn!(id = dict.id, "zstd cannot use the trained dictionary");
+            self.retry();
+            return;
+        };
         let dict = Arc::new(dict);
         self.decoders
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(dict.id, Arc::new(DecoderDictionary::copy(&dict.raw)));
+            .insert(dict.id, Arc::new(decoder));
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(dict);
     }
 }

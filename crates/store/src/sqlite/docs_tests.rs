@@ -168,3 +168,40 @@ async fn a_frame_naming_a_missing_dictionary_is_an_error() {
     // The other alert still reads.
     check_all(&s, 0..1).await;
 }
+
+/// A damaged dictionary row (right magic number, garbled tables): documents that use it are
+/// an error to read, not a panic, and a store reopened on it ingests and reads new alerts
+/// without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_dictionary_is_an_error_and_is_not_used_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open_dir(dir.path()).unwrap();
+    put(&s, 0..1_000).await;
+    put(&s, 1_000..1_010).await;
+    let dict = stored_dicts(dir.path())[0];
+    let conn = Connection::open(dir.path().join("rampart.db")).unwrap();
+    let mut raw: Vec<u8> = conn
+        .query_row("SELECT dict FROM doc_dicts WHERE id = ?1", [dict], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    for b in raw.iter_mut().skip(8).take(512) {
+        *b = 0xff;
+    }
+    conn.execute(
+        "UPDATE doc_dicts SET dict = ?1 WHERE id = ?2",
+        rusqlite::params![raw, dict],
+    )
+    .unwrap();
+    drop(s);
+    let s = SqliteStore::open_dir(dir.path()).unwrap();
+    let err = s.get_alert("da-d-1005").await.unwrap_err();
+    assert!(err.to_string().contains("damaged"), "{err}");
+    check_all(&s, 0..1_000).await;
+    put(&s, 2_000..2_010).await;
+    check_all(&s, 2_000..2_010).await;
+    assert!(frame_dicts(dir.path())
+        .iter()
+        .filter(|(n, _)| *n >= 2_000)
+        .all(|(_, d)| *d == 0));
+}

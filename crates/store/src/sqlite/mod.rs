@@ -262,10 +262,15 @@ impl Store for SqliteStore {
             let samples = codec.sample(batch.iter().map(|a| a.document.as_slice()));
             let prepared = alerts::prepare(&codec, batch)?;
             // The batch that completes the samples pays for training, once per store.
-            Ok::<_, StoreError>((prepared, samples.and_then(|s| docs::train(&s))))
+            let trained = samples.map(|s| docs::train(&s));
+            Ok::<_, StoreError>((prepared, trained))
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("compression task failed: {e}")))??;
+        if let Some(None) = trained {
+            self.docs.retry();
+        }
+        let trained = trained.flatten();
         if let Some(dict) = trained {
             // Committed before any document compressed with it.
             // Documents stay compressed without a dictionary if it cannot be stored.
@@ -278,11 +283,17 @@ impl Store for SqliteStore {
                 .await
             {
                 Ok((dict, true)) => self.docs.publish(dict),
-                Ok((dict, false)) => tracing::warn!(
-                    id = dict.id,
-                    "the store holds another dictionary with this id; not used"
-                ),
-                Err(e) => tracing::warn!(error = %e, "cannot store the compression dictionary"),
+                Ok((dict, false)) => {
+                    tracing::warn!(
+                        id = dict.id,
+                        "the store holds another dictionary with this id; not used"
+                    );
+                    self.docs.retry();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot store the compression dictionary");
+                    self.docs.retry();
+                }
             }
         }
         let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
