@@ -98,34 +98,54 @@ impl DocCodec {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        let current = newest.and_then(|(id, raw)| {
-            let id = u32::try_from(id).ok()?;
-            // A damaged row must not fail every ingest: documents then go without one, and
-            // a new dictionary is trained.
-            if DDict::try_create(&raw).is_none() {
-                tracing::warn!(id, "the stored compression dictionary is damaged; not used");
-                return None;
-            }
-            Some(Arc::new(Dict { id, raw }))
-        });
-        let training = if current.is_some() {
-            Training::Over { failed: 0 }
-        } else {
-            Training::Sampling {
+        let codec = DocCodec {
+            current: RwLock::new(None),
+            decoders: RwLock::new(HashMap::new()),
+            training: Mutex::new(Training::Sampling {
                 docs: Vec::new(),
                 bytes: 0,
                 failed: 0,
-            }
+            }),
         };
-        Ok(DocCodec {
-            current: RwLock::new(current),
-            decoders: RwLock::new(HashMap::new()),
-            training: Mutex::new(training),
-        })
+        let stored = newest.and_then(|(id, raw)| {
+            Some(Dict {
+                id: u32::try_from(id).ok()?,
+                raw,
+            })
+        });
+        if let Some(dict) = stored {
+            let id = dict.id;
+            // A damaged row must not fail every ingest: documents then go without one, and
+            // a new dictionary is trained.
+            if codec.adopt(dict) {
+                *codec
+                    .training
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Training::Over { failed: 0 };
+            } else {
+                tracing::warn!(id, "the stored compression dictionary is damaged; not used");
+            }
+        }
+        Ok(codec)
+    }
+
+    /// Makes `dict` the one new documents are compressed with, and the decoder of its id;
+    /// false (and nothing changed) if zstd rejects it.
+    fn adopt(&self, dict: Dict) -> bool {
+        let Some(decoder) = DDict::try_create(&dict.raw) else {
+            return false;
+        };
+        let dict = Arc::new(dict);
+        self.decoders
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(dict.id, Arc::new(decoder));
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(dict);
+        true
     }
 
     /// The id of the dictionary new documents are compressed with.
-    pub(crate) fn current_id(&self) -> Option<u32> {
+    fn current_id(&self) -> Option<u32> {
         self.current().map(|d| d.id)
     }
 
@@ -141,15 +161,8 @@ impl DocCodec {
         let dict = self.current();
         COMPRESSOR.with(|slot| {
             let mut slot = slot.borrow_mut();
-            let stale = match slot.as_ref() {
-                Some((made_for, _)) => match (made_for, &dict) {
-                    (Some(a), Some(b)) => !Arc::ptr_eq(a, b),
-                    (None, None) => false,
-                    _ => true,
-                },
-                None => true,
-            };
-            if stale {
+            let made_for = |m: &Option<Arc<Dict>>| m.as_ref().map(Arc::as_ptr);
+            if slot.as_ref().map(|(m, _)| made_for(m)) != Some(made_for(&dict)) {
                 let raw = dict.as_ref().map_or(&[][..], |d| d.raw.as_slice());
                 let c = zstd::bulk::Compressor::with_dictionary(LEVEL, raw).map_err(zstd_err)?;
                 *slot = Some((dict.clone(), c));
@@ -258,20 +271,14 @@ impl DocCodec {
         }
     }
 
-    /// Makes `dict` the one new documents are compressed with. Call only once it is
-    /// committed (see [`save`]).
+    /// Makes a trained `dict` the one new documents are compressed with. Call only once it
+    /// is committed (see [`save`]).
     pub(crate) fn publish(&self, dict: Dict) {
-        let Some(decoder) = DDict::try_create(&dict.raw) else {
-            tracing::warn!(id = dict.id, "zstd cannot use the trained dictionary");
+        let id = dict.id;
+        if !self.adopt(dict) {
+            tracing::warn!(id, "zstd cannot use the trained dictionary");
             self.retry();
-            return;
-        };
-        let dict = Arc::new(dict);
-        self.decoders
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(dict.id, Arc::new(decoder));
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(dict);
+        }
     }
 }
 
@@ -297,9 +304,9 @@ pub(crate) fn train(samples: &[Vec<u8>]) -> Option<Dict> {
     Some(Dict { id, raw })
 }
 
-/// Stores `dict` (inside the writer's transaction). False if the store already holds a
+/// Stores `dict` (inside the writer's transaction). An error if the store already holds a
 /// different dictionary under its id: it must then not be used.
-pub(crate) fn save(conn: &Connection, dict: &Dict, now_micros: i64) -> Result<bool, StoreError> {
+pub(crate) fn save(conn: &Connection, dict: &Dict, now_micros: i64) -> Result<(), StoreError> {
     conn.execute(
         "INSERT OR IGNORE INTO doc_dicts (id, dict, created) VALUES (?1, ?2, ?3)",
         params![i64::from(dict.id), dict.raw, now_micros],
@@ -309,5 +316,11 @@ pub(crate) fn save(conn: &Connection, dict: &Dict, now_micros: i64) -> Result<bo
         [i64::from(dict.id)],
         |r| r.get(0),
     )?;
-    Ok(held == dict.raw)
+    if held != dict.raw {
+        return Err(StoreError::Unavailable(format!(
+            "the store holds another dictionary with id {}",
+            dict.id
+        )));
+    }
+    Ok(())
 }

@@ -227,6 +227,29 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Stores a freshly trained dictionary, then has documents use it: committed first, so
+    /// no stored document names a dictionary the store lacks. On any failure documents stay
+    /// compressed without one and sampling starts again.
+    async fn adopt_dictionary(&self, trained: Option<docs::Dict>, now: Timestamp) {
+        let Some(dict) = trained else {
+            return self.docs.retry();
+        };
+        let saved = self
+            .writer
+            .write(move |conn| {
+                docs::save(conn, &dict, now.micros())?;
+                Ok(dict)
+            })
+            .await;
+        match saved {
+            Ok(dict) => self.docs.publish(dict),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot store the compression dictionary");
+                self.docs.retry();
+            }
+        }
+    }
+
     /// Runs `f` on a reader connection in a blocking task.
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
@@ -267,34 +290,8 @@ impl Store for SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("compression task failed: {e}")))??;
-        if let Some(None) = trained {
-            self.docs.retry();
-        }
-        let trained = trained.flatten();
-        if let Some(dict) = trained {
-            // Committed before any document compressed with it.
-            // Documents stay compressed without a dictionary if it cannot be stored.
-            match self
-                .writer
-                .write(move |conn| {
-                    let kept = docs::save(conn, &dict, now.micros())?;
-                    Ok((dict, kept))
-                })
-                .await
-            {
-                Ok((dict, true)) => self.docs.publish(dict),
-                Ok((dict, false)) => {
-                    tracing::warn!(
-                        id = dict.id,
-                        "the store holds another dictionary with this id; not used"
-                    );
-                    self.docs.retry();
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot store the compression dictionary");
-                    self.docs.retry();
-                }
-            }
+        if let Some(trained) = trained {
+            self.adopt_dictionary(trained, now).await;
         }
         let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
         let recent = Arc::clone(&self.recent);
