@@ -38,6 +38,9 @@ enum Command {
     Config(commands::config_cmd::ConfigCmd),
 }
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
