@@ -222,7 +222,12 @@ pub struct Correlator {
     window: i64,
     max_prevalence: usize,
     allow: BTreeSet<EntityKey>,
-    key_ix: Map<EntityKey, Ref>,
+    /// Key → handle. The table holds handles only and compares through the slab, so the key
+    /// itself is stored once, in its state: with a map keyed by the key, each key new to
+    /// the engine was copied twice, and copying was a third of placing an alert.
+    key_ix: hashbrown::HashTable<Ref>,
+    /// Hashes keys for `key_ix` (randomly seeded, like the maps).
+    key_hasher: foldhash::fast::RandomState,
     keys: Slab<KeyState>,
     alert_ix: Map<Arc<str>, Ref>,
     alerts: Slab<AlertState>,
@@ -339,7 +344,8 @@ impl Correlator {
             window: cfg.window_micros(),
             max_prevalence: cfg.max_prevalence,
             allow,
-            key_ix: Map::default(),
+            key_ix: hashbrown::HashTable::new(),
+            key_hasher: foldhash::fast::RandomState::default(),
             keys: Slab::default(),
             alert_ix: Map::default(),
             alerts: Slab::default(),
@@ -544,8 +550,14 @@ impl Correlator {
             if !STRONG_KINDS.contains(&k.kind) || self.allow.contains(k) {
                 continue;
             }
-            let r = match self.key_ix.get(k) {
-                Some(r) => *r,
+            let hash = self.key_hasher.hash_one(k);
+            let keys = &self.keys;
+            let found = self
+                .key_ix
+                .find(hash, |r| keys.get(*r).is_some_and(|s| s.key == *k))
+                .copied();
+            let r = match found {
+                Some(r) => r,
                 None => {
                     let r = self.keys.insert(KeyState {
                         key: k.clone(),
@@ -553,7 +565,10 @@ impl Correlator {
                         assets: Vec::new(),
                         common: false,
                     });
-                    self.key_ix.insert(k.clone(), r);
+                    let (keys, hasher) = (&self.keys, &self.key_hasher);
+                    self.key_ix.insert_unique(hash, r, |r| {
+                        keys.get(*r).map_or(0, |s| hasher.hash_one(&s.key))
+                    });
                     r
                 }
             };
@@ -975,7 +990,7 @@ impl Correlator {
             k.common || !k.incidents.is_empty() || !k.assets.is_empty()
         });
         let keys = &self.keys;
-        self.key_ix.retain(|_, r| keys.contains(*r));
+        self.key_ix.retain(|r| keys.contains(*r));
         self.incidents.retain(|i| {
             i.members.retain(|m| alerts.contains(*m));
             !i.members.is_empty() || i.redirect.is_some()
@@ -1031,7 +1046,10 @@ impl Correlator {
             }
         }
         for (r, k) in self.keys.iter() {
-            assert_eq!(self.key_ix.get(&k.key), Some(&r), "key {:?}", k.key);
+            let found = self
+                .key_ix
+                .find(self.key_hasher.hash_one(&k.key), |x| *x == r);
+            assert_eq!(found, Some(&r), "key {:?}", k.key);
             if k.common {
                 assert!(
                     k.incidents.is_empty(),
