@@ -2,6 +2,7 @@
 //! with group commit, and a small pool of reader connections used from blocking tasks.
 mod access;
 mod alerts;
+mod claim;
 mod correlation;
 mod discard;
 mod docs;
@@ -69,6 +70,10 @@ pub struct SqliteStore {
     recent: Arc<RecentIndex>,
     /// How alert documents are compressed (see `docs.rs`).
     docs: Arc<docs::DocCodec>,
+    /// The data directory's writer lock, once this process holds it (see `claim.rs`).
+    claimed: std::sync::OnceLock<std::fs::File>,
+    /// Serialises the first claim.
+    claiming: tokio::sync::Mutex<()>,
 }
 
 /// Runs `f` with the warmed engine on the writer thread; a failure forgets the engine.
@@ -219,7 +224,37 @@ impl SqliteStore {
             engine,
             recent,
             docs,
+            claimed: std::sync::OnceLock::new(),
+            claiming: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Takes the data directory's writer lock before this process first ingests or changes
+    /// incidents (see `claim.rs`). Another process may have written since this one opened
+    /// the store, so the in-memory part of the entity index is then read again and the
+    /// engine forgotten (it is re-read when next needed).
+    async fn claim(&self) -> Result<(), StoreError> {
+        if self.claimed.get().is_some() {
+            return Ok(());
+        }
+        let _first = self.claiming.lock().await;
+        if self.claimed.get().is_some() {
+            return Ok(());
+        }
+        let lock = claim::take(&self.path)?;
+        let (recent, slot) = (Arc::clone(&self.recent), Arc::clone(&self.engine));
+        self.writer
+            .write(move |conn| {
+                recent.reload(conn)?;
+                if let Ok(mut e) = slot.lock() {
+                    *e = None;
+                }
+                Ok(())
+            })
+            .await?;
+        // Cannot be set already: this is the only setter, and it runs under `claiming`.
+        let _ = self.claimed.set(lock);
+        Ok(())
     }
 
     /// The database file.
@@ -279,6 +314,7 @@ impl Store for SqliteStore {
         actor: Actor,
         now: Timestamp,
     ) -> Result<Vec<IngestOutcome>, StoreError> {
+        self.claim().await?;
         // Compress off the writer thread: the writer is the one serial stage.
         let codec = Arc::clone(&self.docs);
         let (prepared, trained) = tokio::task::spawn_blocking(move || {
@@ -593,6 +629,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<IncidentRecord, StoreError> {
         let (grant, id, change) = (grant.clone(), id.to_string(), change.clone());
+        self.claim().await?;
         let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
         self.writer
             .write(move |c| {
@@ -611,6 +648,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<IncidentRecord, StoreError> {
         let (grant, from, into) = (grant.clone(), from.to_string(), into.to_string());
+        self.claim().await?;
         let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
         self.writer
             .write(move |c| {
@@ -629,6 +667,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<IncidentRecord, StoreError> {
         let (grant, alert, incident) = (grant.clone(), alert.to_string(), incident.to_string());
+        self.claim().await?;
         let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
         self.writer
             .write(move |c| {
@@ -646,6 +685,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<IncidentRecord, StoreError> {
         let (grant, alert) = (grant.clone(), alert.to_string());
+        self.claim().await?;
         let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
         self.writer
             .write(move |c| {
@@ -661,6 +701,7 @@ impl Store for SqliteStore {
         since: Timestamp,
         now: Timestamp,
     ) -> Result<CorrelateSummary, StoreError> {
+        self.claim().await?;
         let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
         self.writer
             .write_alone(move |c| {

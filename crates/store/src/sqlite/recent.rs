@@ -156,6 +156,17 @@ impl RecentIndex {
         })
     }
 
+    /// Reads the newest part again from its alerts' `keys` and drops what is staged: another
+    /// process may have written alerts since this one opened the store (see `claim.rs`).
+    /// Runs on the writer thread, before this process stages anything.
+    pub(crate) fn reload(&self, conn: &Connection) -> Result<(), StoreError> {
+        let fresh = RecentIndex::load(conn, self.shift)?;
+        let part = fresh.part.into_inner().unwrap_or_else(|e| e.into_inner());
+        *self.part.write().unwrap_or_else(|e| e.into_inner()) = part;
+        *self.staged() = Staged::default();
+        Ok(())
+    }
+
     /// The part an alert's rows belong to.
     pub(crate) fn part_of(&self, rid: i64) -> i64 {
         rid >> self.shift

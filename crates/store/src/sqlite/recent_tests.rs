@@ -281,3 +281,65 @@ async fn alerts_without_entities_that_open_a_part_seal_the_one_before() {
     }
     assert_eq!(ids(&s, "entity.device:all").await, expected(0..3, |_| true));
 }
+
+/// Two processes on one data directory (two stores in one test stand for them: the lock is
+/// per open file): the second cannot ingest, correlate or change incidents while the first
+/// holds the directory, and is told what to do instead; a failed attempt stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_writer_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open(dir.path());
+    let second = open(dir.path());
+    put(&first, 0..2).await;
+    let err = second
+        .ingest(
+            vec![on_devices("da-other", t0(), 0, &["dev-0"])],
+            Actor::producer("p"),
+            t0(),
+        )
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, crate::StoreError::Unavailable(_)), "{msg}");
+    assert!(msg.contains("another rampart process"), "{msg}");
+    assert!(msg.contains("/api/v1/alerts/bulk"), "{msg}");
+    let refused = second
+        .correlate(Timestamp::from_micros(0), t0())
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("another rampart process"));
+    // Reads do not need the lock. Entity rows the first still holds in memory are not
+    // visible here until this process claims the directory (see `claim.rs`).
+    assert_eq!(second.count_alerts().await.unwrap(), 2);
+    assert!(dir.path().join("rampart.db-lock").exists());
+    // Once the first is gone, the second may write, and reads what the first left.
+    drop(first);
+    put(&second, 2..3).await;
+    assert_eq!(second.count_alerts().await.unwrap(), 3);
+    check_lookups(&second, 0..3).await;
+}
+
+/// A process that opened the store before another one ingested takes over the part of the
+/// entity index being filled from the stored alerts when it claims the directory. Before,
+/// it sealed the part from its own memory and the other process's rows were lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claiming_reads_what_another_process_left_in_the_open_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let late = open(dir.path());
+    {
+        let early = open(dir.path());
+        // rids 1–2: part 0, in `early`'s memory only.
+        put(&early, 0..2).await;
+        assert_eq!(table_parts(dir.path()), vec![]);
+    }
+    // `late` claims the directory, then rids 3–6 fill part 0 and seal it.
+    put(&late, 2..6).await;
+    check_lookups(&late, 0..6).await;
+    assert_eq!(
+        table_parts(dir.path()),
+        vec![(0, 6)],
+        "the sealed part holds the rows of rids 1–3, the other process's included"
+    );
+    drop(late);
+    check_lookups(&open(dir.path()), 0..6).await;
+}
