@@ -87,7 +87,16 @@ fn with_engine<T>(
         .lock()
         .map_err(|_| StoreError::Unavailable("correlation engine poisoned".into()))?;
     if guard.is_none() {
-        *guard = Some(Engine::load(conn, cfg)?);
+        // Logged: on a large store this takes seconds, once per process and again after a
+        // failed transaction, and the request that triggers it waits.
+        let started = std::time::Instant::now();
+        let engine = Engine::load(conn, cfg)?;
+        tracing::info!(
+            alerts = engine.corr.tracked_alerts(),
+            ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "loaded the correlation engine (the stored alerts of the window behind the newest one)"
+        );
+        *guard = Some(engine);
     }
     let engine = guard
         .as_mut()
