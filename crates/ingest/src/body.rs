@@ -79,12 +79,23 @@ const PARALLEL_FROM: usize = 256 * 1024;
 /// Parses an NDJSON body: one alert per line, blank lines skipped. Each line is judged on its
 /// own so the caller can choose atomic or per-line semantics.
 ///
-/// A large body is cut at line boundaries into one piece per core, parsed side by side.
-/// Producers send a few large requests at a time, and group commit answers them together, so
-/// they arrive together again: parsed one thread each, the second core stood idle while the
-/// writer waited for the next batch (docs/benchmarks.md, "Ninth session").
+/// A large body is cut at line boundaries into one piece per core (up to 4), parsed side by
+/// side: a producer that sends one request at a time otherwise waited for one thread to
+/// parse it while the other cores idled (+10 to +15 % alerts/s for one connection,
+/// docs/benchmarks.md, "Ninth session").
 pub fn parse_bulk(bytes: &[u8], prefixes: &PrefixRegistry, now: Timestamp) -> Vec<BulkLine> {
-    let pieces = pieces(bytes);
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let n = if bytes.len() < PARALLEL_FROM {
+        1
+    } else {
+        cores.clamp(1, 4)
+    };
+    parse_in(bytes, n, prefixes, now)
+}
+
+/// [`parse_bulk`] in `n` pieces.
+fn parse_in(bytes: &[u8], n: usize, prefixes: &PrefixRegistry, now: Timestamp) -> Vec<BulkLine> {
+    let pieces = pieces(bytes, n);
     let Some(((first, first_no), rest)) = pieces.split_first() else {
         return Vec::new();
     };
@@ -94,30 +105,31 @@ pub fn parse_bulk(bytes: &[u8], prefixes: &PrefixRegistry, now: Timestamp) -> Ve
     std::thread::scope(|s| {
         let others: Vec<_> = rest
             .iter()
-            .map(|(piece, no)| s.spawn(move || parse_lines(piece, *no, prefixes, now)))
+            .map(|&(piece, no)| {
+                // Without a thread (the system refused one), this thread parses it below.
+                std::thread::Builder::new()
+                    .spawn_scoped(s, move || parse_lines(piece, no, prefixes, now))
+                    .map_err(|_| (piece, no))
+            })
             .collect();
         let mut out = parse_lines(first, *first_no, prefixes, now);
-        for h in others {
-            match h.join() {
-                Ok(lines) => out.extend(lines),
+        for other in others {
+            match other.map(|h| h.join()) {
+                Ok(Ok(lines)) => out.extend(lines),
                 // Parsing does not panic on input (the fuzz and property tests hold it to
                 // that); if it ever did, the request fails as it would have on one thread.
-                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(Err(panic)) => std::panic::resume_unwind(panic),
+                Err((piece, no)) => out.extend(parse_lines(piece, no, prefixes, now)),
             }
         }
         out
     })
 }
 
-/// Cuts `bytes` at newlines into about one piece per core, each with the number of lines
-/// before it.
-fn pieces(bytes: &[u8]) -> Vec<(&[u8], usize)> {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let n = if bytes.len() < PARALLEL_FROM {
-        1
-    } else {
-        cores.clamp(1, 4)
-    };
+/// Cuts `bytes` at newlines into at most `n` pieces of about equal size, each with the number
+/// of lines before it.
+fn pieces(bytes: &[u8], n: usize) -> Vec<(&[u8], usize)> {
+    let n = n.max(1);
     let mut out = Vec::with_capacity(n);
     let (mut start, mut lines_before) = (0usize, 0usize);
     for k in 1..n {

@@ -178,6 +178,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         now: Timestamp,
     ) -> Result<IncidentRecord, StoreError>;
 
+    /// Makes this process the one that ingests and changes incidents. The embedded store
+    /// keeps part of its state in the writing process's memory, so it locks its data
+    /// directory until the process exits and refuses a second writer. `serve`, `ingest`,
+    /// `demo` and `correlate` call this first to fail at start, not at their first write;
+    /// ingest and incident changes also claim on their own.
+    async fn claim_writer(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Rebuilds automatic incident links for alerts active since `since`, with the store's
     /// correlation settings; manual links stay.
     async fn correlate(

@@ -42,6 +42,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let now = SystemClock.now();
     let since = since(&a.since, now)?;
     let store = a.store.open().await?;
+    store.claim_writer().await?;
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_message("re-correlating stored alerts…");
     bar.enable_steady_tick(Duration::from_millis(200));

@@ -22,6 +22,7 @@ pub struct Args {
 
 pub async fn run(a: Args) -> anyhow::Result<()> {
     let store = rampart_store::open(&a.data_dir.to_string_lossy()).await?;
+    store.claim_writer().await?;
     fill(&*store, a.alerts, a.seed, true).await?;
     println!(
         "Demo data in {}: 7 attack alerts and {} background alerts. Start with: rampart serve --data-dir {}",

@@ -21,6 +21,7 @@ pub struct Args {
 
 pub async fn run(a: Args) -> anyhow::Result<()> {
     let store = rampart_store::open(&a.data_dir.to_string_lossy()).await?;
+    store.claim_writer().await?;
     let prefixes = PrefixRegistry::default();
     let (reader, total): (Box<dyn BufRead>, u64) = if a.file.as_os_str() == "-" {
         (Box::new(BufReader::new(std::io::stdin())), 0)

@@ -39,6 +39,7 @@ pub async fn state_for(cfg: &ServerConfig) -> anyhow::Result<AppState> {
     let store = rampart_store::open_with(&cfg.data_dir.to_string_lossy(), cfg.correlation.clone())
         .await
         .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?;
+    store.claim_writer().await?;
     let mut prefixes = PrefixRegistry::default();
     for (source, prefix) in &cfg.prefixes {
         prefixes

@@ -224,7 +224,8 @@ pub struct Correlator {
     allow: BTreeSet<EntityKey>,
     /// Key → handle. The table holds handles only and compares through the slab, so the key
     /// itself is stored once, in its state: with a map keyed by the key, each key new to
-    /// the engine was copied twice, and copying was a third of placing an alert.
+    /// the engine was copied twice, and copying was a third of interning an alert's keys (itself
+    /// 45 % of placing an alert).
     key_ix: hashbrown::HashTable<Ref>,
     /// Hashes keys for `key_ix` (randomly seeded, like the maps).
     key_hasher: foldhash::fast::RandomState,

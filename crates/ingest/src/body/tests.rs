@@ -33,24 +33,24 @@ fn large_body() -> (Vec<u8>, Vec<usize>) {
 #[test]
 fn a_large_body_is_cut_at_line_boundaries_into_pieces() {
     let (body, _) = large_body();
-    assert!(body.len() > PARALLEL_FROM);
-    let pieces = pieces(&body);
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    assert_eq!(pieces.len(), cores.clamp(1, 4));
-    let joined: Vec<u8> = pieces.iter().flat_map(|(p, _)| p.iter().copied()).collect();
-    assert_eq!(
-        joined, body,
-        "the pieces are the body, in order, nothing lost"
-    );
-    let mut before = 0;
-    for (p, lines_before) in &pieces {
-        assert_eq!(*lines_before, before);
-        before += p.iter().filter(|c| **c == b'\n').count();
-        if *lines_before > 0 {
-            assert!(
-                p.first() != Some(&b'\n'),
-                "a piece starts on a line's first byte"
-            );
+    for n in 1..=4 {
+        let pieces = pieces(&body, n);
+        assert_eq!(pieces.len(), n);
+        let joined: Vec<u8> = pieces.iter().flat_map(|(p, _)| p.iter().copied()).collect();
+        assert_eq!(
+            joined, body,
+            "the pieces are the body, in order, nothing lost"
+        );
+        let mut before = 0;
+        for (p, lines_before) in &pieces {
+            assert_eq!(*lines_before, before);
+            before += p.iter().filter(|c| **c == b'\n').count();
+            if *lines_before > 0 {
+                assert!(
+                    p.first() != Some(&b'\n'),
+                    "a piece starts on a line's first byte"
+                );
+            }
         }
     }
 }
@@ -58,44 +58,56 @@ fn a_large_body_is_cut_at_line_boundaries_into_pieces() {
 #[test]
 fn pieces_parse_exactly_as_one_pass_does() {
     let (body, bad) = large_body();
+    assert!(
+        body.len() > PARALLEL_FROM,
+        "parse_bulk itself takes the parallel path"
+    );
     let prefixes = PrefixRegistry::default();
-    let parallel = parse_bulk(&body, &prefixes, now());
     let serial = parse_lines(&body, 0, &prefixes, now());
-    assert_eq!(parallel.len(), serial.len());
-    for (p, s) in parallel.iter().zip(&serial) {
-        assert_eq!(p.line, s.line);
-        match (&p.result, &s.result) {
-            (Ok(a), Ok(b)) => assert_eq!(a.record.id, b.record.id),
-            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
-            _ => panic!("line {}: outcomes differ", p.line),
+    let bulk = parse_bulk(&body, &prefixes, now());
+    for parallel in [
+        parse_in(&body, 2, &prefixes, now()),
+        parse_in(&body, 3, &prefixes, now()),
+        parse_in(&body, 4, &prefixes, now()),
+        bulk,
+    ] {
+        assert_eq!(parallel.len(), serial.len());
+        for (p, s) in parallel.iter().zip(&serial) {
+            assert_eq!(p.line, s.line);
+            match (&p.result, &s.result) {
+                (Ok(a), Ok(b)) => assert_eq!(a.record.id, b.record.id),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                _ => panic!("line {}: outcomes differ", p.line),
+            }
         }
+        let failed: Vec<usize> = parallel
+            .iter()
+            .filter(|l| l.result.is_err())
+            .map(|l| l.line)
+            .collect();
+        assert_eq!(failed, bad, "errors name the body's own line numbers");
+        for l in parallel.iter().filter(|l| l.result.is_err()) {
+            let msg = l
+                .result
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            assert!(msg.contains(&format!("line {}", l.line)), "{msg}");
+            assert!(msg.contains("severity"), "{msg}");
+        }
+        // Blank lines are skipped but still counted.
+        assert_eq!(parallel.len() + 13, 4000);
     }
-    let failed: Vec<usize> = parallel
-        .iter()
-        .filter(|l| l.result.is_err())
-        .map(|l| l.line)
-        .collect();
-    assert_eq!(failed, bad, "errors name the body's own line numbers");
-    for l in parallel.iter().filter(|l| l.result.is_err()) {
-        let msg = l
-            .result
-            .as_ref()
-            .err()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        assert!(msg.contains(&format!("line {}", l.line)), "{msg}");
-        assert!(msg.contains("severity"), "{msg}");
-    }
-    // Blank lines are skipped but still counted.
-    assert_eq!(parallel.len() + 13, 4000);
 }
 
 #[test]
-fn small_bodies_and_edges_stay_on_one_thread() {
-    assert_eq!(pieces(b"").len(), 1);
-    assert_eq!(pieces(b"{}\n{}").len(), 1);
+fn small_bodies_and_edges_stay_whole() {
+    assert_eq!(pieces(b"", 4).len(), 1);
+    assert_eq!(pieces(b"{}", 4).len(), 1);
     // One huge line and no newline to cut at: one piece.
     let one_line = vec![b' '; PARALLEL_FROM * 2];
-    assert_eq!(pieces(&one_line).len(), 1);
+    assert_eq!(pieces(&one_line, 4).len(), 1);
     assert!(parse_bulk(&one_line, &PrefixRegistry::default(), now()).is_empty());
+    assert!(parse_bulk(b"", &PrefixRegistry::default(), now()).is_empty());
 }

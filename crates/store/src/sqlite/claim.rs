@@ -6,8 +6,10 @@
 //! entity rows the first never sees; when the first sealed that part, the second's rows
 //! were lost from the index for good, and each engine would correlate without the other's
 //! alerts. So the first ingest, correlation or incident change of a process takes an
-//! exclusive lock on `rampart.db-lock` beside the database, held until the process exits.
-//! Commands that only manage users and tokens take no lock and run beside a server.
+//! exclusive lock on `rampart.db-lock` beside the database, held until the process exits;
+//! `serve`, `ingest`, `demo` and `correlate` take it at start (`Store::claim_writer`), so a
+//! second one fails at once. Commands that only manage users and tokens take no lock and
+//! run beside a server.
 use crate::error::StoreError;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -30,12 +32,13 @@ pub(crate) fn take(db: &Path) -> Result<File, StoreError> {
         .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(StoreError::Unavailable(format!(
-            "another rampart process is ingesting into {} or changing its incidents \
-             (rampart serve, ingest, demo or correlate); stop it first, or send the alerts to \
-             the running server over HTTP (POST /api/v1/alerts/bulk)",
-            db.parent().unwrap_or(db).display()
-        ))),
+        // No path in the message: over HTTP it reaches API clients.
+        Err(TryLockError::WouldBlock) => Err(StoreError::Unavailable(
+            "another rampart process is ingesting into this data directory or changing its \
+             incidents (rampart serve, ingest, demo or correlate); stop it first, or send the \
+             alerts to the running server over HTTP (POST /api/v1/alerts/bulk)"
+                .into(),
+        )),
         Err(TryLockError::Error(e)) => Err(StoreError::Unavailable(format!(
             "cannot lock {}: {e}",
             path.display()

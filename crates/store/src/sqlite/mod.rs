@@ -317,6 +317,10 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn claim_writer(&self) -> Result<(), StoreError> {
+        self.claim().await
+    }
+
     async fn ingest(
         &self,
         batch: Vec<NewAlert>,
