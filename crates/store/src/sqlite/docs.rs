@@ -91,13 +91,6 @@ fn damaged(why: String) -> StoreError {
 impl DocCodec {
     /// The codec for the store behind `conn`: its newest dictionary, or sampling for one.
     pub(crate) fn load(conn: &Connection) -> Result<DocCodec, StoreError> {
-        let newest: Option<(i64, Vec<u8>)> = conn
-            .query_row(
-                "SELECT id, dict FROM doc_dicts ORDER BY created DESC, id DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
         let codec = DocCodec {
             current: RwLock::new(None),
             decoders: RwLock::new(HashMap::new()),
@@ -107,6 +100,28 @@ impl DocCodec {
                 failed: 0,
             }),
         };
+        codec.take_newest(conn)?;
+        Ok(codec)
+    }
+
+    /// Takes up a dictionary another process stored after this one opened the store (called
+    /// when this process claims the data directory), so it does not train a second one.
+    pub(crate) fn refresh(&self, conn: &Connection) -> Result<(), StoreError> {
+        if self.current().is_none() {
+            self.take_newest(conn)?;
+        }
+        Ok(())
+    }
+
+    /// Adopts the newest stored dictionary, if there is one, and stops sampling.
+    fn take_newest(&self, conn: &Connection) -> Result<(), StoreError> {
+        let newest: Option<(i64, Vec<u8>)> = conn
+            .query_row(
+                "SELECT id, dict FROM doc_dicts ORDER BY created DESC, id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
         let stored = newest.and_then(|(id, raw)| {
             Some(Dict {
                 id: u32::try_from(id).ok()?,
@@ -117,16 +132,14 @@ impl DocCodec {
             let id = dict.id;
             // A damaged row must not fail every ingest: documents then go without one, and
             // a new dictionary is trained.
-            if codec.adopt(dict) {
-                *codec
-                    .training
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Training::Over { failed: 0 };
+            if self.adopt(dict) {
+                *self.training.lock().unwrap_or_else(PoisonError::into_inner) =
+                    Training::Over { failed: 0 };
             } else {
                 tracing::warn!(id, "the stored compression dictionary is damaged; not used");
             }
         }
-        Ok(codec)
+        Ok(())
     }
 
     /// Makes `dict` the one new documents are compressed with, and the decoder of its id;

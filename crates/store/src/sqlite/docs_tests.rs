@@ -205,3 +205,29 @@ async fn a_damaged_dictionary_is_an_error_and_is_not_used_again() {
         .filter(|(n, _)| *n >= 2_000)
         .all(|(_, d)| *d == 0));
 }
+
+/// A process that opened the store before another one trained the dictionary takes that
+/// dictionary up when it claims the directory, instead of training a second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_takes_up_the_dictionary_another_one_trained() {
+    let dir = tempfile::tempdir().unwrap();
+    let late = SqliteStore::open_dir(dir.path()).unwrap();
+    {
+        let early = SqliteStore::open_dir(dir.path()).unwrap();
+        for start in (0..1_200).step_by(200) {
+            put(&early, start..start + 200).await;
+        }
+    }
+    let trained = stored_dicts(dir.path());
+    assert_eq!(trained.len(), 1);
+    for start in (1_200..2_400).step_by(200) {
+        put(&late, start..start + 200).await;
+    }
+    assert_eq!(stored_dicts(dir.path()), trained, "no second dictionary");
+    let dict = u32::try_from(trained[0]).unwrap();
+    assert!(frame_dicts(dir.path())
+        .iter()
+        .filter(|(n, _)| *n >= 1_200)
+        .all(|(_, d)| *d == dict));
+    check_all(&late, 0..2_400).await;
+}

@@ -240,8 +240,9 @@ impl SqliteStore {
 
     /// Takes the data directory's writer lock before this process first ingests or changes
     /// incidents (see `claim.rs`). Another process may have written since this one opened
-    /// the store, so the in-memory part of the entity index is then read again and the
-    /// engine forgotten (it is re-read when next needed).
+    /// the store, so the in-memory part of the entity index is then read again, a document
+    /// dictionary it trained is taken up, and the engine is forgotten (it is re-read when
+    /// next needed).
     async fn claim(&self) -> Result<(), StoreError> {
         if self.claimed.get().is_some() {
             return Ok(());
@@ -252,9 +253,11 @@ impl SqliteStore {
         }
         let lock = claim::take(&self.path)?;
         let (recent, slot) = (Arc::clone(&self.recent), Arc::clone(&self.engine));
+        let codec = Arc::clone(&self.docs);
         self.writer
             .write(move |conn| {
                 recent.reload(conn)?;
+                codec.refresh(conn)?;
                 if let Ok(mut e) = slot.lock() {
                     *e = None;
                 }
