@@ -74,6 +74,17 @@ pub struct SqliteStore {
     claimed: std::sync::OnceLock<std::fs::File>,
     /// Serialises the first claim.
     claiming: tokio::sync::Mutex<()>,
+    /// The writer connection's `PRAGMA data_version` once opening had read the index part
+    /// and the dictionary: it changes only when another connection commits, so a claim
+    /// re-reads them only if another process wrote in between.
+    opened_at: i64,
+}
+
+/// Drops the engine, so that it is read from the store again when next needed.
+fn forget(slot: &Mutex<Option<Engine>>) {
+    if let Ok(mut e) = slot.lock() {
+        *e = None;
+    }
 }
 
 /// Runs `f` with the warmed engine on the writer thread; a failure forgets the engine.
@@ -125,6 +136,11 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
          PRAGMA wal_autocheckpoint = 16384;",
     )?;
     Ok(())
+}
+
+/// Changes whenever a connection other than `conn` commits to the database.
+fn data_version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
 }
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
@@ -195,8 +211,9 @@ impl SqliteStore {
         rusqlite::vtab::array::load_module(&conn)?;
         let recent = Arc::new(RecentIndex::load(&conn, shift)?);
         let docs = Arc::new(docs::DocCodec::load(&conn)?);
+        let opened_at = data_version(&conn)?;
         let engine: Arc<Mutex<Option<Engine>>> = Arc::new(Mutex::new(None));
-        let (forget, unstage, publish) = (
+        let (engine_slot, unstage, publish) = (
             Arc::clone(&engine),
             Arc::clone(&recent),
             Arc::clone(&recent),
@@ -204,9 +221,7 @@ impl SqliteStore {
         let writer = Writer::start(
             conn,
             Box::new(move || {
-                if let Ok(mut e) = forget.lock() {
-                    *e = None;
-                }
+                forget(&engine_slot);
                 unstage.rolled_back();
             }),
             Box::new(move || publish.committed()),
@@ -235,14 +250,15 @@ impl SqliteStore {
             docs,
             claimed: std::sync::OnceLock::new(),
             claiming: tokio::sync::Mutex::new(()),
+            opened_at,
         })
     }
 
     /// Takes the data directory's writer lock before this process first ingests or changes
-    /// incidents (see `claim.rs`). Another process may have written since this one opened
-    /// the store, so the in-memory part of the entity index is then read again, a document
-    /// dictionary it trained is taken up, and the engine is forgotten (it is re-read when
-    /// next needed).
+    /// incidents (see `claim.rs`). If another process wrote since this one opened the store,
+    /// the in-memory part of the entity index is read again, a document dictionary it
+    /// trained is taken up, and the engine is forgotten (it is re-read when next needed).
+    /// Otherwise (a server claiming at start) nothing is read twice.
     async fn claim(&self) -> Result<(), StoreError> {
         if self.claimed.get().is_some() {
             return Ok(());
@@ -253,13 +269,13 @@ impl SqliteStore {
         }
         let lock = claim::take(&self.path)?;
         let (recent, slot) = (Arc::clone(&self.recent), Arc::clone(&self.engine));
-        let codec = Arc::clone(&self.docs);
+        let (codec, opened_at) = (Arc::clone(&self.docs), self.opened_at);
         self.writer
             .write(move |conn| {
-                recent.reload(conn)?;
-                codec.refresh(conn)?;
-                if let Ok(mut e) = slot.lock() {
-                    *e = None;
+                if data_version(conn)? != opened_at {
+                    recent.reload(conn)?;
+                    codec.refresh(conn)?;
+                    forget(&slot);
                 }
                 Ok(())
             })
