@@ -15,6 +15,7 @@ use rampart_domain::vocab::{AlertStatus, Classification, Determination, Severity
 use rusqlite::types::{ToSqlOutput, Value as SqlValue};
 use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// A bound value of a compiled filter, with the in-memory part of the entity index resolved
 /// (see [`bind`]).
@@ -153,10 +154,13 @@ pub(crate) fn ingest(
         in_batch.insert(r.id.clone());
         in_batch.extend(key);
     }
-    let keys_of: Vec<Vec<EntityKey>> = batch
-        .iter_mut()
-        .map(|p| std::mem::take(&mut p.alert.entities))
-        .collect();
+    // Shared with the thread that decides correlation (see `ingest_classified`).
+    let keys_of: Arc<Vec<Vec<EntityKey>>> = Arc::new(
+        batch
+            .iter_mut()
+            .map(|p| std::mem::take(&mut p.alert.entities))
+            .collect(),
+    );
     let cx = Writing {
         conn,
         recent,
@@ -176,7 +180,7 @@ struct Writing<'a> {
     recent: &'a RecentIndex,
     docs: &'a DocCodec,
     /// The alerts' keys, in batch order.
-    entities: &'a [Vec<EntityKey>],
+    entities: &'a Arc<Vec<Vec<EntityKey>>>,
     actor: &'a Actor,
     now: Timestamp,
 }
@@ -207,29 +211,29 @@ fn ingest_classified(
                 .map(|p| (p.alert.record.id.clone(), p.alert.record.last_activity, i))
         })
         .collect();
-    let new_alerts = work.len();
     let (tx, rx) = crossbeam_channel::unbounded();
-    let deciding = &mut *engine;
-    let decide_all = move || {
-        let mut mint = super::correlation::new_incident_id;
-        for (id, at, i) in work {
-            let keys = entities.get(i).map_or(&[][..], Vec::as_slice);
-            // The writer stops receiving if it fails; then so does this.
-            if tx.send(deciding.decide(&id, at, keys, &mut mint)).is_err() {
-                break;
-            }
-        }
-    };
     let rollups = &mut rollups;
-    let (out, resent) = if new_alerts < DECIDE_ASIDE_FROM {
-        // A thread costs more than deciding a few alerts takes.
-        decide_all();
+    let (out, resent) = if work.len() < DECIDE_ASIDE_FROM {
+        // Handing off costs more than deciding a few alerts takes.
+        decide_all(engine, entities, work, &tx);
         write_batch(cx, batch, seen, Some(&rx), rollups)?
     } else {
-        std::thread::scope(|scope| {
-            scope.spawn(decide_all);
-            write_batch(cx, batch, seen, Some(&rx), rollups)
-        })?
+        // The engine goes to the aside thread and comes back after its last decision. If
+        // writing fails first, `rx` goes, the thread stops, and the engine is dropped there:
+        // a failed job forgets the engine anyway (`with_engine`).
+        let mut deciding = std::mem::replace(engine, super::correlation::Engine::vacant());
+        let keys = Arc::clone(entities);
+        let (back_tx, back_rx) = crossbeam_channel::bounded(1);
+        super::aside::run(move || {
+            decide_all(&mut deciding, &keys, work, &tx);
+            drop(tx);
+            let _ = back_tx.send(deciding);
+        });
+        let written = write_batch(cx, batch, seen, Some(&rx), rollups)?;
+        *engine = back_rx.recv().map_err(|_| {
+            StoreError::Unavailable("correlation stopped before the batch ended".into())
+        })?;
+        written
     };
     // Re-sends are decided after the batch's new alerts, once the engine is back.
     let mut mint = super::correlation::new_incident_id;
@@ -239,6 +243,23 @@ fn ingest_classified(
     }
     std::mem::take(rollups).flush(conn, now)?;
     Ok(out)
+}
+
+/// Decides each new alert's incident, in batch order, sending the effects to the writer.
+fn decide_all(
+    engine: &mut super::correlation::Engine,
+    entities: &[Vec<EntityKey>],
+    work: Vec<(String, Timestamp, usize)>,
+    tx: &crossbeam_channel::Sender<Vec<rampart_domain::correlate::Effect>>,
+) {
+    let mut mint = super::correlation::new_incident_id;
+    for (id, at, i) in work {
+        let keys = entities.get(i).map_or(&[][..], Vec::as_slice);
+        // The writer stops receiving if it fails; then so does this.
+        if tx.send(engine.decide(&id, at, keys, &mut mint)).is_err() {
+            break;
+        }
+    }
 }
 
 /// A re-send the correlation engine has to see: the alert, its activity and every key it
@@ -266,7 +287,7 @@ fn write_batch(
     let mut pending: Vec<(i64, i64, i64, i64)> =
         Vec::with_capacity(batch.iter().map(|p| p.digests.len()).sum());
     let mut newest = None;
-    for ((mut p, seen), entities) in batch.into_iter().zip(seen).zip(entities) {
+    for ((mut p, seen), entities) in batch.into_iter().zip(seen).zip(entities.iter()) {
         let digests = std::mem::take(&mut p.digests);
         let rid = match seen {
             Seen::New => {

@@ -129,6 +129,16 @@ impl Engine {
         })
     }
 
+    /// A stand-in that holds nothing, for the slot while the engine is on another thread.
+    /// Cheap: empty tables allocate nothing.
+    pub(crate) fn vacant() -> Engine {
+        Engine {
+            corr: Correlator::new(&CorrelationConfig::default(), BTreeSet::new()),
+            newest: Timestamp::from_micros(0),
+            placed: 0,
+        }
+    }
+
     /// Decides where one new alert goes (pure: no SQL, so it can run beside the writer's
     /// inserts, see `alerts::ingest`). `mint` names new incidents.
     pub(crate) fn decide(
@@ -241,7 +251,7 @@ fn reshape(
 ) -> Result<(), StoreError> {
     match effect {
         Effect::Merge { from, into, via } => {
-            rollups.write_fresh(conn, now)?;
+            rollups.write_fresh_of(conn, &[&from, &into], now)?;
             incidents::combine(conn, &from, &into, now)?;
             incidents::merge(conn, &from, &into, &actor(), Some(&via), now)?;
             rollups.merged(&from, &into);
@@ -251,7 +261,8 @@ fn reshape(
             incident,
             entity,
         } => {
-            rollups.write_fresh(conn, now)?;
+            // The split's new incident is written by the split; the old one, if this batch
+            // opened it, is written at the end and then recomputed (`Rollups::full`).
             split(conn, &alert, &incident, &entity, now, rollups)?;
         }
         Effect::NewIncident { .. } | Effect::Link { .. } => {}

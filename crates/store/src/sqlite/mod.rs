@@ -2,6 +2,7 @@
 //! with group commit, and a small pool of reader connections used from blocking tasks.
 mod access;
 mod alerts;
+mod aside;
 mod claim;
 mod correlation;
 mod discard;

@@ -10,6 +10,21 @@ use rampart_domain::history::Actor;
 use rampart_domain::timestamp::Timestamp;
 use rusqlite::Connection;
 
+/// Incidents whose rolled-up count, activity span or severity disagree with their alerts'
+/// rows (redirected incidents hold none, and count zero).
+fn wrong_rollups(conn: &Connection) -> i64 {
+    conn.query_row(
+        "SELECT count(*) FROM incidents i WHERE i.alert_count != (SELECT count(*) FROM alerts a WHERE a.incident_id = i.id)
+            OR (i.alert_count > 0 AND (
+                i.first_activity != (SELECT min(first_activity) FROM alerts a WHERE a.incident_id = i.id)
+                OR i.last_activity != (SELECT max(last_activity) FROM alerts a WHERE a.incident_id = i.id)
+                OR i.severity != (SELECT max(severity) FROM alerts a WHERE a.incident_id = i.id)))",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuild_that_moves_most_alerts_keeps_the_index_and_true_rollups() {
     let dir = tempfile::tempdir().unwrap();
@@ -59,17 +74,7 @@ async fn a_rebuild_that_moves_most_alerts_keeps_the_index_and_true_rollups() {
         )
         .unwrap();
     assert!(plan.contains("alerts_incident"), "{plan}");
-    // Every incident's roll-up says what its alerts say.
-    let wrong: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM incidents i WHERE i.alert_count != (SELECT count(*) FROM alerts a WHERE a.incident_id = i.id)
-                OR i.first_activity != (SELECT min(first_activity) FROM alerts a WHERE a.incident_id = i.id)
-                OR i.last_activity != (SELECT max(last_activity) FROM alerts a WHERE a.incident_id = i.id)",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(wrong, 0);
+    assert_eq!(wrong_rollups(&conn), 0);
     let (incidents, two): (i64, i64) = conn
         .query_row(
             "SELECT count(*), sum(alert_count = 2) FROM incidents WHERE alert_count > 0",
@@ -103,20 +108,24 @@ async fn a_large_batch_is_correlated_beside_the_writer() {
             on_devices(&format!("da-lb-{n}"), t0, n, &[dev.as_str()])
         })
         .collect();
-    // A repeat of the first alert, and one alert that bridges the first two pairs.
+    // A repeat of the first alert, one alert that bridges the first two pairs (a merge of
+    // two incidents this batch opened), then links to the survivor and to an incident the
+    // merge did not touch, which the batch writes once at its end.
     batch.push(batch[0].clone());
     batch.push(on_devices("da-lb-bridge", t0, 300, &["lb-0", "lb-1"]));
+    batch.push(on_devices("da-lb-after", t0, 301, &["lb-1"]));
+    batch.push(on_devices("da-lb-later", t0, 302, &["lb-50"]));
     let out = s.ingest(batch, Actor::producer("p"), t0).await.unwrap();
-    assert_eq!(out.len(), 202);
+    assert_eq!(out.len(), 204);
     assert_eq!(out[200], crate::IngestOutcome::Updated);
-    assert_eq!(s.count_alerts().await.unwrap(), 201);
+    assert_eq!(s.count_alerts().await.unwrap(), 203);
     let inc = |n: &str| {
         let s = &s;
         let id = format!("da-lb-{n}");
         async move { crate::conformance::incident_of(s, &id).await }
     };
     let first = inc("0").await;
-    for n in ["1", "2", "3", "bridge"] {
+    for n in ["1", "2", "3", "bridge", "after"] {
         assert_eq!(inc(n).await, first, "alert {n} is in the merged incident");
     }
     for pair in 2..100 {
@@ -127,6 +136,20 @@ async fn a_large_batch_is_correlated_beside_the_writer() {
         assert_eq!(a, b, "pair {pair}");
         assert_ne!(a, first);
     }
+    assert_eq!(inc("later").await, inc("100").await);
     let detail = s.get_incident(&first).await.unwrap().unwrap();
-    assert_eq!(detail.incident.alert_count, 5);
+    assert_eq!(detail.incident.alert_count, 6);
+    let later = s.get_incident(&inc("later").await).await.unwrap().unwrap();
+    assert_eq!(later.incident.alert_count, 3);
+    drop(s);
+    let conn = Connection::open(dir.path().join("rampart.db")).unwrap();
+    let redirected: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM incidents WHERE status = 'redirected' AND alert_count = 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(redirected, 1, "the bridge absorbed one incident");
+    assert_eq!(wrong_rollups(&conn), 0);
 }
