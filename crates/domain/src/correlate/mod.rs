@@ -661,7 +661,10 @@ impl Correlator {
             return;
         }
         let mut parts = Parts((0..members.len()).collect());
-        let mut first_with: Map<Ref, usize> = Map::default();
+        // Members that share a key are linked: sorted (key, member) pairs put them side by
+        // side. A live feed resplits thousands of incidents, mostly to find them whole, and
+        // a map per call was half of that.
+        let mut with_key: Vec<(Ref, usize)> = Vec::new();
         let mut manual_root = None;
         for (i, m) in members.iter().enumerate() {
             let Some(st) = self.alerts.get(*m) else {
@@ -674,22 +677,31 @@ impl Correlator {
                     None => manual_root = Some(i),
                 }
             }
-            for &k in &st.keys {
-                if self.is_common(k) {
-                    continue;
-                }
-                match first_with.get(&k) {
-                    Some(&j) => parts.union(i, j),
-                    None => {
-                        first_with.insert(k, i);
-                    }
+            with_key.extend(
+                st.keys
+                    .iter()
+                    .filter(|k| !self.is_common(**k))
+                    .map(|&k| (k, i)),
+            );
+        }
+        with_key.sort_unstable();
+        for pair in with_key.windows(2) {
+            if let [(a, i), (b, j)] = pair {
+                if a == b {
+                    parts.union(*i, *j);
                 }
             }
         }
-        let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
-        for i in 0..members.len() {
-            let r = parts.find(i);
-            groups.entry(r).or_default().push(i);
+        // (root, member) in root order: each run is one linked part.
+        let mut rooted: Vec<(usize, usize)> =
+            (0..members.len()).map(|i| (parts.find(i), i)).collect();
+        rooted.sort_unstable();
+        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (r, i) in rooted {
+            match groups.last_mut() {
+                Some((last, g)) if *last == r => g.push(i),
+                _ => groups.push((r, vec![i])),
+            }
         }
         if groups.len() < 2 {
             return;
@@ -697,14 +709,14 @@ impl Correlator {
         let keep = manual_root.map(|r| parts.find(r)).or_else(|| {
             groups
                 .iter()
-                .max_by_key(|(r, g)| (g.len(), std::cmp::Reverse(**r)))
+                .max_by_key(|(r, g)| (g.len(), std::cmp::Reverse(*r)))
                 .map(|(r, _)| *r)
         });
-        let mut others: Vec<(usize, Vec<usize>)> = groups
+        // Already in root order.
+        let others: Vec<(usize, Vec<usize>)> = groups
             .into_iter()
             .filter(|(r, _)| Some(*r) != keep)
             .collect();
-        others.sort_by_key(|(r, _)| *r);
         let entity = self.key(cause);
         for (_, group) in others {
             let id = new_id();
