@@ -302,8 +302,7 @@ fn write_batch(
                     p.alert.record.incident_id = Some(incident);
                     reasons = why;
                 }
-                let reasons = (!reasons.is_empty())
-                    .then(|| serde_json::to_string(&reasons).unwrap_or_default());
+                let reasons = super::correlation::reasons_json(&reasons);
                 let rid = insert(conn, &p, reasons.as_deref())?;
                 newest = Some(rid);
                 spent.push(p);

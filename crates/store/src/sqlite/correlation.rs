@@ -3,7 +3,9 @@
 use super::incidents::{self, Rollups};
 use crate::error::StoreError;
 use rampart_domain::alert::AlertRecord;
-use rampart_domain::correlate::{AlertIn, CorrelationConfig, Correlator, Effect, Openness, Reason};
+use rampart_domain::correlate::{
+    AlertIn, CorrelationConfig, Correlator, Effect, Openness, Reason, RULE_SHARED_ENTITY,
+};
 use rampart_domain::entity::{EntityKey, EntityKind};
 use rampart_domain::history::{Actor, ActorKind, HistoryEvent};
 use rampart_domain::timestamp::Timestamp;
@@ -54,6 +56,58 @@ pub(crate) fn keys_from(json: &str) -> Vec<EntityKey> {
         .unwrap_or_default()
         .into_iter()
         .filter_map(|(c, value)| EntityKind::from_code(c).map(|kind| EntityKey { kind, value }))
+        .collect()
+}
+
+/// A link reason as `alerts.link_reasons` holds it: `[kind code, value]`, with the rule as a
+/// third element unless it is [`RULE_SHARED_ENTITY`], and without the alert's id (the row
+/// has it). As full objects the reasons were about a fifth of a linked alert's row, most of
+/// it the alert's own id repeated. Rows written before hold the full objects, which still
+/// read.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum StoredReason {
+    Shared(i64, String),
+    Ruled(i64, String, String),
+    Full(Reason),
+}
+
+/// Serialises an alert's link reasons for `alerts.link_reasons` (`None` for none).
+pub(crate) fn reasons_json(reasons: &[Reason]) -> Option<String> {
+    if reasons.is_empty() {
+        return None;
+    }
+    let stored: Vec<StoredReason> = reasons
+        .iter()
+        .map(|r| {
+            if r.rule == RULE_SHARED_ENTITY {
+                StoredReason::Shared(r.kind.code(), r.value.clone())
+            } else {
+                StoredReason::Ruled(r.kind.code(), r.value.clone(), r.rule.clone())
+            }
+        })
+        .collect();
+    serde_json::to_string(&stored).ok()
+}
+
+/// Reads `alerts.link_reasons` of alert `alert_id`.
+pub(crate) fn reasons_from(json: &str, alert_id: &str) -> Vec<Reason> {
+    let stored: Vec<StoredReason> = serde_json::from_str(json).unwrap_or_default();
+    stored
+        .into_iter()
+        .filter_map(|s| {
+            let (code, value, rule) = match s {
+                StoredReason::Full(r) => return Some(r),
+                StoredReason::Shared(c, v) => (c, v, RULE_SHARED_ENTITY.to_string()),
+                StoredReason::Ruled(c, v, r) => (c, v, r),
+            };
+            Some(Reason {
+                alert_id: alert_id.to_string(),
+                kind: EntityKind::from_code(code)?,
+                value,
+                rule,
+            })
+        })
         .collect()
 }
 
@@ -223,18 +277,15 @@ pub(crate) fn apply_resend(
                 let stored: Option<String> = conn
                     .prepare_cached("SELECT link_reasons FROM alerts WHERE id = ?1")?
                     .query_row([alert], |r| r.get(0))?;
-                let mut all: Vec<Reason> = stored
-                    .and_then(|s| serde_json::from_str(&s).ok())
-                    .unwrap_or_default();
+                let mut all: Vec<Reason> =
+                    stored.map(|s| reasons_from(&s, alert)).unwrap_or_default();
                 for r in reasons {
                     if !all.contains(&r) {
                         all.push(r);
                     }
                 }
-                let all =
-                    serde_json::to_string(&all).map_err(|e| StoreError::Other(Box::new(e)))?;
                 conn.prepare_cached("UPDATE alerts SET link_reasons = ?2 WHERE id = ?1")?
-                    .execute(params![alert, all])?;
+                    .execute(params![alert, reasons_json(&all)])?;
             }
             other => reshape(conn, other, now, rollups)?,
         }
@@ -420,6 +471,39 @@ mod tests {
         let pinned: HashSet<String> = pinned.iter().map(|p| p.to_string()).collect();
         Reuse::settle(&mut final_of, &previous, &pinned);
         final_of
+    }
+
+    /// Link reasons are stored without the alert's id and read back whole; rows written
+    /// before, with full objects, read as they did.
+    #[test]
+    fn link_reasons_round_trip_compactly_and_old_rows_still_read() {
+        use super::{reasons_from, reasons_json};
+        use rampart_domain::correlate::Reason;
+        use rampart_domain::entity::EntityKind;
+        let reason = |kind, value: &str, rule: &str| Reason {
+            alert_id: "da-1".into(),
+            kind,
+            value: value.into(),
+            rule: rule.into(),
+        };
+        let reasons = vec![
+            reason(EntityKind::Device, "ws-033", "sharedEntity"),
+            reason(EntityKind::User, "lena \"the\" admin", "merged"),
+        ];
+        let json = reasons_json(&reasons).unwrap();
+        assert!(!json.contains("da-1"), "{json}");
+        assert!(
+            json.len() < serde_json::to_string(&reasons).unwrap().len() / 2,
+            "{json}"
+        );
+        assert_eq!(reasons_from(&json, "da-1"), reasons);
+        assert_eq!(reasons_json(&[]), None);
+        let old = r#"[{"alertId":"da-1","kind":"ip","value":"10.0.0.5","rule":"sharedEntity"}]"#;
+        assert_eq!(
+            reasons_from(old, "da-1"),
+            vec![reason(EntityKind::Ip, "10.0.0.5", "sharedEntity")]
+        );
+        assert!(reasons_from("not json", "da-1").is_empty());
     }
 
     /// A split left the old id on the smaller part: the larger part takes it back, the

@@ -450,8 +450,7 @@ pub(crate) fn correlate_all(
                     reasons,
                     ..
                 } => {
-                    let reasons = (!reasons.is_empty())
-                        .then(|| serde_json::to_string(&reasons).unwrap_or_default());
+                    let reasons = correlation::reasons_json(&reasons);
                     let changed = reasons != old_reasons;
                     placements.push(Placement {
                         rid,

@@ -630,7 +630,7 @@ pub(crate) fn detail(conn: &Connection, id: &str) -> Result<Option<IncidentDetai
                 rule: "manual".into(),
             });
         } else if let Some(w) = why {
-            reasons.extend(serde_json::from_str::<Vec<Reason>>(&w).unwrap_or_default());
+            reasons.extend(super::correlation::reasons_from(&w, &rec.id));
         }
         entities.extend(
             keys.map(|k| super::correlation::keys_from(&k))
