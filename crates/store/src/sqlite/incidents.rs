@@ -36,7 +36,7 @@ fn insert(conn: &Connection, id: &str, r: &Rolled, now: Timestamp) -> Result<(),
         "INSERT OR IGNORE INTO incidents (id, alert_count, severity, sources, categories, display_name,
             first_activity, last_activity, created, last_update, status)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 'active')",
-        id,
+        &id,
         r,
         now,
     )
@@ -223,11 +223,11 @@ impl Rollups {
             if self.full.contains(&id) {
                 continue;
             }
-            let Some(mut r) = rolled(conn, &id)? else {
+            let Some((rid, mut r)) = rolled(conn, &id)? else {
                 continue;
             };
             owed.apply(&mut r);
-            write_rolled(conn, &id, &r, now)?;
+            write_rolled(conn, Target::Rid(rid), &r, now)?;
         }
         for id in self.full {
             rollup(conn, &id, now)?;
@@ -270,42 +270,64 @@ impl Rolled {
     }
 }
 
-fn rolled(conn: &Connection, id: &str) -> Result<Option<Rolled>, StoreError> {
+/// An incident's roll-up with its rowid, which the update that follows uses: by id it
+/// would look the row up through the id index a second time.
+fn rolled(conn: &Connection, id: &str) -> Result<Option<(i64, Rolled)>, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT alert_count, severity, sources, categories, display_name, first_activity, last_activity FROM incidents WHERE id = ?1",
+            "SELECT rid, alert_count, severity, sources, categories, display_name, first_activity, last_activity FROM incidents WHERE id = ?1",
         )?
         .query_row([id], |r| {
-            Ok(Rolled {
-                count: r.get(0)?,
-                severity: r.get(1)?,
-                sources: json_list(&r.get::<_, String>(2)?),
-                categories: json_list(&r.get::<_, String>(3)?),
-                name: r.get(4)?,
-                first: r.get(5)?,
-                last: r.get(6)?,
-            })
+            Ok((
+                r.get(0)?,
+                Rolled {
+                    count: r.get(1)?,
+                    severity: r.get(2)?,
+                    sources: json_list(&r.get::<_, String>(3)?),
+                    categories: json_list(&r.get::<_, String>(4)?),
+                    name: r.get(5)?,
+                    first: r.get(6)?,
+                    last: r.get(7)?,
+                },
+            ))
         })
         .optional()?)
 }
 
-fn write_rolled(conn: &Connection, id: &str, r: &Rolled, now: Timestamp) -> Result<(), StoreError> {
-    put_rolled(
-        conn,
-        "UPDATE incidents SET alert_count = ?2, severity = ?3, sources = ?4, categories = ?5, display_name = ?6,
-            first_activity = ?7, last_activity = ?8, last_update = ?9 WHERE id = ?1",
-        id,
-        r,
-        now,
-    )
+/// Which incident row to update: by rowid when a read just found it.
+enum Target<'a> {
+    Id(&'a str),
+    Rid(i64),
+}
+
+fn write_rolled(
+    conn: &Connection,
+    row: Target<'_>,
+    r: &Rolled,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    macro_rules! set {
+        ($key:literal) => {
+            concat!(
+                "UPDATE incidents SET alert_count = ?2, severity = ?3, sources = ?4, categories = ?5, ",
+                "display_name = ?6, first_activity = ?7, last_activity = ?8, last_update = ?9 WHERE ",
+                $key,
+                " = ?1"
+            )
+        };
+    }
+    match row {
+        Target::Id(id) => put_rolled(conn, set!("id"), &id, r, now),
+        Target::Rid(rid) => put_rolled(conn, set!("rid"), &rid, r, now),
+    }
 }
 
 /// Runs `sql` (an insert or an update) with an incident's rolled-up columns as `?1`–`?9`:
-/// id, count, severity, sources, categories, name, first, last activity, now.
+/// id (or rowid), count, severity, sources, categories, name, first, last activity, now.
 fn put_rolled(
     conn: &Connection,
     sql: &str,
-    id: &str,
+    id: &dyn rusqlite::ToSql,
     r: &Rolled,
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -339,7 +361,7 @@ pub(crate) fn combine(
     into: &str,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let (Some(f), Some(mut t)) = (rolled(conn, from)?, rolled(conn, into)?) else {
+    let (Some((_, f)), Some((into_rid, mut t))) = (rolled(conn, from)?, rolled(conn, into)?) else {
         return Ok(());
     };
     t.count += f.count;
@@ -349,7 +371,7 @@ pub(crate) fn combine(
     t.name = display_name(t.count, &t.name, &t.categories);
     t.first = t.first.min(f.first);
     t.last = t.last.max(f.last);
-    write_rolled(conn, into, &t, now)
+    write_rolled(conn, Target::Rid(into_rid), &t, now)
 }
 
 /// An incident's roll-up recomputed from its alerts' rows, in one pass over them.
@@ -437,7 +459,7 @@ impl Tally {
         let title = self.title.map(|(_, _, t)| t).unwrap_or_default();
         write_rolled(
             conn,
-            id,
+            Target::Id(id),
             &Rolled {
                 count: self.count,
                 severity: self.severity_active.or(self.severity_any).unwrap_or(0),
