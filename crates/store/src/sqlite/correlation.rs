@@ -35,7 +35,22 @@ pub(crate) fn actor() -> Actor {
 /// incident-id indexes instead of at random pages (measured: random v4 ids made the
 /// `alerts.incident_id` index the most expensive part of correlating at ingest).
 pub(crate) fn new_incident_id() -> String {
-    format!("inc-{}", uuid::Uuid::now_v7())
+    incident_id_of(uuid::Uuid::now_v7().as_u128())
+}
+
+/// `inc-` and the 128 bits in 26 characters of Crockford's base32. Its alphabet is in ASCII
+/// order, so the text sorts as the number does and new ids still land at the end of the
+/// indexes; 30 bytes against 40 for the hyphenated UUID, in every index entry, row and
+/// history event that names an incident.
+fn incident_id_of(bits: u128) -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut id = String::with_capacity(30);
+    id.push_str("inc-");
+    for i in (0..26).rev() {
+        let digit = (bits >> (i * 5)) & 31;
+        id.push(char::from(ALPHABET[digit as usize]));
+    }
+    id
 }
 
 /// Serialises entity keys compactly for the `alerts.keys` column.
@@ -471,6 +486,33 @@ mod tests {
         let pinned: HashSet<String> = pinned.iter().map(|p| p.to_string()).collect();
         Reuse::settle(&mut final_of, &previous, &pinned);
         final_of
+    }
+
+    /// Incident ids sort as the numbers they encode (so new ones append to the indexes).
+    #[test]
+    fn incident_ids_are_short_and_sort_as_their_bits() {
+        use super::incident_id_of;
+        assert_eq!(incident_id_of(0), "inc-00000000000000000000000000");
+        assert_eq!(incident_id_of(u128::MAX), "inc-7ZZZZZZZZZZZZZZZZZZZZZZZZZ");
+        let samples = [
+            1u128,
+            31,
+            32,
+            1 << 64,
+            (1 << 64) + 1,
+            u128::MAX / 3,
+            u128::MAX - 1,
+        ];
+        for a in samples {
+            for b in samples {
+                assert_eq!(
+                    a.cmp(&b),
+                    incident_id_of(a).cmp(&incident_id_of(b)),
+                    "{a} {b}"
+                );
+            }
+        }
+        assert_eq!(super::new_incident_id().len(), 30);
     }
 
     /// Link reasons are stored without the alert's id and read back whole; rows written
