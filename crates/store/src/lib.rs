@@ -187,6 +187,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         Ok(())
     }
 
+    /// Loads what ingest needs in memory (the correlation engine's window) before the first
+    /// ingest asks for it, so that request does not wait for it. `serve` calls this in the
+    /// background after it starts listening.
+    async fn warm_up(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Rebuilds automatic incident links for alerts active since `since`, with the store's
     /// correlation settings; manual links stay.
     async fn correlate(

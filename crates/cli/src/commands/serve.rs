@@ -91,6 +91,14 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         "Rampart is running at http://{addr}/  (data: {})",
         cfg.data_dir.display()
     );
+    // On a large store with a cold cache the engine takes seconds to load; now, not in
+    // the first ingest request. Ingest that arrives meanwhile waits behind it, as before.
+    let store = Arc::clone(&state.store);
+    tokio::spawn(async move {
+        if let Err(e) = store.warm_up().await {
+            tracing::warn!(error = %e, "could not load the correlation engine at start; the first ingest will");
+        }
+    });
     rampart_server::serve_on(listener, state, shutdown_signal()).await?;
     eprintln!("Rampart stopped.");
     Ok(())

@@ -12,14 +12,24 @@ use rampart_domain::timestamp::Timestamp;
 use rusqlite::{params, Connection};
 use std::collections::BTreeSet;
 
-/// Placements between two prunes of the engine's memory.
+/// Fewest placements between two prunes of the engine's memory.
 const PRUNE_EVERY: u64 = 10_000;
+
+/// Placements before the next prune, for an engine that holds `tracked` alerts. A prune
+/// walks everything the engine holds, so with a fixed interval a window of a million alerts
+/// (a busy day's live feed) would be walked every 10,000 alerts: the interval grows with the
+/// engine instead, which keeps pruning's cost per alert constant and lets the engine hold at
+/// most a quarter more than its window.
+fn prune_after(tracked: usize) -> u64 {
+    PRUNE_EVERY.max(u64::try_from(tracked / 4).unwrap_or(u64::MAX))
+}
 
 /// The engine with what it needs to run inside the writer.
 #[derive(Debug)]
 pub(crate) struct Engine {
     pub(crate) corr: Correlator,
     newest: Timestamp,
+    /// Placements since the last prune.
     placed: u64,
 }
 
@@ -219,8 +229,9 @@ impl Engine {
     ) -> Vec<Effect> {
         self.newest = self.newest.max(at);
         self.placed += 1;
-        if self.placed.is_multiple_of(PRUNE_EVERY) {
+        if self.placed >= prune_after(self.corr.tracked_alerts()) {
             self.corr.prune(self.newest);
+            self.placed = 0;
         }
         self.corr.place(AlertIn { id, at, keys }, mint)
     }
@@ -486,6 +497,15 @@ mod tests {
         let pinned: HashSet<String> = pinned.iter().map(|p| p.to_string()).collect();
         Reuse::settle(&mut final_of, &previous, &pinned);
         final_of
+    }
+
+    /// Pruning waits longer as the engine grows, never less than the fixed interval.
+    #[test]
+    fn the_prune_interval_grows_with_the_engine() {
+        use super::{prune_after, PRUNE_EVERY};
+        assert_eq!(prune_after(0), PRUNE_EVERY);
+        assert_eq!(prune_after(40_000), PRUNE_EVERY);
+        assert_eq!(prune_after(1_000_000), 250_000);
     }
 
     /// Incident ids sort as the numbers they encode (so new ones append to the indexes).

@@ -341,6 +341,19 @@ impl Store for SqliteStore {
         self.claim().await
     }
 
+    async fn warm_up(&self) -> Result<(), StoreError> {
+        if !self.correlation.enabled {
+            return Ok(());
+        }
+        self.claim().await?;
+        let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
+        // A write job only for its place in the writer's queue: the engine lives on the
+        // writer thread. It commits nothing.
+        self.writer
+            .write(move |conn| with_engine(conn, &slot, &cfg, |_| Ok(())))
+            .await
+    }
+
     async fn ingest(
         &self,
         batch: Vec<NewAlert>,

@@ -153,3 +153,39 @@ async fn a_large_batch_is_correlated_beside_the_writer() {
     assert_eq!(redirected, 1, "the bridge absorbed one incident");
     assert_eq!(wrong_rollups(&conn), 0);
 }
+
+/// `serve` warms the engine at start: afterwards it holds the stored window, and the first
+/// ingest does not load it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warming_up_loads_the_engine_before_any_ingest() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = Timestamp::parse_rfc3339("2026-11-20T00:00:00Z").unwrap();
+    {
+        let s = SqliteStore::open_dir(dir.path()).unwrap();
+        let batch = (0..10)
+            .map(|n| on_devices(&format!("da-wu-{n}"), t0, n, &["wu-1"]))
+            .collect();
+        s.ingest(batch, Actor::producer("p"), t0).await.unwrap();
+    }
+    let s = SqliteStore::open_dir(dir.path()).unwrap();
+    let tracked = |s: &SqliteStore| {
+        s.engine
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|e| e.corr.tracked_alerts())
+    };
+    assert_eq!(tracked(&s), None, "opening alone loads nothing");
+    s.warm_up().await.unwrap();
+    assert_eq!(tracked(&s), Some(10));
+    let off = SqliteStore::open_dir_with(
+        dir.path().join("off").as_path(),
+        CorrelationConfig {
+            enabled: false,
+            ..CorrelationConfig::default()
+        },
+    )
+    .unwrap();
+    off.warm_up().await.unwrap();
+    assert_eq!(tracked(&off), None, "nothing to warm without correlation");
+}
