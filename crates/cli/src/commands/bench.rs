@@ -54,6 +54,12 @@ pub struct IngestArgs {
     /// random order.
     #[arg(long)]
     pub in_order: bool,
+    /// Measure what correlation costs: this many rounds, each one run without and one with
+    /// correlation into fresh stores, the same alerts in both. Prints each round's ratio and
+    /// the medians; neighbouring runs share the machine's mood, which single runs on a
+    /// shared machine do not.
+    #[arg(long, conflicts_with_all = ["data_dir", "no_correlation"])]
+    pub compare_correlation: Option<usize>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -84,7 +90,28 @@ struct Running {
     client: reqwest::Client,
     /// The served store, for what the bench reads without HTTP.
     store: Arc<dyn rampart_store::Store>,
+    /// Stops the server (see [`Running::stop`]).
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
     _tmp: Option<tempdir::TempDir>,
+}
+
+impl Running {
+    /// Stops serving and closes the store (its last checkpoint included), so runs one after
+    /// another in one process do not share the machine with an idle server.
+    async fn stop(self) {
+        let Running {
+            store,
+            stop,
+            served,
+            _tmp,
+            ..
+        } = self;
+        let _ = stop.send(());
+        let _ = served.await;
+        drop(store);
+        drop(_tmp);
+    }
 }
 
 mod tempdir {
@@ -101,7 +128,12 @@ async fn start_server(dir: Option<PathBuf>, correlate: bool) -> anyhow::Result<R
     let (dir, tmp) = match dir {
         Some(d) => (d, None),
         None => {
-            let d = std::env::temp_dir().join(format!("rampart-bench-{}", std::process::id()));
+            static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let d = std::env::temp_dir().join(format!(
+                "rampart-bench-{}-{run}",
+                std::process::id()
+            ));
             let _ = std::fs::remove_dir_all(&d);
             (d.clone(), Some(tempdir::TempDir(d)))
         }
@@ -134,32 +166,36 @@ async fn start_server(dir: Option<PathBuf>, correlate: bool) -> anyhow::Result<R
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let store = Arc::clone(&state.store);
-    tokio::spawn(rampart_server::serve_on(
-        listener,
-        state,
-        std::future::pending(),
-    ));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(rampart_server::serve_on(listener, state, async move {
+        let _ = stopped.await;
+    }));
     Ok(Running {
         base: format!("http://{addr}"),
         client,
         store,
+        stop,
+        served,
         _tmp: tmp,
     })
 }
 
-async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
-    let srv = start_server(a.data_dir.clone(), !a.no_correlation).await?;
-    // Into an existing store, send alerts it does not hold yet: the generator numbers its
-    // provider ids, and the same numbers again would measure re-sends, not ingest.
-    let first = srv.store.count_alerts().await?;
-    let now = SystemClock.now();
-    let mut g = Gen::new(42, now);
+/// One run's figures.
+#[derive(Debug, Clone, Copy)]
+struct Measured {
+    secs: f64,
+    /// CPU seconds of the whole process, and of the writer thread.
+    cpu: Option<f64>,
+    writer: Option<f64>,
+}
+
+/// The generated bulk bodies (NDJSON, `batch` alerts each) for alerts numbered from `first`,
+/// and their total size.
+fn bodies(a: &IngestArgs, first: u64) -> anyhow::Result<(Vec<Vec<u8>>, u64)> {
+    let mut g = Gen::new(42, SystemClock.now());
     if a.in_order {
         // Times advance with the numbering, so a feed into a filled store continues it.
         g = g.in_order(first + a.alerts);
-    }
-    if first > 0 {
-        eprintln!("the store holds {first} alerts; the new ones are numbered after them");
     }
     eprintln!("generating {} alerts…", a.alerts);
     let mut bodies = Vec::new();
@@ -176,16 +212,23 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         bodies.push(body);
         i += n;
     }
-    let avg = bytes as f64 / a.alerts as f64;
-    let client = srv.client.clone();
+    Ok((bodies, bytes))
+}
+
+/// Posts every body over `connections` connections and times it.
+async fn send_all(
+    srv: &Running,
+    bodies: Vec<Vec<u8>>,
+    connections: usize,
+) -> anyhow::Result<Measured> {
     let queue = Arc::new(std::sync::Mutex::new(bodies));
     let cpu_before = process_cpu();
     let writer_before = writer_cpu();
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..a.connections {
+    for _ in 0..connections {
         let (client, queue, url) = (
-            client.clone(),
+            srv.client.clone(),
             queue.clone(),
             format!("{}/api/v1/alerts/bulk", srv.base),
         );
@@ -214,9 +257,28 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     for t in tasks {
         t.await??;
     }
-    let secs = started.elapsed().as_secs_f64();
-    let cpu = process_cpu().zip(cpu_before).map(|(b, a)| b - a);
-    let writer = writer_cpu().zip(writer_before).map(|(b, a)| b - a);
+    Ok(Measured {
+        secs: started.elapsed().as_secs_f64(),
+        cpu: process_cpu().zip(cpu_before).map(|(b, a)| b - a),
+        writer: writer_cpu().zip(writer_before).map(|(b, a)| b - a),
+    })
+}
+
+async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
+    if let Some(rounds) = a.compare_correlation {
+        return compare_correlation(&a, rounds.max(1)).await;
+    }
+    let srv = start_server(a.data_dir.clone(), !a.no_correlation).await?;
+    // Into an existing store, send alerts it does not hold yet: the generator numbers its
+    // provider ids, and the same numbers again would measure re-sends, not ingest.
+    let first = srv.store.count_alerts().await?;
+    if first > 0 {
+        eprintln!("the store holds {first} alerts; the new ones are numbered after them");
+    }
+    let (bodies, bytes) = bodies(&a, first)?;
+    let avg = bytes as f64 / a.alerts as f64;
+    let m = send_all(&srv, bodies, a.connections).await?;
+    let secs = m.secs;
     println!(
         "bench ingest: {} alerts, average {:.0} bytes/alert, {} per request, {} connections, correlation {}",
         a.alerts,
@@ -231,14 +293,14 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         a.alerts as f64 / secs,
         bytes as f64 / secs / 1e6
     );
-    if let Some(cpu) = cpu {
+    if let Some(cpu) = m.cpu {
         println!(
             "  CPU {:.2} cores, {:.1} µs per alert (the whole process: server and bench client)",
             cpu / secs,
             cpu * 1e6 / a.alerts as f64
         );
     }
-    if let Some(w) = writer {
+    if let Some(w) = m.writer {
         let per_alert = w * 1e6 / a.alerts as f64;
         println!(
             "  writer thread {:.1} µs CPU per alert, busy {:.0} % of the run (the one serial stage: alone it would allow {:.0} alerts/s)",
@@ -257,6 +319,70 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         per_request * 1000.0
     );
     Ok(())
+}
+
+/// `bench ingest --compare-correlation N`: alternating runs without and with correlation.
+async fn compare_correlation(a: &IngestArgs, rounds: usize) -> anyhow::Result<()> {
+    let (bodies, bytes) = bodies(a, 0)?;
+    let n = a.alerts as f64;
+    println!(
+        "bench ingest --compare-correlation: {} alerts ({:.0} bytes each on average), {} per request, {} connections, {}, {rounds} rounds",
+        a.alerts,
+        bytes as f64 / n,
+        a.batch,
+        a.connections,
+        if a.in_order { "in time order" } else { "random order" }
+    );
+    let (mut time, mut cpu) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let mut pair = [None, None];
+        for (slot, correlate) in [false, true].into_iter().enumerate() {
+            let srv = start_server(None, correlate).await?;
+            let m = send_all(&srv, bodies.clone(), a.connections).await?;
+            srv.stop().await;
+            if let Some(p) = pair.get_mut(slot) {
+                *p = Some(m);
+            }
+        }
+        let [Some(off), Some(on)] = pair else {
+            anyhow::bail!("a run of round {round} did not finish");
+        };
+        let per = |c: Option<f64>| c.map_or(f64::NAN, |c| c * 1e6 / n);
+        let t = on.secs / off.secs - 1.0;
+        let c = on.cpu.zip(off.cpu).map(|(x, y)| x / y - 1.0);
+        println!(
+            "  round {round}: off {:.0} alerts/s ({:.1} µs CPU per alert), on {:.0} alerts/s ({:.1} µs): correlation adds {:+.0} % time, {}",
+            n / off.secs,
+            per(off.cpu),
+            n / on.secs,
+            per(on.cpu),
+            100.0 * t,
+            c.map_or("CPU not measured".to_string(), |c| format!("{:+.0} % CPU", 100.0 * c))
+        );
+        time.push(t);
+        cpu.extend(c);
+    }
+    println!(
+        "  median: correlation adds {:+.0} % time{} (target: at most +20 %)",
+        100.0 * median(&mut time),
+        if cpu.is_empty() {
+            String::new()
+        } else {
+            format!(", {:+.0} % CPU", 100.0 * median(&mut cpu))
+        }
+    );
+    Ok(())
+}
+
+/// The median of `v` (the mean of the middle two for an even count); NaN when empty.
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    match (v.len(), v.get(mid)) {
+        (0, _) | (_, None) => f64::NAN,
+        (len, Some(m)) if len % 2 == 1 => *m,
+        (_, Some(m)) => v.get(mid - 1).map_or(*m, |l| (l + m) / 2.0),
+    }
 }
 
 /// CPU seconds this process has used, user and system, from `/proc/self/stat` (Linux).
@@ -604,4 +730,16 @@ fn rss_mb() -> Option<f64> {
     let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(median(&mut [0.3, 0.1, 0.2]), 0.2);
+        assert_eq!(median(&mut [0.4, 0.1, 0.3, 0.2]), 0.25);
+        assert!(median(&mut []).is_nan());
+    }
 }
