@@ -130,10 +130,8 @@ async fn start_server(dir: Option<PathBuf>, correlate: bool) -> anyhow::Result<R
         None => {
             static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let d = std::env::temp_dir().join(format!(
-                "rampart-bench-{}-{run}",
-                std::process::id()
-            ));
+            let d =
+                std::env::temp_dir().join(format!("rampart-bench-{}-{run}", std::process::id()));
             let _ = std::fs::remove_dir_all(&d);
             (d.clone(), Some(tempdir::TempDir(d)))
         }
