@@ -309,9 +309,11 @@ fn decide_all(
         let keys = entities.get(i).map_or(&[][..], Vec::as_slice);
         // The writer stops receiving if it fails; then so does this.
         if tx.send(engine.decide(&id, at, keys, &mut mint)).is_err() {
-            break;
+            return;
         }
     }
+    // The writer has every decision now and needs the engine back only after its inserts.
+    engine.prune_if_due();
 }
 
 /// A re-send the correlation engine has to see: the alert, its activity and every key it

@@ -229,11 +229,18 @@ impl Engine {
     ) -> Vec<Effect> {
         self.newest = self.newest.max(at);
         self.placed += 1;
+        self.corr.place(AlertIn { id, at, keys }, mint)
+    }
+
+    /// Prunes the engine's memory once enough alerts were placed since the last prune.
+    /// Called between batches, after the last decision, not inside [`Engine::decide`]: a
+    /// prune walks everything the engine holds (milliseconds), and in the middle of a batch
+    /// the writer waited for it.
+    pub(crate) fn prune_if_due(&mut self) {
         if self.placed >= prune_after(self.corr.tracked_alerts()) {
             self.corr.prune(self.newest);
             self.placed = 0;
         }
-        self.corr.place(AlertIn { id, at, keys }, mint)
     }
 
     /// Decides what a re-send that names `keys` (all its keys now) changes, see
