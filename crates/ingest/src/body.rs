@@ -85,10 +85,21 @@ const PARALLEL_FROM: usize = 256 * 1024;
 /// docs/benchmarks.md, "Ninth session").
 pub fn parse_bulk(bytes: &[u8], prefixes: &PrefixRegistry, now: Timestamp) -> Vec<BulkLine> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    parse_bulk_on(bytes, cores, prefixes, now)
+}
+
+/// [`parse_bulk`] on at most `threads` threads (the server passes 1 while other requests
+/// are in flight: their parsing and the store's writer have the other cores).
+pub fn parse_bulk_on(
+    bytes: &[u8],
+    threads: usize,
+    prefixes: &PrefixRegistry,
+    now: Timestamp,
+) -> Vec<BulkLine> {
     let n = if bytes.len() < PARALLEL_FROM {
         1
     } else {
-        cores.clamp(1, 4)
+        threads.clamp(1, 4)
     };
     parse_in(bytes, n, prefixes, now)
 }

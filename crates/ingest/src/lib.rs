@@ -11,5 +11,5 @@ pub mod error;
 pub mod graph;
 pub mod json;
 
-pub use body::{parse_bulk, parse_json_body, BulkLine, Parsed};
+pub use body::{parse_bulk, parse_bulk_on, parse_json_body, BulkLine, Parsed};
 pub use error::IngestError;

@@ -70,6 +70,9 @@ fn pieces_parse_exactly_as_one_pass_does() {
         parse_in(&body, 3, &prefixes, now()),
         parse_in(&body, 4, &prefixes, now()),
         bulk,
+        // What the server asks for while other requests are in flight, and when alone.
+        parse_bulk_on(&body, 1, &prefixes, now()),
+        parse_bulk_on(&body, 2, &prefixes, now()),
     ] {
         assert_eq!(parallel.len(), serial.len());
         for (p, s) in parallel.iter().zip(&serial) {

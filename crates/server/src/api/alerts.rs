@@ -1,4 +1,5 @@
 //! Alerts: ingest (single, array, NDJSON bulk), the queue, one alert, its history.
+use super::parsing::{self, InFlight};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, LimitedBody};
@@ -12,7 +13,7 @@ use rampart_domain::condition::{self, Condition, Pred};
 use rampart_domain::history::{Actor, HistoryEvent, TargetKind};
 use rampart_domain::timestamp::{Timestamp, DAY_MICROS};
 use rampart_ingest::body::MAX_BODY_BYTES;
-use rampart_ingest::{parse_bulk, parse_json_body, IngestError};
+use rampart_ingest::{parse_bulk_on, parse_json_body, IngestError};
 use rampart_store::query::MAX_PAGE_SIZE;
 use rampart_store::{AlertQuery, Cursor, IngestOutcome, SortKey};
 use serde::{Deserialize, Serialize};
@@ -59,12 +60,6 @@ fn outcome_str(o: IngestOutcome) -> &'static str {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("parse task failed: {e}")))
-}
-
 /// Ingests one alert (JSON object) or several (JSON array) in Graph alert shape. Atomic: one
 /// bad item rejects the request, naming the item and field. Re-sending an alert updates it.
 #[utoipa::path(post, path = "/api/v1/alerts", tag = "alerts",
@@ -80,9 +75,10 @@ pub async fn create_alerts(
     LimitedBody(body): LimitedBody<MAX_BODY_BYTES>,
 ) -> ApiResult<impl IntoResponse> {
     let grant = caller.grant(Permission::AlertsIngest, None)?;
+    let _in_flight = InFlight::enter();
     let now = state.clock.now();
     let prefixes = state.prefixes.clone();
-    let alerts = blocking(move || parse_json_body(&body, &prefixes, now)).await??;
+    let alerts = parsing::parse(move |_| parse_json_body(&body, &prefixes, now)).await??;
     if alerts.is_empty() {
         return Err(ApiError::BadRequest {
             field: None,
@@ -186,10 +182,12 @@ pub async fn bulk_ingest_alerts(
     LimitedBody(body): LimitedBody<MAX_BODY_BYTES>,
 ) -> ApiResult<impl IntoResponse> {
     let grant = caller.grant(Permission::AlertsIngest, None)?;
+    let _in_flight = InFlight::enter();
     let atomic = params.atomic.unwrap_or(true);
     let now = state.clock.now();
     let prefixes = state.prefixes.clone();
-    let lines = blocking(move || parse_bulk(&body, &prefixes, now)).await?;
+    let lines =
+        parsing::parse(move |threads| parse_bulk_on(&body, threads, &prefixes, now)).await?;
     if lines.is_empty() {
         return Err(ApiError::BadRequest {
             field: None,

@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod audit;
 pub mod health;
 pub mod incidents;
+mod parsing;
 pub mod roles;
 pub mod session;
 pub mod tokens;

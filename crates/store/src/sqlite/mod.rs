@@ -126,6 +126,18 @@ struct ReaderPool {
     rx: crossbeam_channel::Receiver<Connection>,
 }
 
+/// Batches compressed at once: one core less than the machine has (at least one), so the
+/// writer, which shares the cores with compression and request parsing, always finds one.
+/// Compressing every waiting batch at once left the writer runnable but without a core a
+/// fifth of a bench run (docs/benchmarks.md, "Eleventh session").
+fn compress_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))
+    })
+}
+
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.execute_batch(
@@ -363,6 +375,10 @@ impl Store for SqliteStore {
         self.claim().await?;
         // Compress off the writer thread: the writer is the one serial stage.
         let codec = Arc::clone(&self.docs);
+        let slot = compress_slots()
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("compression slots closed: {e}")))?;
         let (prepared, trained) = tokio::task::spawn_blocking(move || {
             let samples = codec.sample(batch.iter().map(|a| a.document.as_slice()));
             let prepared = alerts::prepare(&codec, batch)?;
@@ -372,6 +388,8 @@ impl Store for SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("compression task failed: {e}")))??;
+        // Released before the writer's queue: the slot bounds compression only.
+        drop(slot);
         if let Some(trained) = trained {
             self.adopt_dictionary(trained, now).await;
         }
