@@ -78,7 +78,8 @@ pub async fn create_alerts(
     let _in_flight = InFlight::enter();
     let now = state.clock.now();
     let prefixes = state.prefixes.clone();
-    let alerts = parsing::parse(move |_| parse_json_body(&body, &prefixes, now)).await??;
+    let alerts =
+        parsing::parse(body.len(), move |_| parse_json_body(&body, &prefixes, now)).await??;
     if alerts.is_empty() {
         return Err(ApiError::BadRequest {
             field: None,
@@ -186,8 +187,10 @@ pub async fn bulk_ingest_alerts(
     let atomic = params.atomic.unwrap_or(true);
     let now = state.clock.now();
     let prefixes = state.prefixes.clone();
-    let lines =
-        parsing::parse(move |threads| parse_bulk_on(&body, threads, &prefixes, now)).await?;
+    let lines = parsing::parse(body.len(), move |threads| {
+        parse_bulk_on(&body, threads, &prefixes, now)
+    })
+    .await?;
     if lines.is_empty() {
         return Err(ApiError::BadRequest {
             field: None,

@@ -130,6 +130,9 @@ struct ReaderPool {
 /// writer, which shares the cores with compression and request parsing, always finds one.
 /// Compressing every waiting batch at once left the writer runnable but without a core a
 /// fifth of a bench run (docs/benchmarks.md, "Eleventh session").
+/// Batches smaller than this take no compression slot.
+const COMPRESS_SLOT_FROM: usize = 64;
+
 fn compress_slots() -> &'static tokio::sync::Semaphore {
     static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
     SLOTS.get_or_init(|| {
@@ -375,10 +378,16 @@ impl Store for SqliteStore {
         self.claim().await?;
         // Compress off the writer thread: the writer is the one serial stage.
         let codec = Arc::clone(&self.docs);
-        let slot = compress_slots()
-            .acquire()
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("compression slots closed: {e}")))?;
+        // A few alerts compress in microseconds: they take no slot, so a single alert never
+        // waits behind a bulk batch.
+        let slot =
+            if batch.len() < COMPRESS_SLOT_FROM {
+                None
+            } else {
+                Some(compress_slots().acquire().await.map_err(|e| {
+                    StoreError::Unavailable(format!("compression slots closed: {e}"))
+                })?)
+            };
         let (prepared, trained) = tokio::task::spawn_blocking(move || {
             let samples = codec.sample(batch.iter().map(|a| a.document.as_slice()));
             let prepared = alerts::prepare(&codec, batch)?;
