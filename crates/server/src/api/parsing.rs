@@ -51,7 +51,7 @@ pub(crate) async fn parse<T: Send + 'static>(
     bytes: usize,
     parse: impl FnOnce(usize) -> T + Send + 'static,
 ) -> ApiResult<T> {
-    let _slot = if bytes < SLOT_FROM {
+    let slot = if bytes < SLOT_FROM {
         None
     } else {
         Some(
@@ -66,7 +66,12 @@ pub(crate) async fn parse<T: Send + 'static>(
     } else {
         1
     };
-    tokio::task::spawn_blocking(move || parse(threads))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("parse task failed: {e}")))
+    // The slot goes with the work: if the request is dropped (its client went away), the
+    // parse still runs to its end, and its slot must stay taken until then.
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        parse(threads)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("parse task failed: {e}")))
 }

@@ -223,7 +223,7 @@ impl<'e> Decider<'e> {
         batch: usize,
         tx: crossbeam_channel::Sender<Vec<Effect>>,
     ) -> Decider<'e> {
-        if batch < DECIDE_ASIDE_FROM {
+        if batch < DECIDE_ASIDE_FROM || !super::aside::available() {
             return Decider::Here {
                 engine,
                 work: Vec::new(),

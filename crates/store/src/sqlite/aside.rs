@@ -29,16 +29,20 @@ fn worker() -> Option<&'static crossbeam_channel::Sender<Task>> {
         .as_ref()
 }
 
-/// Runs `task` on the aside thread, or here, to completion, if that thread is missing.
-/// Tasks run one at a time in the order given, so a task must never wait for a later one.
+/// Whether the aside thread is there to take tasks (the system may refuse a thread).
+pub(crate) fn available() -> bool {
+    worker().is_some()
+}
+
+/// Runs `task` on the aside thread. Tasks run one at a time in the order given, so a task
+/// must never wait for a later one.
+///
+/// Check [`available`] first. A task that cannot be handed over is dropped, not run here:
+/// the writer's task waits for work the writer sends only after this returns, so run here
+/// it would wait for ever. Dropped, it closes its channels, and the waiting writer fails
+/// its job instead.
 pub(crate) fn run(task: impl FnOnce() + Send + 'static) {
-    let task: Task = Box::new(task);
-    match worker() {
-        Some(tx) => {
-            if let Err(back) = tx.send(task) {
-                (back.into_inner())();
-            }
-        }
-        None => task(),
+    if let Some(tx) = worker() {
+        let _ = tx.send(Box::new(task));
     }
 }

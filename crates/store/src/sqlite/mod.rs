@@ -389,6 +389,8 @@ impl Store for SqliteStore {
                 })?)
             };
         let (prepared, trained) = tokio::task::spawn_blocking(move || {
+            // The slot goes with the work: a caller that is dropped does not end it.
+            let _slot = slot;
             let samples = codec.sample(batch.iter().map(|a| a.document.as_slice()));
             let prepared = alerts::prepare(&codec, batch)?;
             // The batch that completes the samples pays for training, once per store.
@@ -397,8 +399,6 @@ impl Store for SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("compression task failed: {e}")))??;
-        // Released before the writer's queue: the slot bounds compression only.
-        drop(slot);
         if let Some(trained) = trained {
             self.adopt_dictionary(trained, now).await;
         }
