@@ -16,6 +16,7 @@ pub mod error;
 pub mod history;
 pub mod ids;
 pub mod incident;
+pub mod machine;
 pub mod timestamp;
 pub mod triage;
 pub mod user;

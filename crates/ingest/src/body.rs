@@ -84,8 +84,7 @@ const PARALLEL_FROM: usize = 256 * 1024;
 /// parse it while the other cores idled (+10 to +15 % alerts/s for one connection,
 /// docs/benchmarks.md, "Ninth session").
 pub fn parse_bulk(bytes: &[u8], prefixes: &PrefixRegistry, now: Timestamp) -> Vec<BulkLine> {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    parse_bulk_on(bytes, cores, prefixes, now)
+    parse_bulk_on(bytes, rampart_domain::machine::cores(), prefixes, now)
 }
 
 /// [`parse_bulk`] on at most `threads` threads (the server passes 1 while other requests

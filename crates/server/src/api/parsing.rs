@@ -4,22 +4,18 @@
 //! threads that parse request bodies. When every connection's body was parsed at once, on
 //! as many threads as there are cores, the writer spent a fifth of a bench run runnable but
 //! waiting for a core (`/proc/…/schedstat`), and ingest slowed with it. So bodies are parsed
-//! on at most one core less than the machine has (at least one), one request at a time per
-//! core; and a body is cut into pieces for several cores only when its request is the only
-//! ingest in flight, when the writer has nothing else to wait for (docs/benchmarks.md,
-//! "Eleventh session").
+//! [`machine::beside_writer`] requests at a time; and a body is cut into pieces for several
+//! cores only when its request is the only ingest in flight, when the writer has nothing
+//! else to wait for (docs/benchmarks.md, "Eleventh session").
 use crate::error::{ApiError, ApiResult};
+use rampart_domain::machine;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use tokio::sync::Semaphore;
 
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-}
-
 fn permits() -> &'static Semaphore {
     static PERMITS: OnceLock<Semaphore> = OnceLock::new();
-    PERMITS.get_or_init(|| Semaphore::new(cores().saturating_sub(1).max(1)))
+    PERMITS.get_or_init(|| Semaphore::new(machine::beside_writer()))
 }
 
 /// Ingest requests between the arrival of their body and their answer.
@@ -62,7 +58,7 @@ pub(crate) async fn parse<T: Send + 'static>(
         )
     };
     let threads = if IN_FLIGHT.load(Ordering::Relaxed) <= 1 {
-        cores()
+        machine::cores()
     } else {
         1
     };

@@ -126,19 +126,16 @@ struct ReaderPool {
     rx: crossbeam_channel::Receiver<Connection>,
 }
 
-/// Batches compressed at once: one core less than the machine has (at least one), so the
-/// writer, which shares the cores with compression and request parsing, always finds one.
-/// Compressing every waiting batch at once left the writer runnable but without a core a
-/// fifth of a bench run (docs/benchmarks.md, "Eleventh session").
 /// Batches smaller than this take no compression slot.
 const COMPRESS_SLOT_FROM: usize = 64;
 
+/// Batches compressed at once ([`rampart_domain::machine::beside_writer`]), so the writer,
+/// which shares the cores with compression and request parsing, always finds one.
+/// Compressing every waiting batch at once left the writer runnable but without a core a
+/// fifth of a bench run (docs/benchmarks.md, "Eleventh session").
 fn compress_slots() -> &'static tokio::sync::Semaphore {
     static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    SLOTS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))
-    })
+    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(rampart_domain::machine::beside_writer()))
 }
 
 fn configure(conn: &Connection) -> Result<(), StoreError> {
