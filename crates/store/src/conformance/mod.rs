@@ -213,6 +213,98 @@ pub async fn insert_is_idempotent(s: &dyn Store) {
     }
 }
 
+/// A re-send may not move an alert to another service source. The batch that tries is
+/// refused whole, before anything of it is stored, and batches committed beside it are not
+/// affected.
+pub async fn resend_cannot_change_the_source(s: &dyn Store) {
+    let t = now();
+    let producer = || Actor::producer("t");
+    let doc = |n: u8| format!(r#"{{"n":{n}}}"#).into_bytes();
+    let endpoint = new_alert(record("da-src-1", Some("p-src-1"), t), vec![], &doc(1));
+    s.ingest(vec![endpoint.clone()], producer(), t)
+        .await
+        .unwrap();
+    let mut moved = endpoint.clone();
+    moved.record.service_source = "microsoftDefenderForOffice365".into();
+    moved.document = doc(2);
+    let fresh = new_alert(record("da-src-2", None, t), vec![], &doc(3));
+    // After a new alert of the same batch. (The provider key includes the source, so the
+    // same provider id from another source is another alert.)
+    let e = s
+        .ingest(vec![fresh.clone(), moved.clone()], producer(), t)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            crate::StoreError::Invalid {
+                field: "serviceSource",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // A repeat inside one batch that changes the source of the batch's own new alert.
+    let mut twin = fresh.clone();
+    twin.record.service_source = "microsoftDefenderForOffice365".into();
+    twin.document = doc(4);
+    assert!(s
+        .ingest(vec![fresh.clone(), twin], producer(), t)
+        .await
+        .is_err());
+    assert_eq!(
+        s.count_alerts().await.unwrap(),
+        1,
+        "nothing of a refused batch"
+    );
+    let stored = s.get_alert("da-src-1").await.unwrap().unwrap();
+    assert_eq!(stored.record.service_source, "microsoftDefenderForEndpoint");
+    assert_eq!(stored.record.version, 1);
+    // Sent together, so that the writer is likely to commit them in one transaction: the
+    // refusal costs the others nothing.
+    let good: Vec<NewAlert> = (0..8)
+        .map(|i| new_alert(record(&format!("da-src-g{i}"), None, t), vec![], &doc(i)))
+        .collect();
+    let mut calls: Vec<std::pin::Pin<Box<dyn Future<Output = bool> + Send + '_>>> = good
+        .into_iter()
+        .map(|a| {
+            Box::pin(async move { s.ingest(vec![a], producer(), t).await.is_ok() })
+                as std::pin::Pin<Box<dyn Future<Output = bool> + Send + '_>>
+        })
+        .collect();
+    calls.insert(
+        3,
+        Box::pin(async move { s.ingest(vec![moved], producer(), t).await.is_ok() }),
+    );
+    let outcomes = join_all(calls).await;
+    let expected: Vec<bool> = (0..9).map(|i| i != 3).collect();
+    assert_eq!(outcomes, expected);
+    assert_eq!(s.count_alerts().await.unwrap(), 9);
+}
+
+/// Polls every future until all are done; their outcomes in order.
+async fn join_all<T>(
+    mut futs: Vec<std::pin::Pin<Box<dyn Future<Output = T> + Send + '_>>>,
+) -> Vec<T> {
+    let mut out: Vec<Option<T>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        for (f, o) in futs.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                if let std::task::Poll::Ready(v) = f.as_mut().poll(cx) {
+                    *o = Some(v);
+                }
+            }
+        }
+        if out.iter().all(Option::is_some) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
 /// Documents read back byte for byte, NUL, bidi controls and all.
 pub async fn documents_read_back_byte_identical(s: &dyn Store) {
     let t = now();

@@ -1,6 +1,7 @@
 //! SQL for alerts on SQLite: ingest (insert or merge), read, the queue, history.
 use super::docs::DocCodec;
 use super::recent::RecentIndex;
+use super::writer::Failure;
 use crate::cursor::Cursor;
 use crate::error::StoreError;
 use crate::filter::{compile, Placeholder, SqlParam};
@@ -15,6 +16,7 @@ use rampart_domain::timestamp::Timestamp;
 use rampart_domain::vocab::{AlertStatus, Classification, Determination, Severity};
 use rusqlite::types::{ToSqlOutput, Value as SqlValue};
 use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -136,7 +138,7 @@ pub(crate) fn ingest(
     actor: &Actor,
     now: Timestamp,
     engine: Option<&mut super::correlation::Engine>,
-) -> Result<Vec<IngestOutcome>, StoreError> {
+) -> Result<Vec<IngestOutcome>, Failure> {
     // Shared with the thread that decides correlation.
     let keys_of: Arc<Vec<Vec<EntityKey>>> = Arc::new(
         batch
@@ -147,18 +149,27 @@ pub(crate) fn ingest(
     let (tx, rx) = crossbeam_channel::unbounded();
     let mut decider = engine.map(|e| Decider::start(e, &keys_of, batch.len(), tx));
     let mut seen = Vec::with_capacity(batch.len());
-    let mut in_batch: std::collections::HashSet<String> = std::collections::HashSet::new();
+    // Each id and provider key met so far, with the service source its alert has: the
+    // batch is refused here, before its first change, if a re-send would change it (the
+    // writer runs this job without a savepoint).
+    let mut in_batch: HashMap<String, String> = HashMap::new();
     for (i, p) in batch.iter().enumerate() {
         let r = &p.alert.record;
         let key = p.provider_key.clone();
-        let earlier =
-            in_batch.contains(&r.id) || key.as_ref().is_some_and(|k| in_batch.contains(k));
-        seen.push(if earlier {
+        let earlier = in_batch
+            .get(&r.id)
+            .or_else(|| key.as_ref().and_then(|k| in_batch.get(k)));
+        seen.push(if let Some(source) = earlier {
+            same_source(&r.id, source, &r.service_source).map_err(Failure::Refused)?;
             Seen::EarlierInBatch
         } else if let Some((rid, old)) = find_existing(conn, docs, &r.id, key.as_deref())? {
+            let o = &old.record;
+            same_source(&o.id, &o.service_source, &r.service_source).map_err(Failure::Refused)?;
             // A later repeat must see this re-send merged in, so it looks again at its turn.
-            in_batch.insert(old.record.id.clone());
-            in_batch.extend(provider_key(&old.record));
+            in_batch.insert(o.id.clone(), o.service_source.clone());
+            if let Some(k) = provider_key(o) {
+                in_batch.insert(k, o.service_source.clone());
+            }
             Seen::Stored(rid, Box::new(old))
         } else {
             if let Some(d) = decider.as_mut() {
@@ -166,8 +177,10 @@ pub(crate) fn ingest(
             }
             Seen::New
         });
-        in_batch.insert(r.id.clone());
-        in_batch.extend(key);
+        in_batch.insert(r.id.clone(), r.service_source.clone());
+        if let Some(k) = key {
+            in_batch.insert(k, r.service_source.clone());
+        }
     }
     let cx = Writing {
         conn,
@@ -179,7 +192,20 @@ pub(crate) fn ingest(
     };
     let out = ingest_classified(&cx, batch, seen, decider, &rx);
     super::discard::later(keys_of);
-    out
+    Ok(out?)
+}
+
+/// A re-send may not move an alert to another service source: otherwise a producer
+/// allowed one source could move another source's alert into its own (out of the e-mail
+/// team's queue, say) by re-sending its id.
+fn same_source(id: &str, stored: &str, sent: &str) -> Result<(), StoreError> {
+    if stored == sent {
+        return Ok(());
+    }
+    Err(StoreError::Invalid {
+        field: "serviceSource",
+        msg: format!("alert {id} exists with service source {stored}; a re-send cannot change it"),
+    })
 }
 
 /// What every step of writing one batch needs.
@@ -498,17 +524,8 @@ fn merge_into(
     }
     let o = old.record;
     let n = p.alert.record;
-    if n.service_source != o.service_source {
-        // Otherwise a producer allowed one source could move another source's alert into
-        // its own (out of the e-mail team's queue, say) by re-sending its id.
-        return Err(StoreError::Invalid {
-            field: "serviceSource",
-            msg: format!(
-                "alert {} exists with service source {}; a re-send cannot change it",
-                o.id, o.service_source
-            ),
-        });
-    }
+    // Checked when the batch was classified; here as a guard.
+    same_source(&o.id, &o.service_source, &n.service_source)?;
     let doc = document::merge(&old.document, &p.alert.document);
     let body = cx.docs.compress(&doc)?;
     let mut impacted = o.impacted_assets.clone();

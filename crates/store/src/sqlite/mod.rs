@@ -89,12 +89,12 @@ fn forget(slot: &Mutex<Option<Engine>>) {
 }
 
 /// Runs `f` with the warmed engine on the writer thread; a failure forgets the engine.
-fn with_engine<T>(
+fn with_engine<T, E: From<StoreError>>(
     conn: &Connection,
     slot: &Mutex<Option<Engine>>,
     cfg: &CorrelationConfig,
-    f: impl FnOnce(&mut Engine) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
+    f: impl FnOnce(&mut Engine) -> Result<T, E>,
+) -> Result<T, E> {
     let mut guard = slot
         .lock()
         .map_err(|_| StoreError::Unavailable("correlation engine poisoned".into()))?;
@@ -403,7 +403,7 @@ impl Store for SqliteStore {
         let recent = Arc::clone(&self.recent);
         let codec = Arc::clone(&self.docs);
         self.writer
-            .write(move |conn| {
+            .write_unguarded(move |conn| {
                 let mark = recent.mark();
                 let out = if cfg.enabled {
                     with_engine(conn, &slot, &cfg, |e| {
