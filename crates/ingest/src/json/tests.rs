@@ -30,10 +30,34 @@ fn lone_surrogates_and_bad_utf8_are_rejected() {
 
 #[test]
 fn depth_is_bounded() {
-    let ok = format!("{}{}", "[".repeat(127), "]".repeat(127));
-    assert!(Node::parse(ok.as_bytes()).is_ok());
-    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    assert!(Node::parse(deep.as_bytes()).is_err());
+    let nested =
+        |n: usize, open: &str, close: &str| format!("{}1{}", open.repeat(n), close.repeat(n));
+    assert!(Node::parse(nested(MAX_DEPTH, "[", "]").as_bytes()).is_ok());
+    assert!(Node::parse(nested(MAX_DEPTH, r#"{"a":"#, "}").as_bytes()).is_ok());
+    for n in [MAX_DEPTH + 1, 300, 100_000] {
+        let e = Node::parse(nested(n, "[", "]").as_bytes()).unwrap_err();
+        assert!(
+            e.contains("nesting deeper than 128") && e.contains("recursion limit"),
+            "{e}"
+        );
+        assert!(Node::parse(nested(n, r#"{"a":["#, "]}").as_bytes()).is_err());
+    }
+}
+
+#[test]
+fn errors_are_one_line_naming_the_place() {
+    for (input, needle) in [
+        (&b"{not json"[..], "line 1 column 2"),
+        (br#"{"a":1,"a":2}"#, "duplicate key \"a\""),
+        (b"\"\xff\"", "UTF-8"),
+        (br#""\ud800""#, "lone surrogates are refused"),
+        (b"{} x", "trailing"),
+        (b"", "EOF"),
+    ] {
+        let e = Node::parse(input).unwrap_err();
+        assert!(e.contains(needle), "{needle:?} not in {e:?}");
+        assert!(!e.contains('\n'), "{e:?}");
+    }
 }
 
 #[test]
