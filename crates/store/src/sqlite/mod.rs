@@ -140,14 +140,14 @@ fn compress_slots() -> &'static tokio::sync::Semaphore {
 
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    // Pages of 16 KiB, for new databases (an existing one keeps its own): most of what
-    // ingest writes is index pages dirtied by a few inserts each, and a commit that dirties
-    // a quarter as many pages spends less on WAL frames, checksums and page-cache
-    // bookkeeping than it adds in bytes (docs/benchmarks.md, "Twelfth session": 4 KiB
-    // 19.8-21.6k, 8 KiB 22.4-23.0k, 16 KiB 22.5-23.2k, 32 KiB 21.7-23.1k, 64 KiB
-    // 20.1-20.8k alerts/s).
+    // Pages of 8 KiB, for new databases (an existing one keeps its own). Most of what
+    // ingest writes is index pages dirtied by a few inserts each; larger pages mean fewer
+    // WAL frames, checksums and page-cache lookups per commit, but once an index has far
+    // more pages than a commit has inserts, each insert writes a whole page of its own.
+    // 8 KiB was as fast as 16 KiB into a fresh store and lost little into a large one
+    // (docs/benchmarks.md, "Twelfth session").
     conn.execute_batch(
-        "PRAGMA page_size = 16384;
+        "PRAGMA page_size = 8192;
          PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
