@@ -77,8 +77,9 @@ impl<'a> Node<'a> {
     }
 }
 
-/// Deepest nesting of arrays and objects accepted (DESIGN.md's limit). The parser's own
-/// limit is higher; this one is checked as the tree is built.
+/// DESIGN.md's nesting limit, counted as serde_json counts it (which reads stored documents
+/// back): at most 127 arrays and objects inside one another, so a value sits at most 128
+/// levels deep. The parser's own limit is higher; this one is checked as the tree is built.
 pub const MAX_DEPTH: usize = 128;
 
 /// The parser's message without the excerpt of the input it appends on further lines: an
@@ -100,9 +101,9 @@ struct NodeVisitor {
 impl NodeVisitor {
     /// The visitor for a value inside this container, or the error if it is one too deep.
     fn inner<E: de::Error>(&self) -> Result<NodeSeed, E> {
-        if self.depth >= MAX_DEPTH {
+        if self.depth + 1 >= MAX_DEPTH {
             return Err(E::custom(format!(
-                "nesting deeper than {MAX_DEPTH} arrays and objects (recursion limit)"
+                "nesting deeper than {MAX_DEPTH} levels (recursion limit)"
             )));
         }
         Ok(NodeSeed {

@@ -31,6 +31,7 @@ macro_rules! conformance {
 conformance!(
     insert_is_idempotent,
     resend_cannot_change_the_source,
+    repeats_follow_only_names_that_exist,
     documents_read_back_byte_identical,
     keyset_paging_is_stable,
     window_scope_and_total,

@@ -32,15 +32,22 @@ fn lone_surrogates_and_bad_utf8_are_rejected() {
 fn depth_is_bounded() {
     let nested =
         |n: usize, open: &str, close: &str| format!("{}1{}", open.repeat(n), close.repeat(n));
-    assert!(Node::parse(nested(MAX_DEPTH, "[", "]").as_bytes()).is_ok());
-    assert!(Node::parse(nested(MAX_DEPTH, r#"{"a":"#, "}").as_bytes()).is_ok());
-    for n in [MAX_DEPTH + 1, 300, 100_000] {
+    // The deepest accepted document must read back with serde_json, as stored documents are.
+    for deepest in [
+        nested(MAX_DEPTH - 1, "[", "]"),
+        nested(MAX_DEPTH - 1, r#"{"a":"#, "}"),
+    ] {
+        assert!(Node::parse(deepest.as_bytes()).is_ok());
+        assert!(serde_json::from_str::<serde_json::Value>(&deepest).is_ok());
+    }
+    for n in [MAX_DEPTH, 300, 100_000] {
         let e = Node::parse(nested(n, "[", "]").as_bytes()).unwrap_err();
         assert!(
             e.contains("nesting deeper than 128") && e.contains("recursion limit"),
             "{e}"
         );
         assert!(Node::parse(nested(n, r#"{"a":["#, "]}").as_bytes()).is_err());
+        assert!(Node::parse(format!("{}{}", "[".repeat(n), "]".repeat(n)).as_bytes()).is_err());
     }
 }
 

@@ -282,6 +282,42 @@ pub async fn resend_cannot_change_the_source(s: &dyn Store) {
     assert_eq!(s.count_alerts().await.unwrap(), 9);
 }
 
+/// A batch's later item is read as a repeat only of names an alert of the batch will carry:
+/// a re-send's own id or provider key that matched nothing stored is not one.
+pub async fn repeats_follow_only_names_that_exist(s: &dyn Store) {
+    let t = now();
+    let producer = || Actor::producer("t");
+    let doc = |n: u8| format!(r#"{{"n":{n}}}"#).into_bytes();
+    let stored = new_alert(record("da-rep-1", Some("p-rep"), t), vec![], &doc(1));
+    s.ingest(vec![stored], producer(), t).await.unwrap();
+    // Found by provider key under another id, then that id alone: a new alert.
+    let by_key = new_alert(record("da-rep-zz", Some("p-rep"), t), vec![], &doc(2));
+    let by_id = new_alert(record("da-rep-zz", None, t), vec![], &doc(3));
+    let out = s.ingest(vec![by_key, by_id], producer(), t).await.unwrap();
+    assert_eq!(out, vec![IngestOutcome::Updated, IngestOutcome::Created]);
+    assert_eq!(
+        s.get_alert("da-rep-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .record
+            .version,
+        2
+    );
+    assert!(s.get_alert("da-rep-zz").await.unwrap().is_some());
+    // Found by id with a provider key it was not stored with, then that key under another
+    // id: the stored alert keeps its key, so the second is new.
+    let by_id = new_alert(record("da-rep-1", Some("p-new"), t), vec![], &doc(4));
+    let by_new_key = new_alert(record("da-rep-b", Some("p-new"), t), vec![], &doc(5));
+    let out = s
+        .ingest(vec![by_id, by_new_key], producer(), t)
+        .await
+        .unwrap();
+    assert_eq!(out, vec![IngestOutcome::Updated, IngestOutcome::Created]);
+    assert!(s.get_alert("da-rep-b").await.unwrap().is_some());
+    assert_eq!(s.count_alerts().await.unwrap(), 3);
+}
+
 /// Polls every future until all are done; their outcomes in order.
 async fn join_all<T>(
     mut futs: Vec<std::pin::Pin<Box<dyn Future<Output = T> + Send + '_>>>,

@@ -149,9 +149,13 @@ pub(crate) fn ingest(
     let (tx, rx) = crossbeam_channel::unbounded();
     let mut decider = engine.map(|e| Decider::start(e, &keys_of, batch.len(), tx));
     let mut seen = Vec::with_capacity(batch.len());
-    // Each id and provider key met so far, with the service source its alert has: the
-    // batch is refused here, before its first change, if a re-send would change it (the
-    // writer runs this job without a savepoint).
+    // The ids and provider keys of the batch's alerts so far, as they will be found when
+    // the batch is written (a new alert's own, a stored alert's stored ones), with the
+    // service source their alert has. A re-send that would change it is refused here,
+    // before the batch's first change (the writer runs this job without a savepoint).
+    // Names that no alert will carry (a re-send's own id when it matched a stored alert
+    // by provider key, say) stay out: a later item must not wait for an alert that is
+    // never written.
     let mut in_batch: HashMap<String, String> = HashMap::new();
     for (i, p) in batch.iter().enumerate() {
         let r = &p.alert.record;
@@ -164,7 +168,11 @@ pub(crate) fn ingest(
             Seen::EarlierInBatch
         } else if let Some((rid, old)) = find_existing(conn, docs, &r.id, key.as_deref())? {
             let o = &old.record;
-            same_source(&o.id, &o.service_source, &r.service_source).map_err(Failure::Refused)?;
+            // An identical retry changes nothing, whatever it says.
+            if old.document != p.alert.document {
+                same_source(&o.id, &o.service_source, &r.service_source)
+                    .map_err(Failure::Refused)?;
+            }
             // A later repeat must see this re-send merged in, so it looks again at its turn.
             in_batch.insert(o.id.clone(), o.service_source.clone());
             if let Some(k) = provider_key(o) {
@@ -175,12 +183,12 @@ pub(crate) fn ingest(
             if let Some(d) = decider.as_mut() {
                 d.push((r.id.clone(), r.last_activity, i));
             }
+            in_batch.insert(r.id.clone(), r.service_source.clone());
+            if let Some(k) = key {
+                in_batch.insert(k, r.service_source.clone());
+            }
             Seen::New
         });
-        in_batch.insert(r.id.clone(), r.service_source.clone());
-        if let Some(k) = key {
-            in_batch.insert(k, r.service_source.clone());
-        }
     }
     let cx = Writing {
         conn,
