@@ -262,21 +262,12 @@ pub async fn resend_cannot_change_the_source(s: &dyn Store) {
     assert_eq!(stored.record.version, 1);
     // Sent together, so that the writer is likely to commit them in one transaction: the
     // refusal costs the others nothing.
-    let good: Vec<NewAlert> = (0..8)
+    let mut sends: Vec<NewAlert> = (0..8)
         .map(|i| new_alert(record(&format!("da-src-g{i}"), None, t), vec![], &doc(i)))
         .collect();
-    let mut calls: Vec<std::pin::Pin<Box<dyn Future<Output = bool> + Send + '_>>> = good
-        .into_iter()
-        .map(|a| {
-            Box::pin(async move { s.ingest(vec![a], producer(), t).await.is_ok() })
-                as std::pin::Pin<Box<dyn Future<Output = bool> + Send + '_>>
-        })
-        .collect();
-    calls.insert(
-        3,
-        Box::pin(async move { s.ingest(vec![moved], producer(), t).await.is_ok() }),
-    );
-    let outcomes = join_all(calls).await;
+    sends.insert(3, moved);
+    let send = |a: NewAlert| async move { s.ingest(vec![a], producer(), t).await.is_ok() };
+    let outcomes = futures_util::future::join_all(sends.into_iter().map(send)).await;
     let expected: Vec<bool> = (0..9).map(|i| i != 3).collect();
     assert_eq!(outcomes, expected);
     assert_eq!(s.count_alerts().await.unwrap(), 9);
@@ -316,29 +307,6 @@ pub async fn repeats_follow_only_names_that_exist(s: &dyn Store) {
     assert_eq!(out, vec![IngestOutcome::Updated, IngestOutcome::Created]);
     assert!(s.get_alert("da-rep-b").await.unwrap().is_some());
     assert_eq!(s.count_alerts().await.unwrap(), 3);
-}
-
-/// Polls every future until all are done; their outcomes in order.
-async fn join_all<T>(
-    mut futs: Vec<std::pin::Pin<Box<dyn Future<Output = T> + Send + '_>>>,
-) -> Vec<T> {
-    let mut out: Vec<Option<T>> = futs.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        for (f, o) in futs.iter_mut().zip(out.iter_mut()) {
-            if o.is_none() {
-                if let std::task::Poll::Ready(v) = f.as_mut().poll(cx) {
-                    *o = Some(v);
-                }
-            }
-        }
-        if out.iter().all(Option::is_some) {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    out.into_iter().flatten().collect()
 }
 
 /// Documents read back byte for byte, NUL, bidi controls and all.
