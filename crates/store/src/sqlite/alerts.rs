@@ -174,19 +174,13 @@ pub(crate) fn ingest(
                     .map_err(Failure::Refused)?;
             }
             // A later repeat must see this re-send merged in, so it looks again at its turn.
-            in_batch.insert(o.id.clone(), o.service_source.clone());
-            if let Some(k) = provider_key(o) {
-                in_batch.insert(k, o.service_source.clone());
-            }
+            remember(&mut in_batch, &o.id, provider_key(o), &o.service_source);
             Seen::Stored(rid, Box::new(old))
         } else {
             if let Some(d) = decider.as_mut() {
                 d.push((r.id.clone(), r.last_activity, i));
             }
-            in_batch.insert(r.id.clone(), r.service_source.clone());
-            if let Some(k) = key {
-                in_batch.insert(k, r.service_source.clone());
-            }
+            remember(&mut in_batch, &r.id, key, &r.service_source);
             Seen::New
         });
     }
@@ -201,6 +195,20 @@ pub(crate) fn ingest(
     let out = ingest_classified(&cx, batch, seen, decider, &rx);
     super::discard::later(keys_of);
     Ok(out?)
+}
+
+/// Records the names a batch's alert will be found by when the batch is written, with its
+/// service source (see [`ingest`]).
+fn remember(
+    in_batch: &mut HashMap<String, String>,
+    id: &str,
+    provider_key: Option<String>,
+    source: &str,
+) {
+    in_batch.insert(id.to_string(), source.to_string());
+    if let Some(k) = provider_key {
+        in_batch.insert(k, source.to_string());
+    }
 }
 
 /// A re-send may not move an alert to another service source: otherwise a producer
