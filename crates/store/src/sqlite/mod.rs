@@ -3,6 +3,7 @@
 mod access;
 mod alerts;
 mod aside;
+mod checkpoint;
 mod claim;
 mod correlation;
 mod discard;
@@ -240,6 +241,7 @@ impl SqliteStore {
         );
         let writer = Writer::start(
             conn,
+            Some(path),
             Box::new(move || {
                 forget(&engine_slot);
                 unstage.rolled_back();

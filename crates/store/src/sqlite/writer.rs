@@ -7,8 +7,10 @@
 //! transaction of its own and without a savepoint: a savepoint keeps the original of every
 //! page it changes in an in-memory journal, which for a rebuild of the 1M bench store was a
 //! gigabyte of memory and copying.
+use super::checkpoint::{Checkpointer, BACKSTOP_PAGES};
 use crate::error::StoreError;
 use rusqlite::Connection;
+use std::path::Path;
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
@@ -128,15 +130,22 @@ impl Writer {
     /// `on_rollback` runs on the writer thread whenever a transaction does not commit, so
     /// in-memory state kept beside the database can be dropped.
     /// `on_commit` runs there after each commit, before any caller hears of it.
+    /// `file`: the database file, for checkpoints on a thread of their own (see
+    /// `checkpoint.rs`); `None` leaves them to SQLite's automatic checkpoint.
     pub(crate) fn start(
         conn: Connection,
+        file: Option<&Path>,
         on_rollback: Box<dyn Fn() + Send>,
         on_commit: Box<dyn Fn() + Send>,
     ) -> Result<Writer, StoreError> {
         let (tx, rx) = crossbeam_channel::unbounded::<Box<dyn Job>>();
+        let checkpointer = file.and_then(Checkpointer::start);
+        if checkpointer.is_some() {
+            conn.pragma_update(None, "wal_autocheckpoint", BACKSTOP_PAGES)?;
+        }
         let thread = std::thread::Builder::new()
             .name("rampart-sqlite-writer".into())
-            .spawn(move || run(&conn, &rx, &*on_rollback, &*on_commit))
+            .spawn(move || run(&conn, checkpointer, &rx, &*on_rollback, &*on_commit))
             .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
         Ok(Writer {
             tx: Some(tx),
@@ -207,6 +216,7 @@ impl Writer {
 
 fn run(
     conn: &Connection,
+    checkpointer: Option<Checkpointer>,
     rx: &crossbeam_channel::Receiver<Box<dyn Job>>,
     on_rollback: &dyn Fn(),
     on_commit: &dyn Fn(),
@@ -233,18 +243,27 @@ fn run(
                 Err(_) => break,
             }
         }
+        if checkpointer.as_ref().is_some_and(Checkpointer::take_finish) {
+            // Errors are the backstop's to handle: the automatic checkpoint still runs.
+            let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        }
         let outcome = commit(conn, &mut batch, alone);
         if outcome.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
             on_rollback();
         } else {
             on_commit();
+            if let Some(c) = &checkpointer {
+                c.committed();
+            }
         }
         for job in batch {
             job.finish(outcome.clone());
         }
     }
-    // Every handle is gone: fold the WAL back into the main file.
+    // Every handle is gone: stop the checkpoint thread, then fold the WAL back into the main
+    // file.
+    drop(checkpointer);
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         tracing::warn!(error = %e, "final WAL checkpoint failed; the WAL file still holds the data");
     }
