@@ -1,5 +1,6 @@
 //! SQL for alerts on SQLite: ingest (insert or merge), read, the queue, history.
 use super::docs::DocCodec;
+use super::known::KnownNames;
 use super::recent::RecentIndex;
 use super::writer::Failure;
 use crate::cursor::Cursor;
@@ -131,9 +132,7 @@ enum Seen {
 /// Entity-index rows of the whole batch go last, sorted by key, to the in-memory part of the
 /// index (`recent`), which writes them to the table a part at a time.
 pub(crate) fn ingest(
-    conn: &Connection,
-    recent: &RecentIndex,
-    docs: &DocCodec,
+    at: &Stores<'_>,
     mut batch: Vec<Prepared>,
     actor: &Actor,
     now: Timestamp,
@@ -157,16 +156,27 @@ pub(crate) fn ingest(
     // by provider key, say) stay out: a later item must not wait for an alert that is
     // never written.
     let mut in_batch: HashMap<String, String> = HashMap::new();
+    let Stores {
+        conn,
+        recent,
+        known,
+        docs,
+    } = *at;
     for (i, p) in batch.iter().enumerate() {
         let r = &p.alert.record;
         let key = p.provider_key.clone();
         let earlier = in_batch
             .get(&r.id)
             .or_else(|| key.as_ref().and_then(|k| in_batch.get(k)));
+        let stored = if earlier.is_some() || known.surely_new(&r.id, key.as_deref()) {
+            None
+        } else {
+            find_existing(conn, docs, &r.id, key.as_deref())?
+        };
         seen.push(if let Some(source) = earlier {
             same_source(&r.id, source, &r.service_source).map_err(Failure::Refused)?;
             Seen::EarlierInBatch
-        } else if let Some((rid, old)) = find_existing(conn, docs, &r.id, key.as_deref())? {
+        } else if let Some((rid, old)) = stored {
             let o = &old.record;
             // An identical retry changes nothing, whatever it says.
             if old.document != p.alert.document {
@@ -187,6 +197,7 @@ pub(crate) fn ingest(
     let cx = Writing {
         conn,
         recent,
+        known,
         docs,
         entities: &keys_of,
         actor,
@@ -224,10 +235,22 @@ fn same_source(id: &str, stored: &str, sent: &str) -> Result<(), StoreError> {
     })
 }
 
+/// Where ingest writes: the writer's connection and what is kept beside it in memory.
+#[derive(Clone, Copy)]
+pub(crate) struct Stores<'a> {
+    pub(crate) conn: &'a Connection,
+    /// The entity index's newest part (`recent.rs`).
+    pub(crate) recent: &'a RecentIndex,
+    /// The names stored alerts may have (`known.rs`).
+    pub(crate) known: &'a KnownNames,
+    pub(crate) docs: &'a DocCodec,
+}
+
 /// What every step of writing one batch needs.
 struct Writing<'a> {
     conn: &'a Connection,
     recent: &'a RecentIndex,
+    known: &'a KnownNames,
     docs: &'a DocCodec,
     /// The alerts' keys, in batch order.
     entities: &'a Arc<Vec<Vec<EntityKey>>>,
@@ -400,6 +423,8 @@ fn write_batch(
                 }
                 let reasons = super::correlation::reasons_json(&reasons);
                 let rid = insert(conn, &p, reasons.as_deref())?;
+                cx.known
+                    .stage(&p.alert.record.id, p.provider_key.as_deref());
                 newest = Some(rid);
                 spent.push(p);
                 rid

@@ -10,6 +10,7 @@ mod discard;
 mod docs;
 mod incident_triage;
 mod incidents;
+mod known;
 mod recent;
 mod triage;
 mod writer;
@@ -24,6 +25,7 @@ use crate::query::{AlertPage, AlertQuery};
 use crate::{IngestOutcome, Store, StoredAlert};
 use async_trait::async_trait;
 use correlation::Engine;
+use known::KnownNames;
 use rampart_domain::access::{Grant, RoleDef};
 use rampart_domain::alert::NewAlert;
 use rampart_domain::correlate::CorrelationConfig;
@@ -70,6 +72,8 @@ pub struct SqliteStore {
     engine: Arc<Mutex<Option<Engine>>>,
     /// The part of the entity index being filled, in memory (see `recent.rs`).
     recent: Arc<RecentIndex>,
+    /// Which alert ids and provider keys may be stored (see `known.rs`).
+    known: Arc<KnownNames>,
     /// How alert documents are compressed (see `docs.rs`).
     docs: Arc<docs::DocCodec>,
     /// The data directory's writer lock, once this process holds it (see `claim.rs`).
@@ -231,13 +235,16 @@ impl SqliteStore {
         migrate(&conn)?;
         rusqlite::vtab::array::load_module(&conn)?;
         let recent = Arc::new(RecentIndex::load(&conn, shift)?);
+        let known = KnownNames::new(path, known::MIN_CAPACITY);
+        known.rebuild(0);
         let docs = Arc::new(docs::DocCodec::load(&conn)?);
         let opened_at = data_version(&conn)?;
         let engine: Arc<Mutex<Option<Engine>>> = Arc::new(Mutex::new(None));
-        let (engine_slot, unstage, publish) = (
+        let (engine_slot, unstage, publish, names) = (
             Arc::clone(&engine),
             Arc::clone(&recent),
             Arc::clone(&recent),
+            Arc::clone(&known),
         );
         let writer = Writer::start(
             conn,
@@ -246,7 +253,10 @@ impl SqliteStore {
                 forget(&engine_slot);
                 unstage.rolled_back();
             }),
-            Box::new(move || publish.committed()),
+            Box::new(move || {
+                publish.committed();
+                names.committed();
+            }),
         )?;
         let (tx, rx) = crossbeam_channel::bounded(READERS);
         for _ in 0..READERS {
@@ -269,6 +279,7 @@ impl SqliteStore {
             correlation,
             engine,
             recent,
+            known,
             docs,
             claimed: std::sync::OnceLock::new(),
             claiming: tokio::sync::Mutex::new(()),
@@ -291,12 +302,14 @@ impl SqliteStore {
         }
         let lock = claim::take(&self.path)?;
         let (recent, slot) = (Arc::clone(&self.recent), Arc::clone(&self.engine));
+        let known = Arc::clone(&self.known);
         let (codec, opened_at) = (Arc::clone(&self.docs), self.opened_at);
         self.writer
             .write(move |conn| {
                 if data_version(conn)? != opened_at {
                     recent.reload(conn)?;
                     codec.refresh(conn)?;
+                    known.rebuild(0);
                     forget(&slot);
                 }
                 Ok(())
@@ -410,16 +423,22 @@ impl Store for SqliteStore {
         }
         let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
         let recent = Arc::clone(&self.recent);
-        let codec = Arc::clone(&self.docs);
+        let (codec, known) = (Arc::clone(&self.docs), Arc::clone(&self.known));
         self.writer
             .write_unguarded(move |conn| {
                 let mark = recent.mark();
+                let at = alerts::Stores {
+                    conn,
+                    recent: &recent,
+                    known: &known,
+                    docs: &codec,
+                };
                 let out = if cfg.enabled {
                     with_engine(conn, &slot, &cfg, |e| {
-                        alerts::ingest(conn, &recent, &codec, prepared, &actor, now, Some(e))
+                        alerts::ingest(&at, prepared, &actor, now, Some(e))
                     })
                 } else {
-                    alerts::ingest(conn, &recent, &codec, prepared, &actor, now, None)
+                    alerts::ingest(&at, prepared, &actor, now, None)
                 };
                 if out.is_err() {
                     // The job's SQL is rolled back; so is what it staged.
