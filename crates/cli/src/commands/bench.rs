@@ -55,9 +55,9 @@ pub struct IngestArgs {
     #[arg(long)]
     pub in_order: bool,
     /// Measure what correlation costs: this many rounds, each one run without and one with
-    /// correlation into fresh stores, the same alerts in both. Prints each round's ratio and
-    /// the medians; neighbouring runs share the machine's mood, which single runs on a
-    /// shared machine do not.
+    /// correlation into fresh stores, the same alerts in both, the two in alternating order.
+    /// Prints each round's ratio and the medians; neighbouring runs share the machine's mood,
+    /// which single runs on a shared machine do not.
     #[arg(long, conflicts_with_all = ["data_dir", "no_correlation"])]
     pub compare_correlation: Option<usize>,
 }
@@ -319,7 +319,8 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `bench ingest --compare-correlation N`: alternating runs without and with correlation.
+/// `bench ingest --compare-correlation N`: alternating runs without and with correlation,
+/// in alternating order.
 async fn compare_correlation(a: &IngestArgs, rounds: usize) -> anyhow::Result<()> {
     let (bodies, bytes) = bodies(a, 0)?;
     let n = a.alerts as f64;
@@ -334,8 +335,12 @@ async fn compare_correlation(a: &IngestArgs, rounds: usize) -> anyhow::Result<()
     let (mut time, mut cpu) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
         let mut pair = [None, None];
-        for (slot, correlate) in [false, true].into_iter().enumerate() {
-            let srv = start_server(None, correlate).await?;
+        // Off first in odd rounds, on first in even ones: whichever runs second meets what
+        // the first left behind (write-back, a warmer or colder cache), so neither side
+        // always does.
+        let order = if round % 2 == 1 { [0, 1] } else { [1, 0] };
+        for slot in order {
+            let srv = start_server(None, slot == 1).await?;
             let m = send_all(&srv, bodies.clone(), a.connections).await?;
             srv.stop().await;
             if let Some(p) = pair.get_mut(slot) {

@@ -1,8 +1,10 @@
 //! One process at a time may ingest into a data directory or reshape its incidents.
 //!
-//! Two parts of the store live in the memory of the process that writes: the newest part of
-//! the entity index (`recent.rs`) and the correlation engine. A second process writing the
-//! same database (`rampart ingest FILE` beside a running `rampart serve`, say) would stage
+//! Parts of the store live in the memory of the process that writes: the newest part of
+//! the entity index (`recent.rs`), the correlation engine, and the filter of stored alert
+//! names that spares new alerts their lookups (`known.rs`, built at the claim). A second
+//! process writing the same database (`rampart ingest FILE` beside a running `rampart
+//! serve`, say) would stage
 //! entity rows the first never sees; when the first sealed that part, the second's rows
 //! were lost from the index for good, and each engine would correlate without the other's
 //! alerts. So the first ingest, correlation or incident change of a process takes an

@@ -7,18 +7,20 @@
 //! "surely not stored" without SQL; "maybe" (a stored name, or a false positive at about
 //! 1 %) still looks.
 //!
-//! A name missing from the filter would let a re-send be inserted twice (the unique index
-//! would then fail the whole transaction), so every path that stores names reaches it:
-//! - the writer stages the names of each alert it inserts ([`KnownNames::stage`]), and
-//!   stages move into the filter when their transaction commits, so a name counts only once
-//!   it can be found;
-//! - a filter is filled from the table by a thread of its own, after it became the one the
-//!   writer adds to and inside a single read transaction begun after that: an alert committed
+//! A stored name missing from the filter would let a re-send be inserted twice (the unique
+//! index then fails the whole group commit), so every path that stores names reaches it:
+//! - the writer stages the names of each alert it inserts ([`KnownNames::stage`]); staged
+//!   names count at once, and move into the filters when their transaction commits;
+//! - a filter is filled from the table by a thread of its own, inside one read transaction
+//!   begun after the writer thread installed it as the one it adds to: an alert committed
 //!   before the scan's snapshot is scanned, one committed after it is added by the writer.
+//!   Only a filter filled to the end answers.
 //!
-//! Until that scan is done the filter is not used. It is built when the store opens, again
-//! when another process wrote to the store (see `claim.rs`), and, twice as large, whenever
-//! the names added outgrow what it was sized for.
+//! The first filter is built when this process claims the store for writing
+//! ([`KnownNames::reset`], see `claim.rs`): from then on no other process inserts alerts,
+//! and a process that never ingests (a `rampart user` command) never scans. When the names
+//! outgrow it, a filter twice as large is filled while the old one keeps answering, the
+//! writer adding to both.
 use rusqlite::{Connection, OpenFlags};
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -26,13 +28,17 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use crate::error::StoreError;
 use fastbloom::AtomicBloomFilter;
 
 /// False positives wanted: one new alert in a hundred still looks itself up.
 const FALSE_POSITIVES: f64 = 0.01;
 
-/// The smallest filter, in names (1.2 MB of bits).
+/// The smallest filter, in names (about 1.2 MB of bits).
 pub(crate) const MIN_CAPACITY: usize = 1 << 20;
+
+/// Rows a filling thread reads between checks that its filter is still wanted.
+const ROWS_PER_CHECK: usize = 4096;
 
 /// The 64-bit digest a name is filed under (SipHash with fixed keys: the filter lives only
 /// in memory, so the digest need not be stable across versions).
@@ -49,19 +55,19 @@ struct Filter {
     capacity: usize,
     /// Names added so far (scanned and committed).
     added: AtomicUsize,
-    /// Whether its scan of the table is done: only then does it answer.
-    ready: AtomicBool,
+    /// Names at which a larger filter is started; raised when filling one fails.
+    grow_at: AtomicUsize,
 }
 
 impl Filter {
-    fn new(capacity: usize) -> Filter {
+    fn new(capacity: usize) -> Arc<Filter> {
         let capacity = capacity.max(1);
-        Filter {
+        Arc::new(Filter {
             bloom: AtomicBloomFilter::with_false_pos(FALSE_POSITIVES).expected_items(capacity),
             capacity,
             added: AtomicUsize::new(0),
-            ready: AtomicBool::new(false),
-        }
+            grow_at: AtomicUsize::new(capacity),
+        })
     }
 
     fn add(&self, hash: u64) {
@@ -70,35 +76,48 @@ impl Filter {
     }
 }
 
+#[derive(Debug, Default)]
+struct Filters {
+    /// Filled to the end: answers [`KnownNames::surely_new`].
+    answering: Option<Arc<Filter>>,
+    /// Being filled, to replace it.
+    filling: Option<Arc<Filter>>,
+}
+
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct KnownNames {
     path: PathBuf,
     /// The smallest filter, in names (tests make it tiny to see filters grow).
     min_capacity: AtomicUsize,
-    current: RwLock<Arc<Filter>>,
-    /// Names inserted by the writer's open transaction.
+    filters: RwLock<Filters>,
+    /// Names inserted by the writer's open transaction. A transaction that is rolled back
+    /// leaves its names here: a name too many only costs a lookup, and the next commit moves
+    /// it into the filters.
     staged: Mutex<HashSet<u64>>,
-    /// A scan is running: growth starts no second one.
-    building: AtomicBool,
+    /// The store is closing: filling threads stop (their read transaction would hold up
+    /// the last checkpoint).
+    closed: AtomicBool,
 }
 
 impl KnownNames {
-    /// An empty, unused filter for the database at `path`; [`KnownNames::rebuild`] fills it.
-    /// A name staged by a transaction that is then rolled back stays staged: a name too many
-    /// only costs a lookup, and the next commit moves it into the filter.
+    /// No filter yet, so nothing is sure: [`KnownNames::reset`] starts one.
     pub(crate) fn new(path: &Path, min_capacity: usize) -> Arc<KnownNames> {
         Arc::new(KnownNames {
             path: path.to_path_buf(),
             min_capacity: AtomicUsize::new(min_capacity),
-            current: RwLock::new(Arc::new(Filter::new(min_capacity))),
+            filters: RwLock::new(Filters::default()),
             staged: Mutex::new(HashSet::new()),
-            building: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
         })
     }
 
-    fn current(&self) -> Arc<Filter> {
-        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    fn filters(&self) -> std::sync::RwLockReadGuard<'_, Filters> {
+        self.filters.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn filters_mut(&self) -> std::sync::RwLockWriteGuard<'_, Filters> {
+        self.filters.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn staged(&self) -> std::sync::MutexGuard<'_, HashSet<u64>> {
@@ -108,10 +127,10 @@ impl KnownNames {
     /// Whether no stored alert (nor one of the open transaction) can have either name.
     /// `false` when unsure, which only costs a lookup.
     pub(crate) fn surely_new(&self, id: &str, provider_key: Option<&str>) -> bool {
-        let f = self.current();
-        if !f.ready.load(Ordering::Acquire) {
+        let filters = self.filters();
+        let Some(f) = filters.answering.as_ref() else {
             return false;
-        }
+        };
         let staged = self.staged();
         let absent = |name: &str| {
             let h = name_hash(name);
@@ -129,57 +148,129 @@ impl KnownNames {
         }
     }
 
-    /// The writer's transaction committed: its names can be found now. Starts a larger
-    /// filter once this one holds more names than it was sized for.
+    /// The writer's transaction committed: its names go into every filter, answering or
+    /// being filled. Starts a larger filter once the answering one holds more names than it
+    /// was sized for. Runs on the writer thread.
     pub(crate) fn committed(self: &Arc<Self>) {
         let names = std::mem::take(&mut *self.staged());
-        let f = self.current();
-        for h in names {
-            f.add(h);
-        }
-        if f.added.load(Ordering::Relaxed) > f.capacity {
-            self.rebuild(2 * f.capacity);
+        let grow = {
+            let filters = self.filters();
+            for f in filters.answering.iter().chain(filters.filling.iter()) {
+                for h in &names {
+                    f.add(*h);
+                }
+            }
+            match (&filters.answering, &filters.filling) {
+                (Some(f), None)
+                    if f.added.load(Ordering::Relaxed) > f.grow_at.load(Ordering::Relaxed) =>
+                {
+                    Some(2 * f.capacity)
+                }
+                _ => None,
+            }
+        };
+        if let Some(capacity) = grow {
+            let f = Filter::new(capacity);
+            self.filters_mut().filling = Some(Arc::clone(&f));
+            self.spawn_fill(f);
         }
     }
 
-    /// Fills a new filter of at least `capacity` names from the table on a thread of its
-    /// own, and makes it the one the writer adds to at once. Unless a scan is running.
-    pub(crate) fn rebuild(self: &Arc<Self>, capacity: usize) {
-        if self.building.swap(true, Ordering::AcqRel) {
-            return;
-        }
+    /// Drops every filter and starts filling a new one from the table: for when this process
+    /// claims the store (another process may have written before). Runs on the writer thread,
+    /// so no commit of this process falls between the swap and the scan's snapshot unseen.
+    pub(crate) fn reset(self: &Arc<Self>, conn: &Connection) -> Result<(), StoreError> {
+        // Rowids are never reused and alerts are not deleted: the highest is the count.
+        let stored: Option<i64> =
+            conn.query_row("SELECT max(rid) FROM alerts", [], |r| r.get(0))?;
+        let stored = usize::try_from(stored.unwrap_or(0)).unwrap_or(0);
+        // Room to double before the next filter (an alert has up to two names).
+        let capacity = (4 * stored).max(self.min_capacity.load(Ordering::Relaxed));
+        let f = Filter::new(capacity);
+        *self.filters_mut() = Filters {
+            answering: None,
+            filling: Some(Arc::clone(&f)),
+        };
+        self.spawn_fill(f);
+        Ok(())
+    }
+
+    /// Stops filling threads at their next check.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// Whether `f` is still the filter being filled, and the store open.
+    fn wanted(&self, f: &Arc<Filter>) -> bool {
+        !self.closed.load(Ordering::Acquire)
+            && self
+                .filters()
+                .filling
+                .as_ref()
+                .is_some_and(|g| Arc::ptr_eq(f, g))
+    }
+
+    fn spawn_fill(self: &Arc<Self>, f: Arc<Filter>) {
         let known = Arc::clone(self);
         let spawned = std::thread::Builder::new()
             .name("rampart-known".into())
-            .spawn(move || {
-                if let Err(e) = known.fill(capacity) {
-                    tracing::warn!(error = %e, "cannot list stored alert ids; ingest looks each one up");
-                }
-                known.building.store(false, Ordering::Release);
-            });
+            .spawn(move || known.fill_and_answer(&f));
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "no thread to list stored alert ids; ingest looks each one up");
-            self.building.store(false, Ordering::Release);
+            self.abandon(None);
         }
     }
 
-    fn fill(&self, capacity: usize) -> rusqlite::Result<()> {
+    fn fill_and_answer(&self, f: &Arc<Filter>) {
+        let started = std::time::Instant::now();
+        match self.fill(f) {
+            Ok(true) => {
+                let mut filters = self.filters_mut();
+                if filters.filling.as_ref().is_some_and(|g| Arc::ptr_eq(f, g)) {
+                    filters.filling = None;
+                    filters.answering = Some(Arc::clone(f));
+                    tracing::debug!(
+                        names = f.added.load(Ordering::Relaxed),
+                        capacity = f.capacity,
+                        ms = started.elapsed().as_millis() as u64,
+                        "listed stored alert ids for ingest"
+                    );
+                }
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list stored alert ids; ingest looks each one up");
+                self.abandon(Some(f));
+            }
+        }
+    }
+
+    /// Filling `f` failed (or `None`: could not start): stop filling it, and let the
+    /// answering filter, if any, grow only when it has taken as many names again.
+    fn abandon(&self, f: Option<&Arc<Filter>>) {
+        let mut filters = self.filters_mut();
+        let ours = match (f, filters.filling.as_ref()) {
+            (Some(f), Some(g)) => Arc::ptr_eq(f, g),
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        if ours {
+            filters.filling = None;
+            if let Some(a) = &filters.answering {
+                let added = a.added.load(Ordering::Relaxed);
+                a.grow_at.store(2 * added, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Adds every stored name to `f`, from one snapshot; `false` if `f` stopped being wanted.
+    fn fill(&self, f: &Arc<Filter>) -> rusqlite::Result<bool> {
         let conn = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        let started = std::time::Instant::now();
-        let stored: i64 = conn.query_row("SELECT count(*) FROM alerts", [], |r| r.get(0))?;
-        let stored = usize::try_from(stored).unwrap_or(0);
-        // Room to double before the next rebuild (an alert has up to two names).
-        let f = Arc::new(Filter::new(
-            capacity
-                .max(4 * stored)
-                .max(self.min_capacity.load(Ordering::Relaxed)),
-        ));
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&f);
-        // Both scans read one snapshot, taken after the swap (see the module docs).
+        // Both scans read one snapshot, taken at the first one, after `f` was installed.
         conn.execute_batch("BEGIN")?;
         for sql in [
             "SELECT id FROM alerts",
@@ -187,25 +278,24 @@ impl KnownNames {
         ] {
             let mut stmt = conn.prepare(sql)?;
             let mut rows = stmt.query([])?;
+            let mut n = 0usize;
             while let Some(row) = rows.next()? {
                 f.add(name_hash(row.get_ref(0)?.as_str()?));
+                n += 1;
+                if n.is_multiple_of(ROWS_PER_CHECK) && !self.wanted(f) {
+                    return Ok(false);
+                }
             }
         }
         conn.execute_batch("COMMIT")?;
-        f.ready.store(true, Ordering::Release);
-        tracing::debug!(
-            alerts = stored,
-            capacity = f.capacity,
-            ms = started.elapsed().as_millis() as u64,
-            "listed stored alert ids for ingest"
-        );
-        Ok(())
+        Ok(self.wanted(f))
     }
 
-    /// Whether the filter answers and no scan is running (tests wait for it).
+    /// Whether a filter answers and none is being filled (tests wait for it).
     #[cfg(test)]
     pub(crate) fn settled(&self) -> bool {
-        self.current().ready.load(Ordering::Acquire) && !self.building.load(Ordering::Acquire)
+        let filters = self.filters();
+        filters.answering.is_some() && filters.filling.is_none()
     }
 
     /// Makes later filters as small as `names` (tests see filters grow).
@@ -214,10 +304,10 @@ impl KnownNames {
         self.min_capacity.store(names, Ordering::Relaxed);
     }
 
-    /// The capacity of the filter in use (tests check growth).
+    /// The capacity of the answering filter (tests check growth).
     #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
-        self.current().capacity
+        self.filters().answering.as_ref().map_or(0, |f| f.capacity)
     }
 }
 
@@ -266,12 +356,13 @@ mod tests {
         let s = SqliteStore::open_dir(dir.path()).unwrap();
         put(&s, (0..300).map(alert).collect()).await;
         drop(s);
-        let k = KnownNames::new(&dir.path().join("rampart.db"), 8);
+        let db = dir.path().join("rampart.db");
+        let k = KnownNames::new(&db, 8);
         assert!(
             !k.surely_new("da-kn-999", None),
-            "unfilled, it is never sure"
+            "without a filter, it is never sure"
         );
-        k.rebuild(0);
+        k.reset(&rusqlite::Connection::open(&db).unwrap()).unwrap();
         ready(&k).await;
         assert!(
             k.capacity() >= 1200,
@@ -298,15 +389,17 @@ mod tests {
         assert!(!k.surely_new("da-kn-5000", None));
     }
 
-    /// Filters are rebuilt, and grow, while alerts keep coming; every re-send, by id or by
+    /// Filters are replaced, and grow, while alerts keep coming; every re-send, by id or by
     /// provider key only, still finds its alert.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn resends_find_their_alert_while_filters_are_rebuilt_and_grow() {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStore::open_dir(dir.path()).unwrap();
+        s.claim_writer().await.unwrap();
         ready(&s.known).await;
         s.known.set_min_capacity(16);
-        s.known.rebuild(0);
+        let conn = rusqlite::Connection::open(dir.path().join("rampart.db")).unwrap();
+        s.known.reset(&conn).unwrap();
         ready(&s.known).await;
         assert_eq!(s.known.capacity(), 16);
         for b in 0..40i64 {
@@ -329,13 +422,43 @@ mod tests {
             }
         }
         assert_eq!(s.count_alerts().await.unwrap(), 1000);
+        ready(&s.known).await;
         assert!(s.known.capacity() >= 512, "grew: {}", s.known.capacity());
-        // Reopened, the filter is filled from the table again.
+        assert!(
+            s.known.surely_new("da-unseen", None),
+            "the grown filter answers"
+        );
+        assert!(!s.known.surely_new("da-kn-999", None));
+        // Reopened, the filter is filled from the table again when the store is claimed.
         drop(s);
         let s = SqliteStore::open_dir(dir.path()).unwrap();
+        s.claim_writer().await.unwrap();
         ready(&s.known).await;
         let again = put(&s, (0..1000).map(alert).collect()).await;
         assert!(again.iter().all(|o| *o == IngestOutcome::Updated));
         assert_eq!(s.count_alerts().await.unwrap(), 1000);
+    }
+
+    /// A store opened before another process stored alerts builds its filter when it claims
+    /// the directory, so the other process's alerts are known: their re-sends update them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn what_another_process_stored_before_the_claim_is_known() {
+        let dir = tempfile::tempdir().unwrap();
+        let late = SqliteStore::open_dir(dir.path()).unwrap();
+        {
+            let early = SqliteStore::open_dir(dir.path()).unwrap();
+            put(&early, (0..200).map(alert).collect()).await;
+            ready(&early.known).await;
+        }
+        late.claim_writer().await.unwrap();
+        ready(&late.known).await;
+        for n in [0, 99, 199] {
+            assert!(!late.known.surely_new(&format!("da-kn-{n}"), None));
+        }
+        let again = put(&late, (0..200).map(alert).collect()).await;
+        assert!(again.iter().all(|o| *o == IngestOutcome::Updated));
+        let keyed = put(&late, (0..200).map(by_key).collect()).await;
+        assert!(keyed.iter().all(|o| *o == IngestOutcome::Updated));
+        assert_eq!(late.count_alerts().await.unwrap(), 200);
     }
 }

@@ -86,6 +86,14 @@ pub struct SqliteStore {
     opened_at: i64,
 }
 
+impl Drop for SqliteStore {
+    /// Stops a thread still listing alert ids: its read transaction would hold up the
+    /// writer's last checkpoint.
+    fn drop(&mut self) {
+        self.known.close();
+    }
+}
+
 /// Drops the engine, so that it is read from the store again when next needed.
 fn forget(slot: &Mutex<Option<Engine>>) {
     if let Ok(mut e) = slot.lock() {
@@ -236,7 +244,6 @@ impl SqliteStore {
         rusqlite::vtab::array::load_module(&conn)?;
         let recent = Arc::new(RecentIndex::load(&conn, shift)?);
         let known = KnownNames::new(path, known::MIN_CAPACITY);
-        known.rebuild(0);
         let docs = Arc::new(docs::DocCodec::load(&conn)?);
         let opened_at = data_version(&conn)?;
         let engine: Arc<Mutex<Option<Engine>>> = Arc::new(Mutex::new(None));
@@ -291,7 +298,8 @@ impl SqliteStore {
     /// incidents (see `claim.rs`). If another process wrote since this one opened the store,
     /// the in-memory part of the entity index is read again, a document dictionary it
     /// trained is taken up, and the engine is forgotten (it is re-read when next needed).
-    /// Otherwise (a server claiming at start) nothing is read twice.
+    /// Otherwise (a server claiming at start) nothing is read twice. Either way the filter
+    /// of stored alert names starts filling (see `known.rs`).
     async fn claim(&self) -> Result<(), StoreError> {
         if self.claimed.get().is_some() {
             return Ok(());
@@ -309,9 +317,10 @@ impl SqliteStore {
                 if data_version(conn)? != opened_at {
                     recent.reload(conn)?;
                     codec.refresh(conn)?;
-                    known.rebuild(0);
                     forget(&slot);
                 }
+                // Built here, not at opening: from now on only this process inserts alerts.
+                known.reset(conn)?;
                 Ok(())
             })
             .await?;
