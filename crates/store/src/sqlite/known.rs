@@ -18,9 +18,10 @@
 //!
 //! The first filter is built when this process claims the store for writing
 //! ([`KnownNames::reset`], see `claim.rs`): from then on no other process inserts alerts,
-//! and a process that never ingests (a `rampart user` command) never scans. When the names
+//! and a process that never claims (a `rampart user` command) never scans. When the names
 //! outgrow it, a filter twice as large is filled while the old one keeps answering, the
-//! writer adding to both.
+//! writer adding to both. A first filter whose filling failed is tried again after a
+//! thousand commits; until a filter answers, ingest looks every alert up.
 use rusqlite::{Connection, OpenFlags};
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -36,6 +37,12 @@ const FALSE_POSITIVES: f64 = 0.01;
 
 /// The smallest filter, in names (about 1.2 MB of bits).
 pub(crate) const MIN_CAPACITY: usize = 1 << 20;
+
+/// The largest filter, in names (about 320 MB of bits): rowids can be far above the count.
+const MAX_CAPACITY: usize = 1 << 28;
+
+/// Commits after a failed fill before a first filter is tried again.
+const RETRY_AFTER_COMMITS: usize = 1000;
 
 /// Rows a filling thread reads between checks that its filter is still wanted.
 const ROWS_PER_CHECK: usize = 4096;
@@ -96,8 +103,12 @@ pub(crate) struct KnownNames {
     /// it into the filters.
     staged: Mutex<HashSet<u64>>,
     /// The store is closing: filling threads stop (their read transaction would hold up
-    /// the last checkpoint).
+    /// the last checkpoint), and no new one starts.
     closed: AtomicBool,
+    /// Commits since a fill was last started, for retrying a first filter that failed.
+    commits_since_failure: AtomicUsize,
+    /// The stored alerts `reset` counted, to size a retried first filter.
+    last_stored: AtomicUsize,
 }
 
 impl KnownNames {
@@ -109,6 +120,8 @@ impl KnownNames {
             filters: RwLock::new(Filters::default()),
             staged: Mutex::new(HashSet::new()),
             closed: AtomicBool::new(false),
+            commits_since_failure: AtomicUsize::new(0),
+            last_stored: AtomicUsize::new(0),
         })
     }
 
@@ -125,7 +138,8 @@ impl KnownNames {
     }
 
     /// Whether no stored alert (nor one of the open transaction) can have either name.
-    /// `false` when unsure, which only costs a lookup.
+    /// `false` when unsure, which only costs a lookup. Writer thread only: names move from
+    /// the staged set into the filters on that thread.
     pub(crate) fn surely_new(&self, id: &str, provider_key: Option<&str>) -> bool {
         let filters = self.filters();
         let Some(f) = filters.answering.as_ref() else {
@@ -139,7 +153,7 @@ impl KnownNames {
         absent(id) && provider_key.is_none_or(absent)
     }
 
-    /// Records the names of an alert the writer's open transaction inserts.
+    /// Records the names of an alert the writer's open transaction inserts (writer thread).
     pub(crate) fn stage(&self, id: &str, provider_key: Option<&str>) {
         let mut staged = self.staged();
         staged.insert(name_hash(id));
@@ -149,44 +163,63 @@ impl KnownNames {
     }
 
     /// The writer's transaction committed: its names go into every filter, answering or
-    /// being filled. Starts a larger filter once the answering one holds more names than it
-    /// was sized for. Runs on the writer thread.
+    /// being filled, and only then leave the staged set, so no filter answers without them
+    /// at any moment. Starts a larger filter once the answering one has taken as many names
+    /// as it should before growing, and tries the first one again, a while after filling it
+    /// failed. Writer thread only, like [`KnownNames::stage`] and [`KnownNames::reset`].
     pub(crate) fn committed(self: &Arc<Self>) {
-        let names = std::mem::take(&mut *self.staged());
-        let grow = {
+        let next = {
             let filters = self.filters();
+            let mut staged = self.staged();
             for f in filters.answering.iter().chain(filters.filling.iter()) {
-                for h in &names {
+                for h in staged.iter() {
                     f.add(*h);
                 }
             }
-            match (&filters.answering, &filters.filling) {
-                (Some(f), None)
-                    if f.added.load(Ordering::Relaxed) > f.grow_at.load(Ordering::Relaxed) =>
-                {
-                    Some(2 * f.capacity)
+            staged.clear();
+            if self.closed.load(Ordering::Acquire) {
+                None
+            } else {
+                match (&filters.answering, &filters.filling) {
+                    (Some(f), None)
+                        if f.added.load(Ordering::Relaxed) > f.grow_at.load(Ordering::Relaxed) =>
+                    {
+                        Some(2 * f.capacity)
+                    }
+                    (None, None) => {
+                        let waited = self.commits_since_failure.fetch_add(1, Ordering::Relaxed);
+                        (waited >= RETRY_AFTER_COMMITS)
+                            .then(|| self.capacity_from(self.last_stored.load(Ordering::Relaxed)))
+                    }
+                    _ => None,
                 }
-                _ => None,
             }
         };
-        if let Some(capacity) = grow {
+        if let Some(capacity) = next {
             let f = Filter::new(capacity);
             self.filters_mut().filling = Some(Arc::clone(&f));
             self.spawn_fill(f);
         }
     }
 
+    /// Room for `stored` alerts to double (an alert has up to two names), within bounds.
+    fn capacity_from(&self, stored: usize) -> usize {
+        stored
+            .saturating_mul(4)
+            .clamp(self.min_capacity.load(Ordering::Relaxed), MAX_CAPACITY)
+    }
+
     /// Drops every filter and starts filling a new one from the table: for when this process
     /// claims the store (another process may have written before). Runs on the writer thread,
     /// so no commit of this process falls between the swap and the scan's snapshot unseen.
     pub(crate) fn reset(self: &Arc<Self>, conn: &Connection) -> Result<(), StoreError> {
-        // Rowids are never reused and alerts are not deleted: the highest is the count.
+        // Alerts are not deleted, so the highest rowid is at least their count (a cheap
+        // upper bound: rowids may skip).
         let stored: Option<i64> =
             conn.query_row("SELECT max(rid) FROM alerts", [], |r| r.get(0))?;
         let stored = usize::try_from(stored.unwrap_or(0)).unwrap_or(0);
-        // Room to double before the next filter (an alert has up to two names).
-        let capacity = (4 * stored).max(self.min_capacity.load(Ordering::Relaxed));
-        let f = Filter::new(capacity);
+        self.last_stored.store(stored, Ordering::Relaxed);
+        let f = Filter::new(self.capacity_from(stored));
         *self.filters_mut() = Filters {
             answering: None,
             filling: Some(Arc::clone(&f)),
@@ -211,10 +244,18 @@ impl KnownNames {
     }
 
     fn spawn_fill(self: &Arc<Self>, f: Arc<Filter>) {
+        self.commits_since_failure.store(0, Ordering::Relaxed);
         let known = Arc::clone(self);
         let spawned = std::thread::Builder::new()
             .name("rampart-known".into())
-            .spawn(move || known.fill_and_answer(&f));
+            .spawn(move || {
+                // A fill that panics is given up like one that fails, so growth and the
+                // retry of a first filter can start again.
+                let run = std::panic::AssertUnwindSafe(|| known.fill_and_answer(&f));
+                if std::panic::catch_unwind(run).is_err() {
+                    known.abandon(Some(&f));
+                }
+            });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "no thread to list stored alert ids; ingest looks each one up");
             self.abandon(None);
@@ -265,6 +306,9 @@ impl KnownNames {
 
     /// Adds every stored name to `f`, from one snapshot; `false` if `f` stopped being wanted.
     fn fill(&self, f: &Arc<Filter>) -> rusqlite::Result<bool> {
+        if !self.wanted(f) {
+            return Ok(false);
+        }
         let conn = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -296,6 +340,12 @@ impl KnownNames {
     pub(crate) fn settled(&self) -> bool {
         let filters = self.filters();
         filters.answering.is_some() && filters.filling.is_none()
+    }
+
+    /// Whether no filter is being filled (tests wait for a failed fill to be given up).
+    #[cfg(test)]
+    pub(crate) fn idle(&self) -> bool {
+        self.filters().filling.is_none()
     }
 
     /// Makes later filters as small as `names` (tests see filters grow).
@@ -424,9 +474,12 @@ mod tests {
         assert_eq!(s.count_alerts().await.unwrap(), 1000);
         ready(&s.known).await;
         assert!(s.known.capacity() >= 512, "grew: {}", s.known.capacity());
+        let surely = (0..100)
+            .filter(|n| s.known.surely_new(&format!("da-unseen-{n}"), None))
+            .count();
         assert!(
-            s.known.surely_new("da-unseen", None),
-            "the grown filter answers"
+            surely > 80,
+            "the grown filter answers: {surely} of 100 sure"
         );
         assert!(!s.known.surely_new("da-kn-999", None));
         // Reopened, the filter is filled from the table again when the store is claimed.
@@ -437,6 +490,46 @@ mod tests {
         let again = put(&s, (0..1000).map(alert).collect()).await;
         assert!(again.iter().all(|o| *o == IngestOutcome::Updated));
         assert_eq!(s.count_alerts().await.unwrap(), 1000);
+    }
+
+    /// A first filter that could not be filled is tried again after enough commits; until
+    /// then nothing is sure.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_first_fill_is_tried_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open_dir(dir.path()).unwrap();
+        put(&s, (0..10).map(alert).collect()).await;
+        drop(s);
+        let db = dir.path().join("rampart.db");
+        // The filling thread reads a file that is not there yet.
+        let later = dir.path().join("later.db");
+        let k = KnownNames::new(&later, 8);
+        k.reset(&rusqlite::Connection::open(&db).unwrap()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !k.idle() {
+            assert!(
+                Instant::now() < deadline,
+                "the failed fill was never given up"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(
+            !k.surely_new("da-unseen", None),
+            "no filter, nothing is sure"
+        );
+        std::fs::copy(&db, &later).unwrap();
+        for _ in 0..=super::RETRY_AFTER_COMMITS {
+            k.committed();
+        }
+        ready(&k).await;
+        let surely = (0..100)
+            .filter(|n| k.surely_new(&format!("da-unseen-{n}"), None))
+            .count();
+        assert!(
+            surely > 80,
+            "the retried filter answers: {surely} of 100 sure"
+        );
+        assert!(!k.surely_new("da-kn-3", None));
     }
 
     /// A store opened before another process stored alerts builds its filter when it claims

@@ -87,8 +87,8 @@ pub struct SqliteStore {
 }
 
 impl Drop for SqliteStore {
-    /// Stops a thread still listing alert ids: its read transaction would hold up the
-    /// writer's last checkpoint.
+    /// Tells a thread still listing alert ids to stop at its next check: its read
+    /// transaction would hold up the writer's last checkpoint, which waits for it.
     fn drop(&mut self) {
         self.known.close();
     }
