@@ -109,6 +109,25 @@ pub(crate) struct KnownNames {
     commits_since_failure: AtomicUsize,
     /// The stored alerts `reset` counted, to size a retried first filter.
     last_stored: AtomicUsize,
+    /// Where a test holds the next fill (see [`KnownNames::hold_at`]).
+    #[cfg(test)]
+    hold: Mutex<Option<Hold>>,
+}
+
+/// Where a test holds a fill: before its snapshot is taken, or after.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HoldPoint {
+    BeforeSnapshot,
+    AfterSnapshot,
+}
+
+#[cfg(test)]
+#[derive(Debug)]
+pub(crate) struct Hold {
+    at: HoldPoint,
+    reached: std::sync::mpsc::Sender<()>,
+    resume: std::sync::mpsc::Receiver<()>,
 }
 
 impl KnownNames {
@@ -122,6 +141,8 @@ impl KnownNames {
             closed: AtomicBool::new(false),
             commits_since_failure: AtomicUsize::new(0),
             last_stored: AtomicUsize::new(0),
+            #[cfg(test)]
+            hold: Mutex::new(None),
         })
     }
 
@@ -316,6 +337,8 @@ impl KnownNames {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // Both scans read one snapshot, taken at the first one, after `f` was installed.
         conn.execute_batch("BEGIN")?;
+        #[cfg(test)]
+        self.held(HoldPoint::BeforeSnapshot);
         for sql in [
             "SELECT id FROM alerts",
             "SELECT provider_key FROM alerts WHERE provider_key IS NOT NULL",
@@ -326,6 +349,10 @@ impl KnownNames {
             while let Some(row) = rows.next()? {
                 f.add(name_hash(row.get_ref(0)?.as_str()?));
                 n += 1;
+                #[cfg(test)]
+                if n == 1 {
+                    self.held(HoldPoint::AfterSnapshot);
+                }
                 if n.is_multiple_of(ROWS_PER_CHECK) && !self.wanted(f) {
                     return Ok(false);
                 }
@@ -340,6 +367,33 @@ impl KnownNames {
     pub(crate) fn settled(&self) -> bool {
         let filters = self.filters();
         filters.answering.is_some() && filters.filling.is_none()
+    }
+
+    /// Holds the next fill at `at`: it sends on `reached` and waits for `resume`.
+    #[cfg(test)]
+    pub(crate) fn hold_at(
+        &self,
+        at: HoldPoint,
+        reached: std::sync::mpsc::Sender<()>,
+        resume: std::sync::mpsc::Receiver<()>,
+    ) {
+        *self.hold.lock().unwrap_or_else(PoisonError::into_inner) = Some(Hold {
+            at,
+            reached,
+            resume,
+        });
+    }
+
+    #[cfg(test)]
+    fn held(&self, here: HoldPoint) {
+        let mut slot = self.hold.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.as_ref().is_some_and(|h| h.at == here) {
+            if let Some(h) = slot.take() {
+                drop(slot);
+                let _ = h.reached.send(());
+                let _ = h.resume.recv();
+            }
+        }
     }
 
     /// Whether no filter is being filled (tests wait for a failed fill to be given up).
@@ -490,6 +544,53 @@ mod tests {
         let again = put(&s, (0..1000).map(alert).collect()).await;
         assert!(again.iter().all(|o| *o == IngestOutcome::Updated));
         assert_eq!(s.count_alerts().await.unwrap(), 1000);
+    }
+
+    /// Alerts committed while a fill is held, before its snapshot or after it, and re-sends
+    /// of them during and after the fill, all find their alert.
+    async fn commits_during_a_fill(at: super::HoldPoint) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open_dir(dir.path()).unwrap();
+        s.claim_writer().await.unwrap();
+        ready(&s.known).await;
+        put(&s, (0..50).map(alert).collect()).await;
+        let (reached_tx, reached) = std::sync::mpsc::channel();
+        let (resume, resume_rx) = std::sync::mpsc::channel();
+        s.known.hold_at(at, reached_tx, resume_rx);
+        let conn = rusqlite::Connection::open(dir.path().join("rampart.db")).unwrap();
+        s.known.reset(&conn).unwrap();
+        tokio::task::spawn_blocking(move || reached.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        // The fill is held: nothing answers, so everything is looked up.
+        let fresh = put(&s, (50..100).map(alert).collect()).await;
+        assert!(fresh.iter().all(|o| *o == IngestOutcome::Created), "{at:?}");
+        let again = put(&s, (0..100).map(alert).collect()).await;
+        assert!(again.iter().all(|o| *o == IngestOutcome::Updated), "{at:?}");
+        resume.send(()).unwrap();
+        ready(&s.known).await;
+        for n in [0, 49, 50, 99] {
+            assert!(
+                !s.known.surely_new(&format!("da-kn-{n}"), None),
+                "{at:?} {n}"
+            );
+        }
+        let again = put(&s, (0..100).map(alert).collect()).await;
+        assert!(again.iter().all(|o| *o == IngestOutcome::Updated), "{at:?}");
+        let keyed = put(&s, (0..100).map(by_key).collect()).await;
+        assert!(keyed.iter().all(|o| *o == IngestOutcome::Updated), "{at:?}");
+        assert_eq!(s.count_alerts().await.unwrap(), 100);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn commits_before_the_fill_snapshot_are_scanned() {
+        commits_during_a_fill(super::HoldPoint::BeforeSnapshot).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn commits_after_the_fill_snapshot_are_added_by_the_writer() {
+        commits_during_a_fill(super::HoldPoint::AfterSnapshot).await;
     }
 
     /// A first filter that could not be filled is tried again after enough commits; until
