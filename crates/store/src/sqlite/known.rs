@@ -454,13 +454,26 @@ mod tests {
         s.ingest(alerts, Actor::producer("p"), t0).await.unwrap()
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn stored_names_are_known_and_new_ones_are_not() {
+    /// How many of alerts `range`, named with `prefix`, the filter is sure are new.
+    fn sure(k: &KnownNames, prefix: &str, range: std::ops::Range<i64>) -> usize {
+        range
+            .filter(|n| k.surely_new(&format!("{prefix}{n}"), None))
+            .count()
+    }
+
+    /// A closed store holding alerts `0..n`, and its database file.
+    async fn closed_store(n: i64) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStore::open_dir(dir.path()).unwrap();
-        put(&s, (0..300).map(alert).collect()).await;
+        put(&s, (0..n).map(alert).collect()).await;
         drop(s);
         let db = dir.path().join("rampart.db");
+        (dir, db)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stored_names_are_known_and_new_ones_are_not() {
+        let (_dir, db) = closed_store(300).await;
         let k = KnownNames::new(&db, 8);
         assert!(
             !k.surely_new("da-kn-999", None),
@@ -479,9 +492,7 @@ mod tests {
             let key = format!("microsoftDefenderForEndpoint\u{1f}p-{n}");
             assert!(!k.surely_new("da-unseen", Some(&key)));
         }
-        let surely = (1000..2000)
-            .filter(|n| k.surely_new(&format!("da-kn-{n}"), None))
-            .count();
+        let surely = sure(&k, "da-kn-", 1000..2000);
         assert!(
             surely > 950,
             "false positives are rare: {surely} of 1000 sure"
@@ -528,9 +539,7 @@ mod tests {
         assert_eq!(s.count_alerts().await.unwrap(), 1000);
         ready(&s.known).await;
         assert!(s.known.capacity() >= 512, "grew: {}", s.known.capacity());
-        let surely = (0..100)
-            .filter(|n| s.known.surely_new(&format!("da-unseen-{n}"), None))
-            .count();
+        let surely = sure(&s.known, "da-unseen-", 0..100);
         assert!(
             surely > 80,
             "the grown filter answers: {surely} of 100 sure"
@@ -597,11 +606,7 @@ mod tests {
     /// then nothing is sure.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_first_fill_is_tried_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open_dir(dir.path()).unwrap();
-        put(&s, (0..10).map(alert).collect()).await;
-        drop(s);
-        let db = dir.path().join("rampart.db");
+        let (dir, db) = closed_store(10).await;
         // The filling thread reads a file that is not there yet.
         let later = dir.path().join("later.db");
         let k = KnownNames::new(&later, 8);
@@ -623,9 +628,7 @@ mod tests {
             k.committed();
         }
         ready(&k).await;
-        let surely = (0..100)
-            .filter(|n| k.surely_new(&format!("da-unseen-{n}"), None))
-            .count();
+        let surely = sure(&k, "da-unseen-", 0..100);
         assert!(
             surely > 80,
             "the retried filter answers: {surely} of 100 sure"
