@@ -157,10 +157,7 @@ pub(crate) fn ingest(
     // never written.
     let mut in_batch: HashMap<String, String> = HashMap::new();
     let Stores {
-        conn,
-        recent,
-        known,
-        docs,
+        conn, known, docs, ..
     } = *at;
     for (i, p) in batch.iter().enumerate() {
         let r = &p.alert.record;
@@ -195,10 +192,7 @@ pub(crate) fn ingest(
         });
     }
     let cx = Writing {
-        conn,
-        recent,
-        known,
-        docs,
+        at: *at,
         entities: &keys_of,
         actor,
         now,
@@ -248,10 +242,7 @@ pub(crate) struct Stores<'a> {
 
 /// What every step of writing one batch needs.
 struct Writing<'a> {
-    conn: &'a Connection,
-    recent: &'a RecentIndex,
-    known: &'a KnownNames,
-    docs: &'a DocCodec,
+    at: Stores<'a>,
     /// The alerts' keys, in batch order.
     entities: &'a Arc<Vec<Vec<EntityKey>>>,
     actor: &'a Actor,
@@ -326,7 +317,7 @@ fn ingest_classified(
     decider: Option<Decider<'_>>,
     rx: &crossbeam_channel::Receiver<Vec<Effect>>,
 ) -> Result<Vec<IngestOutcome>, StoreError> {
-    let (conn, entities, now) = (cx.conn, cx.entities, cx.now);
+    let (conn, entities, now) = (cx.at.conn, cx.entities, cx.now);
     let Some(decider) = decider else {
         // Without correlation only re-sends owe roll-ups.
         let mut rollups = super::incidents::Rollups::default();
@@ -399,7 +390,7 @@ fn write_batch(
     decisions: Option<&crossbeam_channel::Receiver<Vec<Effect>>>,
     rollups: &mut super::incidents::Rollups,
 ) -> Result<(Vec<IngestOutcome>, Vec<Resent>), StoreError> {
-    let (conn, entities, now) = (cx.conn, cx.entities, cx.now);
+    let (conn, entities, now) = (cx.at.conn, cx.entities, cx.now);
     let mut out = Vec::with_capacity(batch.len());
     let mut resent = Vec::new();
     let mut spent = Vec::with_capacity(batch.len());
@@ -423,7 +414,8 @@ fn write_batch(
                 }
                 let reasons = super::correlation::reasons_json(&reasons);
                 let rid = insert(conn, &p, reasons.as_deref())?;
-                cx.known
+                cx.at
+                    .known
                     .stage(&p.alert.record.id, p.provider_key.as_deref());
                 newest = Some(rid);
                 spent.push(p);
@@ -434,14 +426,15 @@ fn write_batch(
                 let (rid, old) = match seen {
                     Seen::Stored(rid, old) => (rid, *old),
                     // A repeat within the batch: read it as the batch has left it.
-                    _ => {
-                        find_existing(conn, cx.docs, &p.alert.record.id, p.provider_key.as_deref())?
-                            .ok_or_else(|| {
-                                StoreError::Unavailable(
-                                    "an alert of this batch went missing".into(),
-                                )
-                            })?
-                    }
+                    _ => find_existing(
+                        conn,
+                        cx.at.docs,
+                        &p.alert.record.id,
+                        p.provider_key.as_deref(),
+                    )?
+                    .ok_or_else(|| {
+                        StoreError::Unavailable("an alert of this batch went missing".into())
+                    })?,
                 };
                 let incident = old.record.incident_id.clone();
                 if let Some(r) = merge_into(cx, rid, old, p, entities)? {
@@ -453,7 +446,7 @@ fn write_batch(
                 rid
             }
         };
-        let part = cx.recent.part_of(rid);
+        let part = cx.at.recent.part_of(rid);
         pending.extend(
             digests
                 .into_iter()
@@ -462,7 +455,7 @@ fn write_batch(
     }
     pending.sort_unstable();
     pending.dedup();
-    cx.recent.add(conn, &pending, newest)?;
+    cx.at.recent.add(conn, &pending, newest)?;
     super::discard::later(spent);
     Ok((out, resent))
 }
@@ -557,7 +550,7 @@ fn merge_into(
     p: Prepared,
     keys: &[EntityKey],
 ) -> Result<Option<Resent>, StoreError> {
-    let (conn, actor, now) = (cx.conn, cx.actor, cx.now);
+    let (conn, actor, now) = (cx.at.conn, cx.actor, cx.now);
     if old.document == p.alert.document {
         // The exact same document again (a producer retry): nothing changed, so no new
         // version that would make an analyst's pending update stale.
@@ -568,7 +561,7 @@ fn merge_into(
     // Checked when the batch was classified; here as a guard.
     same_source(&o.id, &o.service_source, &n.service_source)?;
     let doc = document::merge(&old.document, &p.alert.document);
-    let body = cx.docs.compress(&doc)?;
+    let body = cx.at.docs.compress(&doc)?;
     let mut impacted = o.impacted_assets.clone();
     for a in n.impacted_assets {
         if !impacted.contains(&a) {

@@ -4,14 +4,13 @@
 //! the entity index (`recent.rs`), the correlation engine, and the filter of stored alert
 //! names that spares new alerts their lookups (`known.rs`, built at the claim). A second
 //! process writing the same database (`rampart ingest FILE` beside a running `rampart
-//! serve`, say) would stage
-//! entity rows the first never sees; when the first sealed that part, the second's rows
-//! were lost from the index for good, and each engine would correlate without the other's
-//! alerts. So the first ingest, correlation or incident change of a process takes an
-//! exclusive lock on `rampart.db-lock` beside the database, held until the process exits;
-//! `serve`, `ingest`, `demo` and `correlate` take it at start (`Store::claim_writer`), so a
-//! second one fails at once. Commands that only manage users and tokens take no lock and
-//! run beside a server.
+//! serve`, say) would stage entity rows the first never sees; when the first sealed that
+//! part, the second's rows were lost from the index for good, and each engine would
+//! correlate without the other's alerts. So the first ingest, correlation or incident
+//! change of a process takes an exclusive lock on `rampart.db-lock` beside the database,
+//! held until the process exits; `serve`, `ingest`, `demo` and `correlate` take it at start
+//! (`Store::claim_writer`), so a second one fails at once. Commands that only manage users
+//! and tokens take no lock and run beside a server.
 use crate::error::StoreError;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};

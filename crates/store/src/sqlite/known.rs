@@ -91,6 +91,13 @@ struct Filters {
     filling: Option<Arc<Filter>>,
 }
 
+impl Filters {
+    /// Whether `f` is the filter being filled (a newer reset or growth replaces it).
+    fn is_filling(&self, f: &Arc<Filter>) -> bool {
+        self.filling.as_ref().is_some_and(|g| Arc::ptr_eq(f, g))
+    }
+}
+
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct KnownNames {
@@ -256,12 +263,7 @@ impl KnownNames {
 
     /// Whether `f` is still the filter being filled, and the store open.
     fn wanted(&self, f: &Arc<Filter>) -> bool {
-        !self.closed.load(Ordering::Acquire)
-            && self
-                .filters()
-                .filling
-                .as_ref()
-                .is_some_and(|g| Arc::ptr_eq(f, g))
+        !self.closed.load(Ordering::Acquire) && self.filters().is_filling(f)
     }
 
     fn spawn_fill(self: &Arc<Self>, f: Arc<Filter>) {
@@ -288,7 +290,7 @@ impl KnownNames {
         match self.fill(f) {
             Ok(true) => {
                 let mut filters = self.filters_mut();
-                if filters.filling.as_ref().is_some_and(|g| Arc::ptr_eq(f, g)) {
+                if filters.is_filling(f) {
                     filters.filling = None;
                     filters.answering = Some(Arc::clone(f));
                     tracing::debug!(
@@ -311,12 +313,7 @@ impl KnownNames {
     /// answering filter, if any, grow only when it has taken as many names again.
     fn abandon(&self, f: Option<&Arc<Filter>>) {
         let mut filters = self.filters_mut();
-        let ours = match (f, filters.filling.as_ref()) {
-            (Some(f), Some(g)) => Arc::ptr_eq(f, g),
-            (None, _) => true,
-            (Some(_), None) => false,
-        };
-        if ours {
+        if f.is_none_or(|f| filters.is_filling(f)) {
             filters.filling = None;
             if let Some(a) = &filters.answering {
                 let added = a.added.load(Ordering::Relaxed);
