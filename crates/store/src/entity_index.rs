@@ -21,6 +21,13 @@
 //! big store"). A lookup pays one index seek per part: 16 on a million alerts. The parts in
 //! use are listed in `entity_parts`, which the lookup walks.
 //!
+//! **Names.** The index also answers "which alert is this": each alert's id and provider key
+//! are filed under two kinds of their own ([`ALERT_ID`], [`PROVIDER_KEY`]), outside the
+//! entity kinds' codes. Unique B-trees on those columns took a random insert each per alert
+//! and made up most of what a commit wrote to the WAL (docs/benchmarks.md, "Fourteenth
+//! session"); here they cost two more rows of the newest part. A lookup by name checks the
+//! alert's row afterwards, so a digest shared by two names only costs a row read.
+//!
 //! On SQLite the part being filled is not in the table at all but in memory
 //! (`sqlite/recent.rs`), and is written to the table in key order when it is full: random
 //! inserts into even one part rewrote most of its pages at every commit.
@@ -28,6 +35,13 @@ use sha2::{Digest, Sha256};
 
 /// Alerts per part, as a shift of the rowid.
 pub const PART_SHIFT: u32 = 16;
+
+/// The kind an alert's own id is filed under (not an entity kind: those are 1–15).
+pub const ALERT_ID: i64 = 1000;
+
+/// The kind an alert's provider key (service source, U+001F, provider alert id) is filed
+/// under.
+pub const PROVIDER_KEY: i64 = 1001;
 
 /// The index key of a normalised entity value. Stable across versions and backends: it is
 /// stored, so changing it needs a migration.
@@ -48,6 +62,23 @@ mod tests {
         assert!(sql.contains(&format!("SELECT rid >> {}, kind", super::PART_SHIFT)));
         assert_eq!(65_535 >> super::PART_SHIFT, 0);
         assert_eq!(65_536 >> super::PART_SHIFT, 1);
+        let names = include_str!("../migrations/sqlite/0011_names_in_entity_index.sql");
+        for (kind, col) in [
+            (super::ALERT_ID, "id"),
+            (super::PROVIDER_KEY, "provider_key"),
+        ] {
+            assert!(names.contains(&format!(
+                "SELECT rid >> {}, {kind}, rampart_value_hash({col}), rid",
+                super::PART_SHIFT
+            )));
+        }
+    }
+
+    #[test]
+    fn name_kinds_are_no_entity_kind() {
+        for k in rampart_domain::entity::EntityKind::ALL {
+            assert!(k.code() < super::ALERT_ID && k.code() < super::PROVIDER_KEY);
+        }
     }
 
     #[test]

@@ -163,6 +163,30 @@ impl Writer {
         }
     }
 
+    /// `rid IN (…)` the alerts filed under any of `values` of kind `kind` in the entity
+    /// index.
+    fn in_entity_index(&mut self, kind: i64, values: &[String]) {
+        // One seek per part of the index (crate::entity_index); CROSS JOIN keeps the parts
+        // as the outer loop.
+        self.sql.push_str(
+            "rid IN (SELECT e.rid FROM entity_parts p CROSS JOIN entities e \
+             WHERE e.part = p.part AND e.kind = ",
+        );
+        self.bind(SqlParam::Int(kind));
+        self.sql.push_str(" AND ");
+        let hashes: Vec<i64> = values
+            .iter()
+            .map(|v| crate::entity_index::value_hash(v))
+            .collect();
+        self.any_of("e.value_hash", hashes.iter().map(|h| SqlParam::Int(*h)));
+        if self.ph == Placeholder::Question {
+            self.sql.push_str(" UNION ALL SELECT value FROM rarray(");
+            self.bind(SqlParam::RecentEntities { kind, hashes });
+            self.sql.push(')');
+        }
+        self.sql.push(')');
+    }
+
     fn pred(&mut self, pred: &Pred, now: Timestamp) {
         let text = |s: &String| SqlParam::Text(s.clone());
         match pred {
@@ -197,6 +221,12 @@ impl Writer {
             ),
             Pred::Str(field, vs) => {
                 let col = str_column(*field);
+                // On SQLite alert ids are found through the entity index, which files them
+                // (crate::entity_index, "Names"); the column has no index of its own.
+                if *field == StrField::Id && self.ph == Placeholder::Question {
+                    self.in_entity_index(crate::entity_index::ALERT_ID, vs);
+                    self.sql.push_str(" AND ");
+                }
                 if field.optional() {
                     self.sql.push_str(col);
                     self.sql.push_str(" IS NOT NULL AND ");
@@ -209,30 +239,7 @@ impl Writer {
                 self.any_of("t.tag", vs.iter().map(text));
                 self.sql.push(')');
             }
-            Pred::Entity(kind, vs) => {
-                // One seek per part of the index (crate::entity_index); CROSS JOIN keeps
-                // the parts as the outer loop.
-                self.sql.push_str(
-                    "rid IN (SELECT e.rid FROM entity_parts p CROSS JOIN entities e \
-                     WHERE e.part = p.part AND e.kind = ",
-                );
-                self.bind(SqlParam::Int(kind.code()));
-                self.sql.push_str(" AND ");
-                let hashes: Vec<i64> = vs
-                    .iter()
-                    .map(|v| crate::entity_index::value_hash(v))
-                    .collect();
-                self.any_of("e.value_hash", hashes.iter().map(|h| SqlParam::Int(*h)));
-                if self.ph == Placeholder::Question {
-                    self.sql.push_str(" UNION ALL SELECT value FROM rarray(");
-                    self.bind(SqlParam::RecentEntities {
-                        kind: kind.code(),
-                        hashes,
-                    });
-                    self.sql.push(')');
-                }
-                self.sql.push(')');
-            }
+            Pred::Entity(kind, vs) => self.in_entity_index(kind.code(), vs),
             Pred::Time(field, c) => self.cmp(time_column(*field), c, |t: &TimeValue| {
                 SqlParam::Int(t.resolve(now).micros())
             }),

@@ -1,9 +1,11 @@
 //! SQL for alerts on SQLite: ingest (insert or merge), read, the queue, history.
 use super::docs::DocCodec;
 use super::known::KnownNames;
+use super::names::{self, Name};
 use super::recent::RecentIndex;
 use super::writer::Failure;
 use crate::cursor::Cursor;
+use crate::entity_index::{value_hash, ALERT_ID, PROVIDER_KEY};
 use crate::error::StoreError;
 use crate::filter::{compile, Placeholder, SqlParam};
 use crate::query::{AlertPage, AlertQuery, SortKey, TOTAL_CAP};
@@ -71,6 +73,10 @@ pub(crate) struct Prepared {
     keys: String,
     /// (kind code, value hash) of each entity key.
     digests: Vec<(i64, i64)>,
+    /// The digests of the alert's id and provider key, which the entity index files it
+    /// under when it is inserted (see `names.rs`).
+    id_hash: i64,
+    key_hash: Option<i64>,
 }
 
 /// Compresses documents and encodes the row's JSON columns (runs on a blocking thread, not
@@ -80,16 +86,19 @@ pub(crate) fn prepare(docs: &DocCodec, batch: Vec<NewAlert>) -> Result<Vec<Prepa
         .into_iter()
         .map(|alert| {
             let r = &alert.record;
+            let provider_key = provider_key(r);
             Ok(Prepared {
                 body: docs.compress(&alert.document)?,
-                provider_key: provider_key(r),
+                id_hash: value_hash(&r.id),
+                key_hash: provider_key.as_deref().map(value_hash),
+                provider_key,
                 tags: json(&r.tags),
                 impacted: json(&r.impacted_assets),
                 keys: super::correlation::keys_json(&alert.entities),
                 digests: alert
                     .entities
                     .iter()
-                    .map(|e| (e.kind.code(), crate::entity_index::value_hash(&e.value)))
+                    .map(|e| (e.kind.code(), value_hash(&e.value)))
                     .collect(),
                 alert,
             })
@@ -165,7 +174,7 @@ pub(crate) fn ingest(
         let earlier = in_batch
             .get(&r.id)
             .or_else(|| key.as_ref().and_then(|k| in_batch.get(k)));
-        let stored = if earlier.is_some() || known.surely_new(&r.id, key.as_deref()) {
+        let stored = if earlier.is_some() || known.surely_new(p.id_hash, p.key_hash) {
             None
         } else {
             find_existing(conn, docs, &r.id, key.as_deref())?
@@ -395,7 +404,7 @@ fn write_batch(
     let mut resent = Vec::new();
     let mut spent = Vec::with_capacity(batch.len());
     let mut pending: Vec<(i64, i64, i64, i64)> =
-        Vec::with_capacity(batch.iter().map(|p| p.digests.len()).sum());
+        Vec::with_capacity(batch.iter().map(|p| p.digests.len() + 2).sum());
     let mut newest = None;
     for ((mut p, seen), entities) in batch.into_iter().zip(seen).zip(entities.iter()) {
         let digests = std::mem::take(&mut p.digests);
@@ -414,9 +423,14 @@ fn write_batch(
                 }
                 let reasons = super::correlation::reasons_json(&reasons);
                 let rid = insert(conn, &p, reasons.as_deref())?;
-                cx.at
-                    .known
-                    .stage(&p.alert.record.id, p.provider_key.as_deref());
+                cx.at.known.stage(p.id_hash, p.key_hash);
+                let part = cx.at.recent.part_of(rid);
+                pending.push((part, ALERT_ID, p.id_hash, rid));
+                cx.at.recent.stage_name(ALERT_ID, p.id_hash, rid);
+                if let Some(h) = p.key_hash {
+                    pending.push((part, PROVIDER_KEY, h, rid));
+                    cx.at.recent.stage_name(PROVIDER_KEY, h, rid);
+                }
                 newest = Some(rid);
                 spent.push(p);
                 rid
@@ -467,14 +481,14 @@ fn find_existing(
     id: &str,
     provider_key: Option<&str>,
 ) -> Result<Option<(i64, StoredAlert)>, StoreError> {
-    let by_id = with_body("id = ?1");
+    let by_id = with_body(&names::on_writer(Name::Id, 1));
     let mut found = conn
         .prepare_cached(&by_id)?
         .query_row([id], row_with_body)
         .optional()?;
     if found.is_none() {
         if let Some(key) = provider_key {
-            let by_key = with_body("provider_key = ?1");
+            let by_key = with_body(&names::on_writer(Name::ProviderKey, 1));
             found = conn
                 .prepare_cached(&by_key)?
                 .query_row([&key], row_with_body)
@@ -730,11 +744,13 @@ fn row_with_body(row: &Row<'_>) -> rusqlite::Result<RowWithBody> {
 /// One alert with its entities and document.
 pub(crate) fn get(
     conn: &Connection,
+    recent: &RecentIndex,
     docs: &DocCodec,
     id: &str,
 ) -> Result<Option<StoredAlert>, StoreError> {
-    conn.prepare_cached(&with_body("id = ?1"))?
-        .query_row([id], row_with_body)
+    let newest = Arg::Rids(Rc::new(recent.rids(ALERT_ID, &[value_hash(id)], false)));
+    conn.prepare_cached(&with_body(&names::on_reader(Name::Id, 1, 2)))?
+        .query_row(params![id, newest], row_with_body)
         .optional()?
         .map(|(_, record, body, keys)| stored(conn, docs, record, &body, keys.as_deref()))
         .transpose()

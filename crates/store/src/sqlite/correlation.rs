@@ -1,6 +1,7 @@
 //! Correlation on SQLite: the writer thread keeps a [`Correlator`] warmed with the current
 //! window, places each new alert, and persists the effects in the ingest transaction.
 use super::incidents::{self, Rollups};
+use super::names::{self, Name};
 use crate::error::StoreError;
 use rampart_domain::alert::AlertRecord;
 use rampart_domain::correlate::{
@@ -9,7 +10,7 @@ use rampart_domain::correlate::{
 use rampart_domain::entity::{EntityKey, EntityKind};
 use rampart_domain::history::{Actor, ActorKind, HistoryEvent};
 use rampart_domain::timestamp::Timestamp;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::BTreeSet;
 
 /// Fewest placements between two prunes of the engine's memory.
@@ -307,9 +308,18 @@ pub(crate) fn apply_resend(
                 if reasons.is_empty() {
                     continue;
                 }
-                let stored: Option<String> = conn
-                    .prepare_cached("SELECT link_reasons FROM alerts WHERE id = ?1")?
-                    .query_row([alert], |r| r.get(0))?;
+                let Some((rid, stored)) = conn
+                    .prepare_cached(&format!(
+                        "SELECT rid, link_reasons FROM alerts WHERE {}",
+                        names::on_writer(Name::Id, 1)
+                    ))?
+                    .query_row([alert], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+                    })
+                    .optional()?
+                else {
+                    return Err(StoreError::NotFound);
+                };
                 let mut all: Vec<Reason> =
                     stored.map(|s| reasons_from(&s, alert)).unwrap_or_default();
                 for r in reasons {
@@ -317,8 +327,8 @@ pub(crate) fn apply_resend(
                         all.push(r);
                     }
                 }
-                conn.prepare_cached("UPDATE alerts SET link_reasons = ?2 WHERE id = ?1")?
-                    .execute(params![alert, reasons_json(&all)])?;
+                conn.prepare_cached("UPDATE alerts SET link_reasons = ?2 WHERE rid = ?1")?
+                    .execute(params![rid, reasons_json(&all)])?;
             }
             other => reshape(conn, other, now, rollups)?,
         }
@@ -374,11 +384,11 @@ fn split(
 ) -> Result<(), StoreError> {
     // Cached statements: a live feed splits often (5,276 alerts per 100,000 in the
     // in-order bench, as keys turn common), and preparing each time was half a split's cost.
-    let rec = super::triage::record_by_id(conn, alert)?.ok_or(StoreError::NotFound)?;
+    let (rid, rec) = super::triage::by_id(conn, alert)?.ok_or(StoreError::NotFound)?;
     let old = rec.incident_id.clone();
     incidents::create(conn, incident, &rec, now)?;
-    conn.prepare_cached("UPDATE alerts SET incident_id = ?2, link_reasons = NULL WHERE id = ?1")?
-        .execute(params![alert, incident])?;
+    conn.prepare_cached("UPDATE alerts SET incident_id = ?2, link_reasons = NULL WHERE rid = ?1")?
+        .execute(params![rid, incident])?;
     super::alerts::append_history(
         conn,
         &HistoryEvent {

@@ -4,7 +4,7 @@ use super::alerts::append_history;
 use super::correlation::{self, Engine, Reuse};
 use super::incidents::incident_event;
 use super::incidents::{self, rollup};
-use super::triage::record_by_id;
+use super::triage::{by_id, record_by_id};
 use crate::error::StoreError;
 use crate::incidents::CorrelateSummary;
 use rampart_domain::access::Grant;
@@ -196,7 +196,7 @@ fn move_alert(
     to: &str,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let rec = record_by_id(conn, alert)?.ok_or(StoreError::NotFound)?;
+    let (rid, rec) = by_id(conn, alert)?.ok_or(StoreError::NotFound)?;
     if !grant.covers(&rec.service_source) {
         return Err(StoreError::Forbidden(format!(
             "alert {alert} is from {}, which your role does not reach",
@@ -204,8 +204,8 @@ fn move_alert(
         )));
     }
     conn.execute(
-        "UPDATE alerts SET incident_id = ?2, link_manual = 1, link_reasons = NULL, version = version + 1, last_update = ?3 WHERE id = ?1",
-        params![alert, to, now.micros()],
+        "UPDATE alerts SET incident_id = ?2, link_manual = 1, link_reasons = NULL, version = version + 1, last_update = ?3 WHERE rid = ?1",
+        params![rid, to, now.micros()],
     )?;
     append_history(
         conn,
@@ -255,9 +255,9 @@ pub(crate) fn link(
 ) -> Result<IncidentRecord, StoreError> {
     let t = reachable(conn, grant, incident, "incidentId")?;
     not_redirected(&t, "incidentId")?;
-    let rec = record_by_id(conn, alert)?.ok_or(StoreError::NotFound)?;
+    let (rid, rec) = by_id(conn, alert)?.ok_or(StoreError::NotFound)?;
     if rec.incident_id.as_deref() == Some(incident) {
-        conn.execute("UPDATE alerts SET link_manual = 1 WHERE id = ?1", [alert])?;
+        conn.execute("UPDATE alerts SET link_manual = 1 WHERE rid = ?1", [rid])?;
         if let Some(e) = engine {
             e.corr.pin(alert, incident);
         }

@@ -7,11 +7,13 @@
 //! "surely not stored" without SQL; "maybe" (a stored name, or a false positive at about
 //! 1 %) still looks.
 //!
-//! A stored name missing from the filter would let a re-send be inserted twice (the unique
-//! index then fails the whole group commit), so every path that stores names reaches it:
+//! A stored name missing from the filter would let a re-send be inserted twice (no unique
+//! index stands behind this since names moved into the entity index, migration 0011), so
+//! every path that stores names reaches it:
 //! - the writer stages the names of each alert it inserts ([`KnownNames::stage`]); staged
 //!   names count at once, and move into the filters when their transaction commits;
-//! - a filter is filled from the table by a thread of its own, inside one read transaction
+//! - a filter is filled by a thread of its own, from the names filed in the entity index's
+//!   sealed parts and the rows of the part being filled, inside one read transaction
 //!   begun after the writer thread installed it as the one it adds to: an alert committed
 //!   before the scan's snapshot is scanned, one committed after it is added by the writer.
 //!   Only a filter filled to the end answers.
@@ -24,11 +26,11 @@
 //! thousand commits; until a filter answers, ingest looks every alert up.
 use rusqlite::{Connection, OpenFlags};
 use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use crate::entity_index::{value_hash, ALERT_ID, PROVIDER_KEY};
 use crate::error::StoreError;
 use fastbloom::AtomicBloomFilter;
 
@@ -47,12 +49,10 @@ const RETRY_AFTER_COMMITS: usize = 1000;
 /// Rows a filling thread reads between checks that its filter is still wanted.
 const ROWS_PER_CHECK: usize = 4096;
 
-/// The 64-bit digest a name is filed under (SipHash with fixed keys: the filter lives only
-/// in memory, so the digest need not be stable across versions).
-pub(crate) fn name_hash(name: &str) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    name.hash(&mut h);
-    h.finish()
+/// The filter's key of a name: its digest in the entity index (`entity_index.rs`), which
+/// ingest works out beside the writer anyway, and which fills read from the index.
+fn key(digest: i64) -> u64 {
+    u64::from_ne_bytes(digest.to_ne_bytes())
 }
 
 #[derive(Debug)]
@@ -102,6 +102,9 @@ impl Filters {
 #[derive(Debug)]
 pub(crate) struct KnownNames {
     path: PathBuf,
+    /// The entity index's part size, as a shift of the rowid: the names of the part being
+    /// filled are not in the table yet (`recent.rs`).
+    shift: u32,
     /// The smallest filter, in names (tests make it tiny to see filters grow).
     min_capacity: AtomicUsize,
     filters: RwLock<Filters>,
@@ -139,9 +142,10 @@ pub(crate) struct Hold {
 
 impl KnownNames {
     /// No filter yet, so nothing is sure: [`KnownNames::reset`] starts one.
-    pub(crate) fn new(path: &Path, min_capacity: usize) -> Arc<KnownNames> {
+    pub(crate) fn new(path: &Path, min_capacity: usize, shift: u32) -> Arc<KnownNames> {
         Arc::new(KnownNames {
             path: path.to_path_buf(),
+            shift,
             min_capacity: AtomicUsize::new(min_capacity),
             filters: RwLock::new(Filters::default()),
             staged: Mutex::new(HashSet::new()),
@@ -168,25 +172,25 @@ impl KnownNames {
     /// Whether no stored alert (nor one of the open transaction) can have either name.
     /// `false` when unsure, which only costs a lookup. Writer thread only: names move from
     /// the staged set into the filters on that thread.
-    pub(crate) fn surely_new(&self, id: &str, provider_key: Option<&str>) -> bool {
+    pub(crate) fn surely_new(&self, id: i64, provider_key: Option<i64>) -> bool {
         let filters = self.filters();
         let Some(f) = filters.answering.as_ref() else {
             return false;
         };
         let staged = self.staged();
-        let absent = |name: &str| {
-            let h = name_hash(name);
+        let absent = |digest: i64| {
+            let h = key(digest);
             !f.bloom.contains_hash(h) && !staged.contains(&h)
         };
         absent(id) && provider_key.is_none_or(absent)
     }
 
     /// Records the names of an alert the writer's open transaction inserts (writer thread).
-    pub(crate) fn stage(&self, id: &str, provider_key: Option<&str>) {
+    pub(crate) fn stage(&self, id: i64, provider_key: Option<i64>) {
         let mut staged = self.staged();
-        staged.insert(name_hash(id));
+        staged.insert(key(id));
         if let Some(k) = provider_key {
-            staged.insert(name_hash(k));
+            staged.insert(key(k));
         }
     }
 
@@ -332,27 +336,40 @@ impl KnownNames {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        // Both scans read one snapshot, taken at the first one, after `f` was installed.
+        // Every read below is of one snapshot, taken at the first, after `f` was installed.
         conn.execute_batch("BEGIN")?;
         #[cfg(test)]
         self.held(HoldPoint::BeforeSnapshot);
-        for sql in [
-            "SELECT id FROM alerts",
-            "SELECT provider_key FROM alerts WHERE provider_key IS NOT NULL",
-        ] {
-            let mut stmt = conn.prepare(sql)?;
-            let mut rows = stmt.query([])?;
-            let mut n = 0usize;
-            while let Some(row) = rows.next()? {
-                f.add(name_hash(row.get_ref(0)?.as_str()?));
-                n += 1;
-                #[cfg(test)]
-                if n == 1 {
-                    self.held(HoldPoint::AfterSnapshot);
-                }
-                if n.is_multiple_of(ROWS_PER_CHECK) && !self.wanted(f) {
-                    return Ok(false);
-                }
+        let newest: Option<i64> =
+            conn.query_row("SELECT max(rid) FROM alerts", [], |r| r.get(0))?;
+        #[cfg(test)]
+        self.held(HoldPoint::AfterSnapshot);
+        // The sealed parts' names, from the entity index; the part being filled, from its
+        // rows (the transaction that began a part sealed the one before).
+        let base = (newest.unwrap_or(0) >> self.shift) << self.shift;
+        let mut digests = conn.prepare(&format!(
+            "SELECT e.value_hash FROM entity_parts p CROSS JOIN entities e \
+             WHERE e.part = p.part AND e.kind IN ({ALERT_ID}, {PROVIDER_KEY}) AND e.rid < ?1"
+        ))?;
+        let mut rows = digests.query([base])?;
+        let mut n = 0usize;
+        while let Some(row) = rows.next()? {
+            f.add(key(row.get(0)?));
+            n += 1;
+            if n.is_multiple_of(ROWS_PER_CHECK) && !self.wanted(f) {
+                return Ok(false);
+            }
+        }
+        let mut newest = conn.prepare("SELECT id, provider_key FROM alerts WHERE rid >= ?1")?;
+        let mut rows = newest.query([base])?;
+        while let Some(row) = rows.next()? {
+            f.add(key(value_hash(row.get_ref(0)?.as_str()?)));
+            if let Some(k) = row.get_ref(1)?.as_str_or_null()? {
+                f.add(key(value_hash(k)));
+            }
+            n += 1;
+            if n.is_multiple_of(ROWS_PER_CHECK) && !self.wanted(f) {
+                return Ok(false);
             }
         }
         conn.execute_batch("COMMIT")?;
@@ -451,10 +468,15 @@ mod tests {
         s.ingest(alerts, Actor::producer("p"), t0).await.unwrap()
     }
 
+    /// A name's digest, as ingest hands it to the filter.
+    fn h(name: &str) -> i64 {
+        crate::entity_index::value_hash(name)
+    }
+
     /// How many of alerts `range`, named with `prefix`, the filter is sure are new.
     fn sure(k: &KnownNames, prefix: &str, range: std::ops::Range<i64>) -> usize {
         range
-            .filter(|n| k.surely_new(&format!("{prefix}{n}"), None))
+            .filter(|n| k.surely_new(h(&format!("{prefix}{n}")), None))
             .count()
     }
 
@@ -471,9 +493,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn stored_names_are_known_and_new_ones_are_not() {
         let (_dir, db) = closed_store(300).await;
-        let k = KnownNames::new(&db, 8);
+        let k = KnownNames::new(&db, 8, crate::entity_index::PART_SHIFT);
         assert!(
-            !k.surely_new("da-kn-999", None),
+            !k.surely_new(h("da-kn-999"), None),
             "without a filter, it is never sure"
         );
         k.reset(&rusqlite::Connection::open(&db).unwrap()).unwrap();
@@ -484,10 +506,10 @@ mod tests {
             k.capacity()
         );
         for n in 0..300 {
-            assert!(!k.surely_new(&format!("da-kn-{n}"), None));
+            assert!(!k.surely_new(h(&format!("da-kn-{n}")), None));
             // Either name is enough.
             let key = format!("microsoftDefenderForEndpoint\u{1f}p-{n}");
-            assert!(!k.surely_new("da-unseen", Some(&key)));
+            assert!(!k.surely_new(h("da-unseen"), Some(h(&key))));
         }
         let surely = sure(&k, "da-kn-", 1000..2000);
         assert!(
@@ -495,10 +517,10 @@ mod tests {
             "false positives are rare: {surely} of 1000 sure"
         );
         // Staged names count at once, for the rest of their transaction.
-        k.stage("da-kn-5000", None);
-        assert!(!k.surely_new("da-kn-5000", None));
+        k.stage(h("da-kn-5000"), None);
+        assert!(!k.surely_new(h("da-kn-5000"), None));
         k.committed();
-        assert!(!k.surely_new("da-kn-5000", None));
+        assert!(!k.surely_new(h("da-kn-5000"), None));
     }
 
     /// Filters are replaced, and grow, while alerts keep coming; every re-send, by id or by
@@ -541,7 +563,7 @@ mod tests {
             surely > 80,
             "the grown filter answers: {surely} of 100 sure"
         );
-        assert!(!s.known.surely_new("da-kn-999", None));
+        assert!(!s.known.surely_new(h("da-kn-999"), None));
         // Reopened, the filter is filled from the table again when the store is claimed.
         drop(s);
         let s = SqliteStore::open_dir(dir.path()).unwrap();
@@ -578,7 +600,7 @@ mod tests {
         ready(&s.known).await;
         for n in [0, 49, 50, 99] {
             assert!(
-                !s.known.surely_new(&format!("da-kn-{n}"), None),
+                !s.known.surely_new(h(&format!("da-kn-{n}")), None),
                 "{at:?} {n}"
             );
         }
@@ -606,7 +628,7 @@ mod tests {
         let (dir, db) = closed_store(10).await;
         // The filling thread reads a file that is not there yet.
         let later = dir.path().join("later.db");
-        let k = KnownNames::new(&later, 8);
+        let k = KnownNames::new(&later, 8, crate::entity_index::PART_SHIFT);
         k.reset(&rusqlite::Connection::open(&db).unwrap()).unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         while !k.idle() {
@@ -617,7 +639,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         assert!(
-            !k.surely_new("da-unseen", None),
+            !k.surely_new(h("da-unseen"), None),
             "no filter, nothing is sure"
         );
         std::fs::copy(&db, &later).unwrap();
@@ -630,7 +652,7 @@ mod tests {
             surely > 80,
             "the retried filter answers: {surely} of 100 sure"
         );
-        assert!(!k.surely_new("da-kn-3", None));
+        assert!(!k.surely_new(h("da-kn-3"), None));
     }
 
     /// A store opened before another process stored alerts builds its filter when it claims
@@ -647,7 +669,7 @@ mod tests {
         late.claim_writer().await.unwrap();
         ready(&late.known).await;
         for n in [0, 99, 199] {
-            assert!(!late.known.surely_new(&format!("da-kn-{n}"), None));
+            assert!(!late.known.surely_new(h(&format!("da-kn-{n}")), None));
         }
         let again = put(&late, (0..200).map(alert).collect()).await;
         assert!(again.iter().all(|o| *o == IngestOutcome::Updated));

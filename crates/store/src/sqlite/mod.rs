@@ -11,6 +11,7 @@ mod docs;
 mod incident_triage;
 mod incidents;
 mod known;
+mod names;
 mod recent;
 mod triage;
 mod writer;
@@ -54,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0008_drop_incidents_last_activity.sql"),
     include_str!("../../migrations/sqlite/0009_entity_index_in_memory.sql"),
     include_str!("../../migrations/sqlite/0010_doc_dicts.sql"),
+    include_str!("../../migrations/sqlite/0011_names_in_entity_index.sql"),
 ];
 
 /// Reader connections: reads block on I/O, so a few more than cores.
@@ -176,14 +178,19 @@ fn data_version(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
 }
 
-fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    // Migration 0006 computes index keys in SQL with the same function ingest uses.
+/// The entity index's digest in SQL: migrations 0006 and 0011 compute index keys with the
+/// function ingest uses, and lookups by name (`names.rs`) digest their parameter.
+fn register_value_hash(conn: &Connection) -> rusqlite::Result<()> {
     conn.create_scalar_function(
         "rampart_value_hash",
         1,
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| Ok(crate::entity_index::value_hash(&ctx.get::<String>(0)?)),
-    )?;
+    )
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    register_value_hash(conn)?;
     let done: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let done = usize::try_from(done).unwrap_or(0);
     if done > MIGRATIONS.len() {
@@ -243,7 +250,8 @@ impl SqliteStore {
         migrate(&conn)?;
         rusqlite::vtab::array::load_module(&conn)?;
         let recent = Arc::new(RecentIndex::load(&conn, shift)?);
-        let known = KnownNames::new(path, known::MIN_CAPACITY);
+        names::register(&conn, &recent)?;
+        let known = KnownNames::new(path, known::MIN_CAPACITY, shift);
         let docs = Arc::new(docs::DocCodec::load(&conn)?);
         let opened_at = data_version(&conn)?;
         let engine: Arc<Mutex<Option<Engine>>> = Arc::new(Mutex::new(None));
@@ -276,6 +284,7 @@ impl SqliteStore {
             r.busy_timeout(std::time::Duration::from_secs(10))?;
             r.execute_batch("PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8192;")?;
             rusqlite::vtab::array::load_module(&r)?;
+            register_value_hash(&r)?;
             tx.send(r)
                 .map_err(|_| StoreError::Unavailable("reader pool".into()))?;
         }
@@ -461,7 +470,9 @@ impl Store for SqliteStore {
     async fn get_alert(&self, id: &str) -> Result<Option<StoredAlert>, StoreError> {
         let id = id.to_string();
         let codec = Arc::clone(&self.docs);
-        self.read(move |conn| alerts::get(conn, &codec, &id)).await
+        let recent = Arc::clone(&self.recent);
+        self.read(move |conn| alerts::get(conn, &recent, &codec, &id))
+            .await
     }
 
     async fn list_alerts(&self, query: &AlertQuery) -> Result<AlertPage, StoreError> {
@@ -840,6 +851,7 @@ mod migration_tests {
     /// A database in `dir` as a rampart of schema `version` left it.
     fn at_version(dir: &Path, version: usize) -> Connection {
         let conn = Connection::open(dir.join("rampart.db")).unwrap();
+        register_value_hash(&conn).unwrap();
         for (i, sql) in MIGRATIONS.iter().take(version).enumerate() {
             conn.execute_batch(&format!("{sql}; PRAGMA user_version = {};", i + 1))
                 .unwrap();
@@ -885,6 +897,76 @@ mod migration_tests {
             )
             .unwrap();
         assert_eq!(has_body, 0, "the alerts row no longer carries the document");
+    }
+
+    /// Migration 0011 files every alert's id and provider key in the entity index and drops
+    /// the unique indexes: alerts stored before it are still found by either name, in a
+    /// sealed part or the newest, and a re-send by provider key still updates its alert.
+    #[tokio::test]
+    async fn names_move_into_the_entity_index() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = at_version(dir.path(), 10);
+            // Rowid 1 is in a sealed part, 200,000 in the newest.
+            for (rid, id, key) in [(1, "da-n-1", "p-1"), (200_000, "da-n-2", "p-2")] {
+                conn.execute(
+                    "INSERT INTO alerts (rid, id, provider_key, provider_alert_id, title, severity,
+                        status, classification, determination, service_source, detection_source,
+                        first_activity, last_activity, created, last_update, version, tags,
+                        impacted, keys)
+                     VALUES (?1, ?2, 'microsoftDefenderForEndpoint' || char(31) || ?3, ?3, 'Old',
+                        3, 'new', 'unknown', 'unknown', 'microsoftDefenderForEndpoint',
+                        'antivirus', 1, 2, 2, 2, 1, '[]', '[]', '[]')",
+                    params![rid, id, key],
+                )
+                .unwrap();
+                let body = zstd::stream::encode_all(&b"{}"[..], 3).unwrap();
+                conn.execute(
+                    "INSERT INTO alert_docs (rid, body) VALUES (?1, ?2)",
+                    params![rid, body],
+                )
+                .unwrap();
+            }
+        }
+        let store = SqliteStore::open_dir(dir.path()).unwrap();
+        for id in ["da-n-1", "da-n-2"] {
+            let a = crate::Store::get_alert(&store, id).await.unwrap();
+            assert_eq!(a.map(|a| a.record.id).as_deref(), Some(id));
+        }
+        assert!(crate::Store::get_alert(&store, "da-n-3")
+            .await
+            .unwrap()
+            .is_none());
+        let t = rampart_domain::timestamp::Timestamp::from_micros(5);
+        let again: Vec<_> = ["p-1", "p-2"]
+            .iter()
+            .map(|key| {
+                let rec = crate::conformance::record("da-other", Some(key), t);
+                crate::conformance::new_alert(rec, vec![], b"{\"again\":1}")
+            })
+            .collect();
+        let out = crate::Store::ingest(&store, again, Actor::producer("p"), t)
+            .await
+            .unwrap();
+        assert_eq!(out, [IngestOutcome::Updated, IngestOutcome::Updated]);
+        assert_eq!(crate::Store::count_alerts(&store).await.unwrap(), 2);
+        let conn = Connection::open(dir.path().join("rampart.db")).unwrap();
+        let indexes: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_schema WHERE tbl_name = 'alerts' AND type = 'index' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            indexes,
+            [
+                "alerts_first_activity",
+                "alerts_incident",
+                "alerts_queue",
+                "alerts_severity"
+            ]
+        );
     }
 
     /// Migration 0006 turns the entity index's values into digests: an alert stored before

@@ -9,7 +9,8 @@
 //! so each of its pages is written once.
 //!
 //! Nothing new is stored for this: the rows in memory are the digests of the `keys` column of
-//! the part's alerts, so opening the store rebuilds them from there ([`RecentIndex::load`]).
+//! the part's alerts and of their names (id and provider key, see `entity_index.rs`), so
+//! opening the store rebuilds them from those rows ([`RecentIndex::load`]).
 //!
 //! Readers ask this index as well as the table ([`RecentIndex::rids`], bound as an array
 //! parameter, see `filter.rs`). Ingest stages its rows while its transaction is open and
@@ -24,7 +25,7 @@
 //! run at that instant misses them. The writer replies only after publishing, so a producer
 //! or analyst always sees their own writes. Runs are merged under the write lock, which
 //! holds readers up for a few milliseconds near the end of a part.
-use crate::entity_index::value_hash;
+use crate::entity_index::{value_hash, ALERT_ID, PROVIDER_KEY};
 use crate::error::StoreError;
 use rusqlite::types::Value;
 use rusqlite::Connection;
@@ -103,16 +104,50 @@ fn merge(a: Vec<Entry>, b: Vec<Entry>) -> Vec<Entry> {
 /// What the writer's open transaction has added.
 #[derive(Debug, Default)]
 struct Staged {
-    /// (part, kind, digest, rid), in the order written.
+    /// (part, kind, digest, rid), in the order written: sorted runs, one per batch.
     rows: Vec<(i64, i64, i64, i64)>,
+    /// Where each run of `rows` starts, so that a lookup by name searches instead of
+    /// scanning every row the transaction staged.
+    runs: Vec<usize>,
+    /// (kind, digest, rid) of the names of each alert inserted, at once: a batch stages its
+    /// rows only when it is done, and an alert may be looked up by name before that (a
+    /// correlation split of an alert inserted earlier in the batch). The same rows reach
+    /// `rows` with the batch's.
+    names: Vec<(i64, i64, i64)>,
     /// The part the transaction moved on to, once it sealed the one before.
     current: Option<i64>,
+}
+
+impl Staged {
+    /// Adds the rowids of staged rows filed under (kind, digest) to `out`.
+    fn find(&self, kind: i64, hash: i64, out: &mut Vec<i64>) {
+        out.extend(
+            self.names
+                .iter()
+                .filter(|n| n.0 == kind && n.1 == hash)
+                .map(|n| n.2),
+        );
+        let ends = self.runs.iter().skip(1).copied().chain([self.rows.len()]);
+        for (start, end) in self.runs.iter().copied().zip(ends) {
+            // A run holds one part's rows, sorted.
+            let run = &self.rows[start..end];
+            let from = run.partition_point(|r| (r.1, r.2) < (kind, hash));
+            out.extend(
+                run[from..]
+                    .iter()
+                    .take_while(|r| r.1 == kind && r.2 == hash)
+                    .map(|r| r.3),
+            );
+        }
+    }
 }
 
 /// Where a job's staging began, to drop it again if the job fails.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Mark {
     rows: usize,
+    runs: usize,
+    names: usize,
     current: Option<i64>,
 }
 
@@ -132,14 +167,23 @@ impl RecentIndex {
         let part = max.unwrap_or(0) >> shift;
         let base = part << shift;
         let mut stmt =
-            conn.prepare("SELECT rid, keys FROM alerts WHERE rid >= ?1 AND keys IS NOT NULL")?;
+            conn.prepare("SELECT rid, keys, id, provider_key FROM alerts WHERE rid >= ?1")?;
         let mut rows = stmt.query([base])?;
         let mut run = Vec::new();
         while let Some(row) = rows.next()? {
             let rid: i64 = row.get(0)?;
-            let keys: String = row.get(1)?;
-            for k in super::correlation::keys_from(&keys) {
-                if let Some(e) = entry(k.kind.code(), value_hash(&k.value), rid, base) {
+            let keys: Option<String> = row.get(1)?;
+            let id: String = row.get(2)?;
+            let provider_key: Option<String> = row.get(3)?;
+            let entities = keys.as_deref().map(super::correlation::keys_from);
+            let entities = entities
+                .iter()
+                .flatten()
+                .map(|k| (k.kind.code(), &*k.value));
+            let names = std::iter::once((ALERT_ID, id.as_str()))
+                .chain(provider_key.as_deref().map(|k| (PROVIDER_KEY, k)));
+            for (kind, value) in entities.chain(names) {
+                if let Some(e) = entry(kind, value_hash(value), rid, base) {
                     run.push(e);
                 }
             }
@@ -230,9 +274,18 @@ impl RecentIndex {
             );
             st.current = Some(last);
         }
+        let start = st.rows.len();
         st.rows
             .extend(newer.iter().copied().filter(|r| r.0 == last));
+        if st.rows.len() > start {
+            st.runs.push(start);
+        }
         Ok(())
+    }
+
+    /// Stages an inserted alert's name at once (see `Staged::names`).
+    pub(crate) fn stage_name(&self, kind: i64, hash: i64, rid: i64) {
+        self.staged().names.push((kind, hash, rid));
     }
 
     /// Where the next job's staging begins.
@@ -240,6 +293,8 @@ impl RecentIndex {
         let st = self.staged();
         Mark {
             rows: st.rows.len(),
+            runs: st.runs.len(),
+            names: st.names.len(),
             current: st.current,
         }
     }
@@ -248,6 +303,8 @@ impl RecentIndex {
     pub(crate) fn rewind(&self, m: Mark) {
         let mut st = self.staged();
         st.rows.truncate(m.rows);
+        st.runs.truncate(m.runs);
+        st.names.truncate(m.names);
         st.current = m.current;
     }
 
@@ -296,16 +353,30 @@ impl RecentIndex {
         }
         if staged {
             let st = self.staged();
-            out.extend(
-                st.rows
-                    .iter()
-                    .filter(|r| r.1 == kind && hashes.contains(&r.2))
-                    .map(|r| r.3),
-            );
+            for h in hashes {
+                st.find(kind, *h, &mut out);
+            }
         }
         out.sort_unstable();
         out.dedup();
         out.into_iter().map(Value::Integer).collect()
+    }
+
+    /// [`RecentIndex::rids`] of one digest, staged rows included, as a JSON array: what the
+    /// writer connection's `rampart_newest_rids(kind, digest)` returns (see `names.rs`).
+    pub(crate) fn rids_json(&self, kind: i64, hash: i64) -> String {
+        let rids = self.rids(kind, &[hash], true);
+        let mut out = String::from("[");
+        for (i, v) in rids.iter().enumerate() {
+            if let Value::Integer(r) = v {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&r.to_string());
+            }
+        }
+        out.push(']');
+        out
     }
 }
 

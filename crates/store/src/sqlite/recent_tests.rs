@@ -74,7 +74,21 @@ async fn check_lookups(s: &SqliteStore, range: std::ops::Range<i64>) {
         ids(s, "-entity.device:dev-2").await,
         expected(range.clone(), |n| n % 3 != 2)
     );
-    assert_eq!(ids(s, "entity.device:all").await, expected(range, |_| true));
+    assert_eq!(
+        ids(s, "entity.device:all").await,
+        expected(range.clone(), |_| true)
+    );
+    // By name, whichever part the alert's id is filed in.
+    for n in range.clone() {
+        let id = format!("da-r-{n}");
+        let got = s.get_alert(&id).await.unwrap().map(|a| a.record.id);
+        assert_eq!(got.as_deref(), Some(id.as_str()));
+    }
+    let (first, last) = (range.start, range.end - 1);
+    assert_eq!(
+        ids(s, &format!("id:da-r-{first},da-r-{last},da-r-none")).await,
+        expected(range, |n| n == first || n == last)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,8 +105,9 @@ async fn lookups_agree_before_and_after_parts_are_sealed_and_across_a_restart() 
         // rids 4–10 in one request: it seals parts 0 and 1 and begins part 2.
         put(&s, 3..10).await;
         check_lookups(&s, 0..10).await;
-        // Two rows (its device and `all`) per alert of the sealed parts: rids 1–3 and 4–7.
-        assert_eq!(table_parts(dir.path()), vec![(0, 6), (1, 8)]);
+        // Three rows (its device, `all` and its id) per alert of the sealed parts: rids 1–3
+        // and 4–7.
+        assert_eq!(table_parts(dir.path()), vec![(0, 9), (1, 12)]);
     }
     // Reopened: part 2 (rids 8–10) is rebuilt from the alerts' keys.
     let s = open(dir.path());
@@ -100,7 +115,7 @@ async fn lookups_agree_before_and_after_parts_are_sealed_and_across_a_restart() 
     // rid 11 fills part 2, rid 12 seals it: the rows rebuilt at opening reach the table.
     put(&s, 10..12).await;
     check_lookups(&s, 0..12).await;
-    assert_eq!(table_parts(dir.path()), vec![(0, 6), (1, 8), (2, 8)]);
+    assert_eq!(table_parts(dir.path()), vec![(0, 9), (1, 12), (2, 12)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,7 +287,7 @@ async fn alerts_without_entities_that_open_a_part_seal_the_one_before() {
         s.ingest(vec![bare], Actor::producer("p"), t0())
             .await
             .unwrap();
-        assert_eq!(table_parts(dir.path()), vec![(0, 6)]);
+        assert_eq!(table_parts(dir.path()), vec![(0, 9)]);
     }
     let s = open(dir.path());
     for d in 0..3 {
@@ -337,7 +352,7 @@ async fn claiming_reads_what_another_process_left_in_the_open_part() {
     check_lookups(&late, 0..6).await;
     assert_eq!(
         table_parts(dir.path()),
-        vec![(0, 6)],
+        vec![(0, 9)],
         "the sealed part holds the rows of rids 1–3, the other process's included"
     );
     drop(late);

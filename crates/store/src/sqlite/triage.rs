@@ -16,9 +16,11 @@ pub(crate) fn record_by_id(conn: &Connection, id: &str) -> Result<Option<AlertRe
     Ok(by_id(conn, id)?.map(|(_, r)| r))
 }
 
-fn by_id(conn: &Connection, id: &str) -> Result<Option<(i64, AlertRecord)>, StoreError> {
+/// The rowid and record of the alert with this id (on the writer connection).
+pub(crate) fn by_id(conn: &Connection, id: &str) -> Result<Option<(i64, AlertRecord)>, StoreError> {
+    let by_id = super::names::on_writer(super::names::Name::Id, 1);
     Ok(conn
-        .prepare_cached(&format!("SELECT {RECORD_COLS} FROM alerts WHERE id = ?1"))?
+        .prepare_cached(&format!("SELECT {RECORD_COLS} FROM alerts WHERE {by_id}"))?
         .query_row([id], row_record)
         .optional()?)
 }
