@@ -33,7 +33,7 @@ CREATE TABLE alerts_unnamed (
     impacted            TEXT NOT NULL,        -- JSON array of {kind,name}
     link_manual         INTEGER NOT NULL DEFAULT 0,
     link_reasons        TEXT,
-    keys                TEXT                  -- JSON array of [kind code, normalised value]
+    keys                TEXT                  -- entity keys: binary (src/sqlite/keys.rs), JSON in older rows
 );
 INSERT INTO alerts_unnamed (rid, id, provider_key, provider_alert_id, incident_id, title,
         category, severity, status, classification, determination, service_source,

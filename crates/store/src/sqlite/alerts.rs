@@ -1,5 +1,6 @@
 //! SQL for alerts on SQLite: ingest (insert or merge), read, the queue, history.
 use super::docs::DocCodec;
+use super::keys::StoredKeys;
 use super::known::KnownNames;
 use super::names::{self, Name};
 use super::recent::RecentIndex;
@@ -70,7 +71,7 @@ pub(crate) struct Prepared {
     provider_key: Option<String>,
     tags: String,
     impacted: String,
-    keys: String,
+    keys: Vec<u8>,
     /// (kind code, value hash) of each entity key.
     digests: Vec<(i64, i64)>,
     /// The digests of the alert's id and provider key, which the entity index files it
@@ -94,7 +95,7 @@ pub(crate) fn prepare(docs: &DocCodec, batch: Vec<NewAlert>) -> Result<Vec<Prepa
                 provider_key,
                 tags: json(&r.tags),
                 impacted: json(&r.impacted_assets),
-                keys: super::correlation::keys_json(&alert.entities),
+                keys: super::keys::encode(&alert.entities),
                 digests: alert
                     .entities
                     .iter()
@@ -496,9 +497,7 @@ fn find_existing(
         }
     }
     found
-        .map(|(rid, record, body, keys)| {
-            Ok((rid, stored(conn, docs, record, &body, keys.as_deref())?))
-        })
+        .map(|(rid, record, body, keys)| Ok((rid, stored(conn, docs, record, &body, keys)?)))
         .transpose()
 }
 
@@ -603,7 +602,7 @@ fn merge_into(
         last.micros(),
         now.micros(),
         json(&impacted),
-        super::correlation::keys_json(&all_keys),
+        super::keys::encode(&all_keys),
     ])?;
     conn.prepare_cached("UPDATE alert_docs SET body = ?2 WHERE rid = ?1")?
         .execute(params![rid, body])?;
@@ -726,7 +725,7 @@ pub(crate) fn row_record(row: &Row<'_>) -> rusqlite::Result<(i64, AlertRecord)> 
     Ok((row.get(0)?, record))
 }
 
-type RowWithBody = (i64, AlertRecord, Vec<u8>, Option<String>);
+type RowWithBody = (i64, AlertRecord, Vec<u8>, StoredKeys);
 
 /// The select that [`row_with_body`] reads: the record, the document (kept in `alert_docs`
 /// since migration 0004) and the entity keys, for the alert matching `cond`.
@@ -752,7 +751,7 @@ pub(crate) fn get(
     conn.prepare_cached(&with_body(&names::on_reader(Name::Id, 1, 2)))?
         .query_row(params![id, newest], row_with_body)
         .optional()?
-        .map(|(_, record, body, keys)| stored(conn, docs, record, &body, keys.as_deref()))
+        .map(|(_, record, body, keys)| stored(conn, docs, record, &body, keys))
         .transpose()
 }
 
@@ -762,11 +761,11 @@ fn stored(
     docs: &DocCodec,
     record: AlertRecord,
     body: &[u8],
-    keys: Option<&str>,
+    keys: StoredKeys,
 ) -> Result<StoredAlert, StoreError> {
     Ok(StoredAlert {
         record,
-        entities: keys.map(super::correlation::keys_from).unwrap_or_default(),
+        entities: keys.0,
         document: docs.decompress(conn, body)?,
     })
 }

@@ -1,6 +1,7 @@
 //! Correlation on SQLite: the writer thread keeps a [`Correlator`] warmed with the current
 //! window, places each new alert, and persists the effects in the ingest transaction.
 use super::incidents::{self, Rollups};
+use super::keys::StoredKeys;
 use super::names::{self, Name};
 use crate::error::StoreError;
 use rampart_domain::alert::AlertRecord;
@@ -62,27 +63,6 @@ fn incident_id_of(bits: u128) -> String {
         id.push(char::from(ALPHABET[digit as usize]));
     }
     id
-}
-
-/// Serialises entity keys compactly for the `alerts.keys` column.
-pub(crate) fn keys_json(keys: &[EntityKey]) -> String {
-    let mut keys: Vec<&EntityKey> = keys.iter().collect();
-    keys.sort();
-    keys.dedup();
-    let v: Vec<(i64, &str)> = keys
-        .iter()
-        .map(|k| (k.kind.code(), k.value.as_str()))
-        .collect();
-    serde_json::to_string(&v).unwrap_or_else(|_| "[]".into())
-}
-
-/// Reads the `alerts.keys` column.
-pub(crate) fn keys_from(json: &str) -> Vec<EntityKey> {
-    serde_json::from_str::<Vec<(i64, String)>>(json)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(c, value)| EntityKind::from_code(c).map(|kind| EntityKey { kind, value }))
-        .collect()
 }
 
 /// A link reason as `alerts.link_reasons` holds it: `[kind code, value]`, with the rule as a
@@ -176,12 +156,11 @@ impl Engine {
                 r.get::<_, i64>(1)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, i64>(3)? != 0,
-                r.get::<_, Option<String>>(4)?,
+                r.get::<_, StoredKeys>(4)?.0,
             ))
         })?;
         for row in rows {
             let (id, at, incident, manual, keys) = row?;
-            let keys = keys.map(|k| keys_from(&k)).unwrap_or_default();
             let at = Timestamp::from_micros(at);
             corr.restore_alert(
                 AlertIn {

@@ -4,6 +4,7 @@ use super::alerts::append_history;
 use super::correlation::{self, Engine, Reuse};
 use super::incidents::incident_event;
 use super::incidents::{self, rollup};
+use super::keys::StoredKeys;
 use super::triage::{by_id, record_by_id};
 use crate::error::StoreError;
 use crate::incidents::CorrelateSummary;
@@ -391,7 +392,7 @@ pub(crate) fn correlate_all(
             r.get::<_, i64>(2)?,
             r.get::<_, Option<String>>(3)?,
             r.get::<_, i64>(4)? != 0,
-            r.get::<_, Option<String>>(5)?,
+            r.get::<_, StoredKeys>(5)?.0,
             r.get::<_, Option<String>>(6)?,
         ))
     })?;
@@ -401,7 +402,6 @@ pub(crate) fn correlate_all(
     let mut pinned = std::collections::HashSet::new();
     for row in rows {
         let (rid, id, at, incident, manual, keys, old_reasons) = row?;
-        let keys = keys.map(|k| correlation::keys_from(&k)).unwrap_or_default();
         let at = Timestamp::from_micros(at);
         let closed = incident.as_ref().is_some_and(|i| resolved.contains(i));
         if let (Some(inc), true) = (&incident, manual || closed) {

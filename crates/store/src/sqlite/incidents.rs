@@ -1,6 +1,7 @@
 //! SQL for incidents on SQLite: creation, roll-ups, merges, manual links, the queue, reads
 //! and triage.
 use super::alerts::{append_event, arg, event, row_record, Arg, RECORD_COLS};
+use super::keys::StoredKeys;
 use crate::error::StoreError;
 use crate::incidents::{IncidentDetail, IncidentPage, IncidentQuery};
 use rampart_domain::alert::AlertRecord;
@@ -636,7 +637,7 @@ pub(crate) fn detail(conn: &Connection, id: &str) -> Result<Option<IncidentDetai
             rec,
             r.get::<_, Option<String>>(22)?,
             r.get::<_, i64>(23)? != 0,
-            r.get::<_, Option<String>>(24)?,
+            r.get::<_, StoredKeys>(24)?,
         ))
     })?;
     let mut alerts = Vec::new();
@@ -654,10 +655,7 @@ pub(crate) fn detail(conn: &Connection, id: &str) -> Result<Option<IncidentDetai
         } else if let Some(w) = why {
             reasons.extend(super::correlation::reasons_from(&w, &rec.id));
         }
-        entities.extend(
-            keys.map(|k| super::correlation::keys_from(&k))
-                .unwrap_or_default(),
-        );
+        entities.extend(keys.0);
         alerts.push(rec);
     }
     Ok(Some(IncidentDetail {

@@ -10,6 +10,7 @@ mod discard;
 mod docs;
 mod incident_triage;
 mod incidents;
+mod keys;
 mod known;
 mod names;
 mod recent;

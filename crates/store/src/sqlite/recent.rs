@@ -172,14 +172,10 @@ impl RecentIndex {
         let mut run = Vec::new();
         while let Some(row) = rows.next()? {
             let rid: i64 = row.get(0)?;
-            let keys: Option<String> = row.get(1)?;
+            let keys: super::keys::StoredKeys = row.get(1)?;
             let id: String = row.get(2)?;
             let provider_key: Option<String> = row.get(3)?;
-            let entities = keys.as_deref().map(super::correlation::keys_from);
-            let entities = entities
-                .iter()
-                .flatten()
-                .map(|k| (k.kind.code(), &*k.value));
+            let entities = keys.0.iter().map(|k| (k.kind.code(), &*k.value));
             let names = std::iter::once((ALERT_ID, id.as_str()))
                 .chain(provider_key.as_deref().map(|k| (PROVIDER_KEY, k)));
             for (kind, value) in entities.chain(names) {
