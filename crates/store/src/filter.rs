@@ -227,6 +227,17 @@ impl Writer {
                     self.in_entity_index(crate::entity_index::ALERT_ID, vs);
                     self.sql.push_str(" AND ");
                 }
+                // On SQLite the queue index holds the service source's digest, not its
+                // name (migration 0011): comparing the digest first lets the index entry
+                // answer, and only rows that pass it are read for the name.
+                if *field == StrField::ServiceSource && self.ph == Placeholder::Question {
+                    self.any_of(
+                        "source_code",
+                        vs.iter()
+                            .map(|v| SqlParam::Int(crate::entity_index::value_hash(v))),
+                    );
+                    self.sql.push_str(" AND ");
+                }
                 if field.optional() {
                     self.sql.push_str(col);
                     self.sql.push_str(" IS NOT NULL AND ");
@@ -297,6 +308,40 @@ mod tests {
                 Text("mimi".into()),
             ]
         );
+    }
+
+    #[test]
+    fn sqlite_compares_names_through_their_digests() {
+        use crate::entity_index::{value_hash, ALERT_ID};
+        use SqlParam::{Int, Text};
+        let f = sql("serviceSource:a,b id:da-1", Placeholder::Question, 1);
+        assert_eq!(
+            f.sql,
+            "(source_code IN (?, ?) AND service_source IN (?, ?)) AND \
+             (rid IN (SELECT e.rid FROM entity_parts p CROSS JOIN entities e \
+             WHERE e.part = p.part AND e.kind = ? AND e.value_hash = ? \
+             UNION ALL SELECT value FROM rarray(?)) AND id = ?)"
+        );
+        let h = value_hash("da-1");
+        assert_eq!(
+            f.params,
+            vec![
+                Int(value_hash("a")),
+                Int(value_hash("b")),
+                Text("a".into()),
+                Text("b".into()),
+                Int(ALERT_ID),
+                Int(h),
+                SqlParam::RecentEntities {
+                    kind: ALERT_ID,
+                    hashes: vec![h]
+                },
+                Text("da-1".into()),
+            ]
+        );
+        // PostgreSQL indexes the columns themselves.
+        let pg = sql("serviceSource:a id:da-1", Placeholder::Dollar, 1);
+        assert_eq!(pg.sql, "(service_source = $1) AND (id = $2)");
     }
 
     #[test]

@@ -4,6 +4,11 @@
 -- most of their pages. The writer keeps both names unique: it looks every alert up before
 -- inserting it (crates/store/src/sqlite/alerts.rs).
 --
+-- The queue index checks the service source as a digest (`source_code`, the entity index's
+-- digest of `service_source`) instead of the text: its entries were about 50 bytes, half of
+-- them the source's name, and in a backfill (alerts out of time order) its inserts are
+-- random too. A filter on service source compares both.
+--
 -- SQLite cannot drop a column's UNIQUE constraint, so the table is built again. Every
 -- alert's names go to the table here, the newest part's too: the copy in memory that
 -- opening builds from the rows adds nothing a lookup would miss.
@@ -33,20 +38,23 @@ CREATE TABLE alerts_unnamed (
     impacted            TEXT NOT NULL,        -- JSON array of {kind,name}
     link_manual         INTEGER NOT NULL DEFAULT 0,
     link_reasons        TEXT,
-    keys                TEXT                  -- entity keys: binary (src/sqlite/keys.rs), JSON in older rows
+    keys                TEXT,                 -- entity keys: binary (src/sqlite/keys.rs), JSON in older rows
+    source_code         INTEGER NOT NULL DEFAULT 0  -- rampart_value_hash(service_source)
 );
 INSERT INTO alerts_unnamed (rid, id, provider_key, provider_alert_id, incident_id, title,
         category, severity, status, classification, determination, service_source,
         detection_source, investigation_state, assigned_to, first_activity, last_activity,
-        created, last_update, resolved, version, tags, impacted, link_manual, link_reasons, keys)
+        created, last_update, resolved, version, tags, impacted, link_manual, link_reasons, keys,
+        source_code)
     SELECT rid, id, provider_key, provider_alert_id, incident_id, title, category, severity,
         status, classification, determination, service_source, detection_source,
         investigation_state, assigned_to, first_activity, last_activity, created, last_update,
-        resolved, version, tags, impacted, link_manual, link_reasons, keys
+        resolved, version, tags, impacted, link_manual, link_reasons, keys,
+        rampart_value_hash(service_source)
     FROM alerts ORDER BY rid;
 DROP TABLE alerts;
 ALTER TABLE alerts_unnamed RENAME TO alerts;
-CREATE INDEX alerts_queue ON alerts (last_activity, status, severity, service_source);
+CREATE INDEX alerts_queue ON alerts (last_activity, status, severity, source_code);
 CREATE INDEX alerts_first_activity ON alerts (first_activity);
 CREATE INDEX alerts_severity ON alerts (severity);
 CREATE INDEX alerts_incident ON alerts (incident_id) WHERE incident_id IS NOT NULL;

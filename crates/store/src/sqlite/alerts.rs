@@ -78,6 +78,8 @@ pub(crate) struct Prepared {
     /// under when it is inserted (see `names.rs`).
     id_hash: i64,
     key_hash: Option<i64>,
+    /// The digest of the service source, which the queue index holds (migration 0011).
+    source_code: i64,
 }
 
 /// Compresses documents and encodes the row's JSON columns (runs on a blocking thread, not
@@ -91,6 +93,7 @@ pub(crate) fn prepare(docs: &DocCodec, batch: Vec<NewAlert>) -> Result<Vec<Prepa
             Ok(Prepared {
                 body: docs.compress(&alert.document)?,
                 id_hash: value_hash(&r.id),
+                source_code: value_hash(&r.service_source),
                 key_hash: provider_key.as_deref().map(value_hash),
                 provider_key,
                 tags: json(&r.tags),
@@ -507,8 +510,8 @@ fn insert(conn: &Connection, p: &Prepared, link_reasons: Option<&str>) -> Result
         "INSERT INTO alerts (id, provider_key, provider_alert_id, incident_id, title, category, severity, status,
             classification, determination, service_source, detection_source, investigation_state, assigned_to,
             first_activity, last_activity, created, last_update, resolved, version, tags, impacted, keys,
-            link_reasons)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+            link_reasons, source_code)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
     )?
     .execute(params![
         r.id,
@@ -535,6 +538,7 @@ fn insert(conn: &Connection, p: &Prepared, link_reasons: Option<&str>) -> Result
         p.impacted,
         p.keys,
         link_reasons,
+        p.source_code,
     ])?;
     let rid = conn.last_insert_rowid();
     conn.prepare_cached("INSERT INTO alert_docs (rid, body) VALUES (?1, ?2)")?
@@ -588,7 +592,7 @@ fn merge_into(
         "UPDATE alerts SET title = ?2, category = ?3, severity = ?4, service_source = ?5, detection_source = ?6,
             investigation_state = ?7, first_activity = ?8, last_activity = ?9, last_update = ?10,
             version = version + 1, impacted = ?11,
-            keys = CASE WHEN keys IS NULL THEN NULL ELSE ?12 END WHERE rid = ?1",
+            keys = CASE WHEN keys IS NULL THEN NULL ELSE ?12 END, source_code = ?13 WHERE rid = ?1",
     )?
     .execute(params![
         rid,
@@ -603,6 +607,7 @@ fn merge_into(
         now.micros(),
         json(&impacted),
         super::keys::encode(&all_keys),
+        value_hash(&n.service_source),
     ])?;
     conn.prepare_cached("UPDATE alert_docs SET body = ?2 WHERE rid = ?1")?
         .execute(params![rid, body])?;
@@ -800,10 +805,12 @@ pub(crate) fn where_clause(
         if allowed.is_empty() {
             sql.push_str(" AND 0");
         } else {
+            // The digest first, so the queue index answers it (see `filter.rs`).
+            let marks = vec!["?"; allowed.len()].join(",");
             sql.push_str(&format!(
-                " AND service_source IN ({})",
-                vec!["?"; allowed.len()].join(",")
+                " AND source_code IN ({marks}) AND service_source IN ({marks})"
             ));
+            params.extend(allowed.iter().map(|s| arg(value_hash(s))));
             params.extend(allowed.iter().map(|s| arg(s.clone())));
         }
     }

@@ -951,6 +951,19 @@ mod migration_tests {
             .unwrap();
         assert_eq!(out, [IngestOutcome::Updated, IngestOutcome::Updated]);
         assert_eq!(crate::Store::count_alerts(&store).await.unwrap(), 2);
+        // The rows got their service source's digest, which source filters compare.
+        for (q, want) in [
+            ("serviceSource:microsoftDefenderForEndpoint", 2),
+            ("serviceSource:microsoftDefenderForIdentity", 0),
+            ("-serviceSource:microsoftDefenderForIdentity", 2),
+        ] {
+            let query = crate::AlertQuery {
+                condition: rampart_domain::condition::parse(q).unwrap(),
+                ..crate::conformance::everything(50)
+            };
+            let page = crate::Store::list_alerts(&store, &query).await.unwrap();
+            assert_eq!(page.items.len(), want, "{q}");
+        }
         let conn = Connection::open(dir.path().join("rampart.db")).unwrap();
         let indexes: Vec<String> = conn
             .prepare("SELECT name FROM sqlite_schema WHERE tbl_name = 'alerts' AND type = 'index' ORDER BY name")
