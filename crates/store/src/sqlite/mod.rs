@@ -860,6 +860,16 @@ mod migration_tests {
         conn
     }
 
+    /// Stores an empty document for row `rid` of a database at schema 4 or later.
+    fn empty_document(conn: &Connection, rid: i64) {
+        let body = zstd::stream::encode_all(&b"{}"[..], 3).unwrap();
+        conn.execute(
+            "INSERT INTO alert_docs (rid, body) VALUES (?1, ?2)",
+            params![rid, body],
+        )
+        .unwrap();
+    }
+
     /// A store written by an older rampart keeps its alerts, documents included, when
     /// migration 0004 moves documents into `alert_docs`.
     #[tokio::test]
@@ -921,12 +931,7 @@ mod migration_tests {
                     params![rid, id, key],
                 )
                 .unwrap();
-                let body = zstd::stream::encode_all(&b"{}"[..], 3).unwrap();
-                conn.execute(
-                    "INSERT INTO alert_docs (rid, body) VALUES (?1, ?2)",
-                    params![rid, body],
-                )
-                .unwrap();
+                empty_document(&conn, rid);
             }
         }
         let store = SqliteStore::open_dir(dir.path()).unwrap();
@@ -1005,12 +1010,7 @@ mod migration_tests {
                     params![rid, id, keys],
                 )
                 .unwrap();
-                let body = zstd::stream::encode_all(&b"{}"[..], 3).unwrap();
-                conn.execute(
-                    "INSERT INTO alert_docs (rid, body) VALUES (?1, ?2)",
-                    params![rid, body],
-                )
-                .unwrap();
+                empty_document(&conn, rid);
             }
             conn.execute_batch(
                 "INSERT INTO entities (kind, value, rid) VALUES
