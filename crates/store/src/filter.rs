@@ -233,8 +233,8 @@ impl Writer {
                 // and a capped total read 10,000 rows (38 ms instead of 5 on the 1M bench).
                 // As with entity filters (crate::entity_index), two sources would have to
                 // share a 64-bit SHA-256 digest to mix, and a name with another source's
-                // digest is a 2^64 search. Access control also compares names
-                // (`sqlite::alerts::where_clause`).
+                // digest is a 2^64 search. A role's allowed sources are also compared by
+                // name (`sqlite::alerts::where_clause`).
                 if *field == StrField::ServiceSource && self.ph == Placeholder::Question {
                     self.any_of(
                         "source_code",

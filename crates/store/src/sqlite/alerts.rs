@@ -815,11 +815,13 @@ pub(crate) fn where_clause(
         }
     }
     if !q.denied_sources.is_empty() {
+        // The digest alone, so the queue index answers it: a source sharing a denied
+        // source's digest would be hidden too, never shown.
         sql.push_str(&format!(
-            " AND service_source NOT IN ({})",
+            " AND source_code NOT IN ({})",
             vec!["?"; q.denied_sources.len()].join(",")
         ));
-        params.extend(q.denied_sources.iter().map(|s| arg(s.clone())));
+        params.extend(q.denied_sources.iter().map(|s| arg(value_hash(s))));
     }
     (sql, params)
 }

@@ -124,11 +124,11 @@ fn decode(b: &[u8]) -> Option<Vec<EntityKey>> {
 }
 
 fn read_varint(b: &[u8]) -> Option<(usize, &[u8])> {
-    let mut n = 0usize;
+    let mut n = 0u64;
     for (i, &byte) in b.iter().enumerate().take(9) {
-        n |= usize::from(byte & 0x7f) << (7 * i);
+        n |= u64::from(byte & 0x7f) << (7 * i);
         if byte & 0x80 == 0 {
-            return Some((n, &b[i + 1..]));
+            return Some((usize::try_from(n).ok()?, &b[i + 1..]));
         }
     }
     None

@@ -12,6 +12,12 @@
 //!   opening ([`register`]), which also sees what the open transaction staged. Only the
 //!   writer thread changes the index, so nothing moves between its statements' snapshots
 //!   and their calls.
+//!
+//! A reader shares the entity filters' one gap (`recent.rs`): for the microseconds between
+//! a commit and its publication, an alert just committed is not found by name by another
+//! client yet. The writer answers only after publishing, so whoever sent an alert finds it,
+//! and the writer's own lookups (idempotence) see what it staged, so the gap cannot let an
+//! alert be inserted twice.
 use super::recent::RecentIndex;
 use crate::entity_index::{ALERT_ID, PROVIDER_KEY};
 use rusqlite::functions::FunctionFlags;

@@ -29,6 +29,7 @@ use crate::entity_index::{value_hash, ALERT_ID, PROVIDER_KEY};
 use crate::error::StoreError;
 use rusqlite::types::Value;
 use rusqlite::Connection;
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, RwLock};
 
 /// One row: sorted by kind, digest, then the alert's offset in the part.
@@ -116,6 +117,9 @@ struct Staged {
     /// correlation split of an alert inserted earlier in the batch). The same rows reach
     /// `rows` with the batch's.
     names: Vec<(i64, i64, i64)>,
+    /// `names` by (kind, digest): a transaction can stage tens of thousands of names, and
+    /// each alert the filter of stored names is unsure of looks up two.
+    named: HashMap<(i64, i64), Vec<i64>>,
     /// The part the transaction moved on to, once it sealed the one before.
     current: Option<i64>,
 }
@@ -123,12 +127,9 @@ struct Staged {
 impl Staged {
     /// Adds the rowids of staged rows filed under (kind, digest) to `out`.
     fn find(&self, kind: i64, hash: i64, out: &mut Vec<i64>) {
-        out.extend(
-            self.names
-                .iter()
-                .filter(|n| n.0 == kind && n.1 == hash)
-                .map(|n| n.2),
-        );
+        if let Some(rids) = self.named.get(&(kind, hash)) {
+            out.extend(rids);
+        }
         let ends = self.runs.iter().skip(1).copied().chain([self.rows.len()]);
         for (start, end) in self.runs.iter().copied().zip(ends) {
             // A run holds one part's rows, sorted.
@@ -286,7 +287,9 @@ impl RecentIndex {
 
     /// Stages an inserted alert's name at once (see `Staged::names`).
     pub(crate) fn stage_name(&self, kind: i64, hash: i64, rid: i64) {
-        self.staged().names.push((kind, hash, rid));
+        let mut st = self.staged();
+        st.names.push((kind, hash, rid));
+        st.named.entry((kind, hash)).or_default().push(rid);
     }
 
     /// Where the next job's staging begins.
@@ -305,7 +308,15 @@ impl RecentIndex {
         let mut st = self.staged();
         st.rows.truncate(m.rows);
         st.runs.truncate(m.runs);
-        st.names.truncate(m.names);
+        let keep = m.names.min(st.names.len());
+        for (kind, hash, _) in st.names.split_off(keep) {
+            if let Some(rids) = st.named.get_mut(&(kind, hash)) {
+                rids.pop();
+                if rids.is_empty() {
+                    st.named.remove(&(kind, hash));
+                }
+            }
+        }
         st.current = m.current;
     }
 

@@ -358,3 +358,30 @@ async fn claiming_reads_what_another_process_left_in_the_open_part() {
     drop(late);
     check_lookups(&open(dir.path()), 0..6).await;
 }
+
+#[test]
+fn names_staged_by_a_failed_job_are_dropped_and_the_rest_still_found() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path()));
+    let conn = Connection::open(dir.path().join("rampart.db")).unwrap();
+    let r = RecentIndex::load(&conn, SHIFT).unwrap();
+    let (id, key) = (
+        crate::entity_index::ALERT_ID,
+        crate::entity_index::PROVIDER_KEY,
+    );
+    r.stage_name(id, 11, 1);
+    r.stage_name(key, 12, 1);
+    let mark = r.mark();
+    // A second job stages a name already staged (a digest shared by two ids) and a new one,
+    // then fails.
+    r.stage_name(id, 11, 2);
+    r.stage_name(id, 13, 2);
+    assert_eq!(r.rids_json(id, 11), "[1,2]");
+    r.rewind(mark);
+    assert_eq!(r.rids_json(id, 11), "[1]");
+    assert_eq!(r.rids_json(id, 13), "[]");
+    assert_eq!(r.rids_json(key, 12), "[1]");
+    // Committed, the names are published only through the batch's rows (none here).
+    r.committed();
+    assert_eq!(r.rids_json(id, 11), "[]");
+}
