@@ -7,7 +7,7 @@
 -- The queue index checks the service source as a digest (`source_code`, the entity index's
 -- digest of `service_source`) instead of the text: its entries were about 50 bytes, half of
 -- them the source's name, and in a backfill (alerts out of time order) its inserts are
--- random too. A filter on service source compares both.
+-- random too. A service-source filter compares the digest (crates/store/src/filter.rs).
 --
 -- SQLite cannot drop a column's UNIQUE constraint, so the table is built again. Every
 -- alert's names go to the table here, the newest part's too: the copy in memory that

@@ -607,7 +607,7 @@ fn merge_into(
         now.micros(),
         json(&impacted),
         super::keys::encode(&all_keys),
-        value_hash(&n.service_source),
+        p.source_code,
     ])?;
     conn.prepare_cached("UPDATE alert_docs SET body = ?2 WHERE rid = ?1")?
         .execute(params![rid, body])?;

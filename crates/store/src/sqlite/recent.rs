@@ -112,14 +112,14 @@ struct Staged {
     /// Where each run of `rows` starts, so that a lookup by name searches instead of
     /// scanning every row the transaction staged.
     runs: Vec<usize>,
-    /// (kind, digest, rid) of the names of each alert inserted, at once: a batch stages its
-    /// rows only when it is done, and an alert may be looked up by name before that (a
+    /// The names of each alert inserted, by (kind, digest), at once: a batch stages its rows
+    /// only when it is done, and an alert may be looked up by name before that (a
     /// correlation split of an alert inserted earlier in the batch). The same rows reach
-    /// `rows` with the batch's.
-    names: Vec<(i64, i64, i64)>,
-    /// `names` by (kind, digest): a transaction can stage tens of thousands of names, and
-    /// each alert the filter of stored names is unsure of looks up two.
+    /// `rows` with the batch's. A map: a transaction can stage tens of thousands of names,
+    /// and each alert the filter of stored names is unsure of looks up two.
     named: HashMap<(i64, i64), Vec<i64>>,
+    /// The keys of `named` in the order staged, so that a rewind can take back a job's.
+    names: Vec<(i64, i64)>,
     /// The part the transaction moved on to, once it sealed the one before.
     current: Option<i64>,
 }
@@ -285,10 +285,10 @@ impl RecentIndex {
         Ok(())
     }
 
-    /// Stages an inserted alert's name at once (see `Staged::names`).
+    /// Stages an inserted alert's name at once (see `Staged::named`).
     pub(crate) fn stage_name(&self, kind: i64, hash: i64, rid: i64) {
         let mut st = self.staged();
-        st.names.push((kind, hash, rid));
+        st.names.push((kind, hash));
         st.named.entry((kind, hash)).or_default().push(rid);
     }
 
@@ -309,7 +309,7 @@ impl RecentIndex {
         st.rows.truncate(m.rows);
         st.runs.truncate(m.runs);
         let keep = m.names.min(st.names.len());
-        for (kind, hash, _) in st.names.split_off(keep) {
+        for (kind, hash) in st.names.split_off(keep) {
             if let Some(rids) = st.named.get_mut(&(kind, hash)) {
                 rids.pop();
                 if rids.is_empty() {
