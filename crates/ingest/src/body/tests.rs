@@ -114,3 +114,25 @@ fn small_bodies_and_edges_stay_whole() {
     assert!(parse_bulk(&one_line, &PrefixRegistry::default(), now()).is_empty());
     assert!(parse_bulk(b"", &PrefixRegistry::default(), now()).is_empty());
 }
+
+proptest::proptest! {
+    /// The SIMD line splitter gives exactly what `split` on `\n` gives, empty lines and a
+    /// missing final newline included, so line numbers in errors stay the same.
+    #[test]
+    fn lines_match_a_plain_split(bytes in proptest::collection::vec(
+        proptest::prop_oneof![proptest::num::u8::ANY, proptest::strategy::Just(b'\n')],
+        0..300,
+    )) {
+        let want: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+        let got: Vec<&[u8]> = lines(&bytes).collect();
+        proptest::prop_assert_eq!(got, want);
+        let pieces = pieces(&bytes, 3);
+        let joined: Vec<u8> = pieces.iter().flat_map(|(p, _)| p.iter().copied()).collect();
+        proptest::prop_assert_eq!(&joined, &bytes);
+        let mut before = 0;
+        for (p, no) in &pieces {
+            proptest::prop_assert_eq!(*no, before);
+            before += p.iter().filter(|c| **c == b'\n').count();
+        }
+    }
+}
