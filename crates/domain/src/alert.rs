@@ -64,5 +64,5 @@ pub struct NewAlert {
     pub record: AlertRecord,
     pub entities: Vec<EntityKey>,
     /// The producer's JSON document, byte for byte as accepted.
-    pub document: Vec<u8>,
+    pub document: bytes::Bytes,
 }

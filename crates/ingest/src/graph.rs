@@ -142,7 +142,7 @@ fn object_fields<'n, 'a>(field: impl Display, v: &'n Node<'a>) -> Result<Option<
 /// Normalises one Graph alert document. `doc` is the exact bytes `node` was parsed from;
 /// `now` stands in for missing timestamps.
 pub fn normalise_alert(
-    doc: &[u8],
+    doc: bytes::Bytes,
     node: &Node<'_>,
     prefixes: &PrefixRegistry,
     now: Timestamp,
@@ -337,7 +337,7 @@ pub fn normalise_alert(
     Ok(NewAlert {
         record,
         entities,
-        document: doc.to_vec(),
+        document: doc,
     })
 }
 

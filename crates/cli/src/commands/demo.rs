@@ -44,7 +44,7 @@ pub async fn fill(
     let prefixes = PrefixRegistry::default();
     let mut g = Gen::new(seed, now);
     let to_alert = |v: serde_json::Value| -> anyhow::Result<rampart_domain::alert::NewAlert> {
-        let doc = serde_json::to_vec(&v)?;
+        let doc = bytes::Bytes::from(serde_json::to_vec(&v)?);
         let mut parsed = rampart_ingest::parse_json_body(&doc, &prefixes, now)?;
         parsed
             .pop()

@@ -44,7 +44,9 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
                  first: usize|
      -> Option<(Vec<rampart_domain::alert::NewAlert>, usize)> {
         let now = SystemClock.now();
-        let parsed = rampart_ingest::parse_bulk(chunk, &prefixes, now);
+        // The chunk's buffer becomes the alerts' documents (shared, not copied).
+        let body = bytes::Bytes::from(std::mem::take(chunk));
+        let parsed = rampart_ingest::parse_bulk(&body, &prefixes, now);
         let mut good = Vec::new();
         let mut bad = 0;
         for l in parsed {
@@ -59,7 +61,6 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
                 }
             }
         }
-        chunk.clear();
         Some((good, bad))
     };
     let mut buf = Vec::new();

@@ -58,12 +58,13 @@ fn a_large_body_is_cut_at_line_boundaries_into_pieces() {
 #[test]
 fn pieces_parse_exactly_as_one_pass_does() {
     let (body, bad) = large_body();
+    let body = Bytes::from(body);
     assert!(
         body.len() > PARALLEL_FROM,
         "parse_bulk itself takes the parallel path"
     );
     let prefixes = PrefixRegistry::default();
-    let serial = parse_lines(&body, 0, &prefixes, now());
+    let serial = parse_lines(&body, &body, 0, &prefixes, now());
     let bulk = parse_bulk(&body, &prefixes, now());
     for parallel in [
         parse_in(&body, 2, &prefixes, now()),
@@ -111,8 +112,8 @@ fn small_bodies_and_edges_stay_whole() {
     // One huge line and no newline to cut at: one piece.
     let one_line = vec![b' '; PARALLEL_FROM * 2];
     assert_eq!(pieces(&one_line, 4).len(), 1);
-    assert!(parse_bulk(&one_line, &PrefixRegistry::default(), now()).is_empty());
-    assert!(parse_bulk(b"", &PrefixRegistry::default(), now()).is_empty());
+    assert!(parse_bulk(&one_line.into(), &PrefixRegistry::default(), now()).is_empty());
+    assert!(parse_bulk(&Bytes::new(), &PrefixRegistry::default(), now()).is_empty());
 }
 
 proptest::proptest! {
@@ -135,4 +136,20 @@ proptest::proptest! {
             before += p.iter().filter(|c| **c == b'\n').count();
         }
     }
+}
+
+/// Documents share the request's buffer (no copy per alert), and a part from elsewhere is
+/// copied rather than a panic.
+#[test]
+fn documents_share_the_body() {
+    let body = Bytes::from_static(b"{\"a\":1}\n{\"b\":2}\n");
+    let part = body.get(8..15).unwrap();
+    let shared = share(&body, part);
+    assert_eq!(&shared[..], b"{\"b\":2}");
+    assert_eq!(shared.as_ptr(), part.as_ptr());
+    let elsewhere = b"{\"c\":3}".to_vec();
+    let copied = share(&body, &elsewhere);
+    assert_eq!(&copied[..], &elsewhere[..]);
+    assert_ne!(copied.as_ptr(), elsewhere.as_ptr());
+    assert!(share(&body, &[]).is_empty());
 }

@@ -9,7 +9,12 @@ fn now() -> Timestamp {
 
 fn parse(doc: &[u8]) -> Result<NewAlert> {
     let node = Node::parse(doc).map_err(|msg| IngestError::field_err("json", msg))?;
-    normalise_alert(doc, &node, &PrefixRegistry::default(), now())
+    normalise_alert(
+        bytes::Bytes::copy_from_slice(doc),
+        &node,
+        &PrefixRegistry::default(),
+        now(),
+    )
 }
 
 fn with(field_json: &str) -> Vec<u8> {

@@ -54,7 +54,7 @@ pub(crate) fn new_alert(record: AlertRecord, entities: Vec<EntityKey>, doc: &[u8
     NewAlert {
         record,
         entities,
-        document: doc.to_vec(),
+        document: doc.to_vec().into(),
     }
 }
 
@@ -136,7 +136,7 @@ pub async fn insert_is_idempotent(s: &dyn Store) {
     assert_eq!(out, vec![IngestOutcome::Created]);
     let mut later = a.clone();
     later.record.last_activity = t.plus_micros(1_000_000);
-    later.document = br#"{"evidence":[{"k":2}]}"#.to_vec();
+    later.document = br#"{"evidence":[{"k":2}]}"#.to_vec().into();
     assert_eq!(
         s.ingest(vec![later], Actor::producer("t"), t)
             .await
@@ -166,9 +166,9 @@ pub async fn insert_is_idempotent(s: &dyn Store) {
     assert_eq!(h.len(), 2);
     // Two re-sends of a stored alert in one batch: the second builds on the first.
     let mut third = a.clone();
-    third.document = br#"{"evidence":[{"k":3}]}"#.to_vec();
+    third.document = br#"{"evidence":[{"k":3}]}"#.to_vec().into();
     let mut fourth = a.clone();
-    fourth.document = br#"{"evidence":[{"k":4}]}"#.to_vec();
+    fourth.document = br#"{"evidence":[{"k":4}]}"#.to_vec().into();
     assert_eq!(
         s.ingest(vec![third, fourth], Actor::producer("t"), t)
             .await
@@ -226,7 +226,7 @@ pub async fn resend_cannot_change_the_source(s: &dyn Store) {
         .unwrap();
     let mut moved = endpoint.clone();
     moved.record.service_source = "microsoftDefenderForOffice365".into();
-    moved.document = doc(2);
+    moved.document = doc(2).into();
     let fresh = new_alert(record("da-src-2", None, t), vec![], &doc(3));
     // After a new alert of the same batch. (The provider key includes the source, so the
     // same provider id from another source is another alert.)
@@ -247,7 +247,7 @@ pub async fn resend_cannot_change_the_source(s: &dyn Store) {
     // A repeat inside one batch that changes the source of the batch's own new alert.
     let mut twin = fresh.clone();
     twin.record.service_source = "microsoftDefenderForOffice365".into();
-    twin.document = doc(4);
+    twin.document = doc(4).into();
     assert!(s
         .ingest(vec![fresh.clone(), twin], producer(), t)
         .await
@@ -611,7 +611,7 @@ pub async fn resend_moves_the_incident_rollup(s: &dyn Store) {
 
     let mut again = on_devices("da-rs-0", t0, 30, &["rs1"]);
     again.record.severity = Severity::High;
-    again.document = br#"{"status":"updated"}"#.to_vec();
+    again.document = br#"{"status":"updated"}"#.to_vec().into();
     let out = s
         .ingest(vec![again], Actor::producer("p"), at(31))
         .await
@@ -647,7 +647,7 @@ pub async fn resend_with_a_new_entity_merges_incidents(s: &dyn Store) {
     assert_eq!(incident_of(s, "da-rn-2").await, two);
 
     let mut again = on_devices("da-rn-0", T0, 4, &["rn1", "rn2"]);
-    again.document = br#"{"evidence":"a second device"}"#.to_vec();
+    again.document = br#"{"evidence":"a second device"}"#.to_vec().into();
     let out = s
         .ingest(vec![again], Actor::producer("p"), at(5))
         .await
@@ -684,7 +684,7 @@ pub async fn resend_with_a_new_entity_merges_incidents(s: &dyn Store) {
         .version;
     let events = s.history(TargetKind::Alert, "da-rn-0").await.unwrap().len();
     let mut same = on_devices("da-rn-0", T0, 4, &["rn1", "rn2"]);
-    same.document = br#"{"evidence":"a second device"}"#.to_vec();
+    same.document = br#"{"evidence":"a second device"}"#.to_vec().into();
     s.ingest(vec![same], Actor::producer("p"), at(6))
         .await
         .unwrap();

@@ -429,7 +429,7 @@ impl Store for SqliteStore {
         let (prepared, trained) = tokio::task::spawn_blocking(move || {
             // The slot goes with the work: a caller that is dropped does not end it.
             let _slot = slot;
-            let samples = codec.sample(batch.iter().map(|a| a.document.as_slice()));
+            let samples = codec.sample(batch.iter().map(|a| &a.document[..]));
             let prepared = alerts::prepare(&codec, batch)?;
             // The batch that completes the samples pays for training, once per store.
             let trained = samples.map(|s| docs::train(&s));

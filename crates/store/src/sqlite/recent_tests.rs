@@ -128,7 +128,7 @@ async fn resends_index_new_entities_in_sealed_and_open_parts() {
     for (n, dev) in [(0, "late-sealed"), (9, "late-open")] {
         let mut again = on_devices(&format!("da-r-{n}"), t0(), n, &["dev-x", dev]);
         // A changed document (an identical one is a retry that changes nothing).
-        again.document = format!(r#"{{"evidence":"{dev}"}}"#).into_bytes();
+        again.document = format!(r#"{{"evidence":"{dev}"}}"#).into_bytes().into();
         s.ingest(vec![again], p.clone(), t0()).await.unwrap();
     }
     assert_eq!(ids(&s, "entity.device:late-sealed").await, vec!["da-r-0"]);
