@@ -36,6 +36,10 @@ use sha2::{Digest, Sha256};
 /// Alerts per part, as a shift of the rowid.
 pub const PART_SHIFT: u32 = 16;
 
+/// The FROM clause of a lookup in every part: `e` is a row of the index. One seek per part:
+/// CROSS JOIN keeps the parts as the outer loop.
+pub const IN_EVERY_PART: &str = "entity_parts p CROSS JOIN entities e WHERE e.part = p.part";
+
 /// The kind an alert's own id is filed under (not an entity kind: those are 1–15).
 pub const ALERT_ID: i64 = 1000;
 

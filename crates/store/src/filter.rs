@@ -166,12 +166,9 @@ impl Writer {
     /// `rid IN (…)` the alerts filed under any of `values` of kind `kind` in the entity
     /// index.
     fn in_entity_index(&mut self, kind: i64, values: &[String]) {
-        // One seek per part of the index (crate::entity_index); CROSS JOIN keeps the parts
-        // as the outer loop.
-        self.sql.push_str(
-            "rid IN (SELECT e.rid FROM entity_parts p CROSS JOIN entities e \
-             WHERE e.part = p.part AND e.kind = ",
-        );
+        self.sql.push_str("rid IN (SELECT e.rid FROM ");
+        self.sql.push_str(crate::entity_index::IN_EVERY_PART);
+        self.sql.push_str(" AND e.kind = ");
         self.bind(SqlParam::Int(kind));
         self.sql.push_str(" AND ");
         let hashes: Vec<i64> = values

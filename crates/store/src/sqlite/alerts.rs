@@ -22,7 +22,7 @@ use rusqlite::types::{ToSqlOutput, Value as SqlValue};
 use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// A bound value of a compiled filter, with the in-memory part of the entity index resolved
 /// (see [`bind`]).
@@ -485,16 +485,14 @@ fn find_existing(
     id: &str,
     provider_key: Option<&str>,
 ) -> Result<Option<(i64, StoredAlert)>, StoreError> {
-    let by_id = with_body(&names::on_writer(Name::Id, 1));
     let mut found = conn
-        .prepare_cached(&by_id)?
+        .prepare_cached(&BY_ID_ON_WRITER)?
         .query_row([id], row_with_body)
         .optional()?;
     if found.is_none() {
         if let Some(key) = provider_key {
-            let by_key = with_body(&names::on_writer(Name::ProviderKey, 1));
             found = conn
-                .prepare_cached(&by_key)?
+                .prepare_cached(&BY_KEY_ON_WRITER)?
                 .query_row([&key], row_with_body)
                 .optional()?;
         }
@@ -740,6 +738,12 @@ fn with_body(cond: &str) -> String {
     )
 }
 
+/// The lookups by name of [`find_existing`] and [`get`], built once.
+static BY_ID_ON_WRITER: LazyLock<String> = LazyLock::new(|| with_body(&names::on_writer(Name::Id)));
+static BY_KEY_ON_WRITER: LazyLock<String> =
+    LazyLock::new(|| with_body(&names::on_writer(Name::ProviderKey)));
+static BY_ID_ON_READER: LazyLock<String> = LazyLock::new(|| with_body(&names::on_reader(Name::Id)));
+
 fn row_with_body(row: &Row<'_>) -> rusqlite::Result<RowWithBody> {
     let (rid, rec) = row_record(row)?;
     Ok((rid, rec, row.get(22)?, row.get(23)?))
@@ -753,7 +757,7 @@ pub(crate) fn get(
     id: &str,
 ) -> Result<Option<StoredAlert>, StoreError> {
     let newest = Arg::Rids(Rc::new(recent.rids(ALERT_ID, &[value_hash(id)], false)));
-    conn.prepare_cached(&with_body(&names::on_reader(Name::Id, 1, 2)))?
+    conn.prepare_cached(&BY_ID_ON_READER)?
         .query_row(params![id, newest], row_with_body)
         .optional()?
         .map(|(_, record, body, keys)| stored(conn, docs, record, &body, keys))

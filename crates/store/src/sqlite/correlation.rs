@@ -287,11 +287,12 @@ pub(crate) fn apply_resend(
                 if reasons.is_empty() {
                     continue;
                 }
+                static REASONS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    let by_id = names::on_writer(Name::Id);
+                    format!("SELECT rid, link_reasons FROM alerts WHERE {by_id}")
+                });
                 let Some((rid, stored)) = conn
-                    .prepare_cached(&format!(
-                        "SELECT rid, link_reasons FROM alerts WHERE {}",
-                        names::on_writer(Name::Id, 1)
-                    ))?
+                    .prepare_cached(&REASONS)?
                     .query_row([alert], |r| {
                         Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
                     })

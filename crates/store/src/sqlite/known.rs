@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use crate::entity_index::{value_hash, ALERT_ID, PROVIDER_KEY};
+use crate::entity_index::{value_hash, ALERT_ID, IN_EVERY_PART, PROVIDER_KEY};
 use crate::error::StoreError;
 use fastbloom::AtomicBloomFilter;
 
@@ -348,15 +348,19 @@ impl KnownNames {
         // rows (the transaction that began a part sealed the one before).
         let base = (newest.unwrap_or(0) >> self.shift) << self.shift;
         let mut digests = conn.prepare(&format!(
-            "SELECT e.value_hash FROM entity_parts p CROSS JOIN entities e \
-             WHERE e.part = p.part AND e.kind IN ({ALERT_ID}, {PROVIDER_KEY}) AND e.rid < ?1"
+            "SELECT e.value_hash FROM {IN_EVERY_PART} \
+             AND e.kind IN ({ALERT_ID}, {PROVIDER_KEY}) AND e.rid < ?1"
         ))?;
         let mut rows = digests.query([base])?;
+        // Both scans check every ROWS_PER_CHECK rows that the filter is still wanted.
         let mut n = 0usize;
+        let mut given_up = || {
+            n += 1;
+            n.is_multiple_of(ROWS_PER_CHECK) && !self.wanted(f)
+        };
         while let Some(row) = rows.next()? {
             f.add(key(row.get(0)?));
-            n += 1;
-            if n.is_multiple_of(ROWS_PER_CHECK) && !self.wanted(f) {
+            if given_up() {
                 return Ok(false);
             }
         }
@@ -367,8 +371,7 @@ impl KnownNames {
             if let Some(k) = row.get_ref(1)?.as_str_or_null()? {
                 f.add(key(value_hash(k)));
             }
-            n += 1;
-            if n.is_multiple_of(ROWS_PER_CHECK) && !self.wanted(f) {
+            if given_up() {
                 return Ok(false);
             }
         }

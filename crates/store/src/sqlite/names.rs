@@ -19,7 +19,7 @@
 //! and the writer's own lookups (idempotence) see what it staged, so the gap cannot let an
 //! alert be inserted twice.
 use super::recent::RecentIndex;
-use crate::entity_index::{ALERT_ID, PROVIDER_KEY};
+use crate::entity_index::{ALERT_ID, IN_EVERY_PART, PROVIDER_KEY};
 use rusqlite::functions::FunctionFlags;
 use rusqlite::Connection;
 use std::sync::Arc;
@@ -47,32 +47,32 @@ impl Name {
     }
 }
 
-/// The sealed parts' rows filed under `name`'s kind and the digest of `?{p}`.
-fn in_table(name: Name, p: usize) -> String {
+/// The sealed parts' rows filed under `name`'s kind and the digest of `?1`.
+fn in_table(name: Name) -> String {
     format!(
-        "SELECT e.rid FROM entity_parts p CROSS JOIN entities e \
-         WHERE e.part = p.part AND e.kind = {} AND e.value_hash = rampart_value_hash(?{p})",
+        "SELECT e.rid FROM {IN_EVERY_PART} AND e.kind = {} AND e.value_hash = rampart_value_hash(?1)",
         name.kind()
     )
 }
 
-/// A condition on `alerts` that holds for the alert whose `name` is `?{p}`, for statements
-/// on the writer connection.
-pub(crate) fn on_writer(name: Name, p: usize) -> String {
+/// A condition on `alerts` that holds for the alert whose `name` is `?1`, for statements on
+/// the writer connection. Callers build their statement once (a `LazyLock`): it is prepared
+/// on the writer's path for every alert the names filter is unsure of.
+pub(crate) fn on_writer(name: Name) -> String {
     format!(
         "rid IN ({} UNION ALL SELECT value FROM json_each(\
-         rampart_newest_rids({}, rampart_value_hash(?{p})))) AND {} = ?{p}",
-        in_table(name, p),
+         rampart_newest_rids({}, rampart_value_hash(?1)))) AND {} = ?1",
+        in_table(name),
         name.kind(),
         name.column()
     )
 }
 
-/// The same for a reader: `?{rids}` is bound to [`RecentIndex::rids`] of the name's digest.
-pub(crate) fn on_reader(name: Name, p: usize, rids: usize) -> String {
+/// The same for a reader: `?2` is bound to [`RecentIndex::rids`] of the name's digest.
+pub(crate) fn on_reader(name: Name) -> String {
     format!(
-        "rid IN ({} UNION ALL SELECT value FROM rarray(?{rids})) AND {} = ?{p}",
-        in_table(name, p),
+        "rid IN ({} UNION ALL SELECT value FROM rarray(?2)) AND {} = ?1",
+        in_table(name),
         name.column()
     )
 }

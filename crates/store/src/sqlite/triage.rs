@@ -18,9 +18,12 @@ pub(crate) fn record_by_id(conn: &Connection, id: &str) -> Result<Option<AlertRe
 
 /// The rowid and record of the alert with this id (on the writer connection).
 pub(crate) fn by_id(conn: &Connection, id: &str) -> Result<Option<(i64, AlertRecord)>, StoreError> {
-    let by_id = super::names::on_writer(super::names::Name::Id, 1);
+    static BY_ID: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let by_id = super::names::on_writer(super::names::Name::Id);
+        format!("SELECT {RECORD_COLS} FROM alerts WHERE {by_id}")
+    });
     Ok(conn
-        .prepare_cached(&format!("SELECT {RECORD_COLS} FROM alerts WHERE {by_id}"))?
+        .prepare_cached(&BY_ID)?
         .query_row([id], row_record)
         .optional()?)
 }
