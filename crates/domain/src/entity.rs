@@ -3,6 +3,7 @@
 //!
 //! These keys feed the entity index (impacted-asset filters, entity pages) and correlation.
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 
 crate::vocab::vocab_enum!(
@@ -65,6 +66,20 @@ impl EntityKind {
 pub struct EntityKey {
     pub kind: EntityKind,
     pub value: String,
+}
+
+/// The digest that identifies a normalised entity value: the first eight bytes of its
+/// SHA-256, big-endian. The entity index stores it (so changing it needs a migration), and
+/// the correlation engine finds keys by it instead of hashing their text again.
+///
+/// SHA-256 rather than a fast hash because values come from producers: with a weak hash an
+/// attacker could craft a value that collides with someone else's device or user, and
+/// flood one bucket of the engine's key table. With SHA-256 that is a 2^64 search.
+pub fn value_digest(value: &str) -> i64 {
+    let d = Sha256::digest(value.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    i64::from_be_bytes(b)
 }
 
 /// Longest normalised value indexed; longer values are cut (they still match themselves).

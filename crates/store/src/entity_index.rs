@@ -31,7 +31,6 @@
 //! On SQLite the part being filled is not in the table at all but in memory
 //! (`sqlite/recent.rs`), and is written to the table in key order when it is full: random
 //! inserts into even one part rewrote most of its pages at every commit.
-use sha2::{Digest, Sha256};
 
 /// Alerts per part, as a shift of the rowid.
 pub const PART_SHIFT: u32 = 16;
@@ -50,10 +49,7 @@ pub const PROVIDER_KEY: i64 = 1001;
 /// The index key of a normalised entity value. Stable across versions and backends: it is
 /// stored, so changing it needs a migration.
 pub fn value_hash(value: &str) -> i64 {
-    let d = Sha256::digest(value.as_bytes());
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&d[..8]);
-    i64::from_be_bytes(b)
+    rampart_domain::entity::value_digest(value)
 }
 
 #[cfg(test)]

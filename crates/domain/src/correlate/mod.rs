@@ -18,12 +18,11 @@
 //! - Resolved and redirected incidents take no new alerts: a new alert that would have
 //!   joined a resolved incident starts a new one, so a closed case stays closed.
 //! - Manual links are sticky: nothing here moves an alert an analyst placed.
-use crate::entity::{EntityKey, EntityKind};
+use crate::entity::{value_digest, EntityKey, EntityKind};
 use crate::timestamp::{Timestamp, DAY_MICROS};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::collections::{BTreeSet, HashMap};
-use std::hash::BuildHasher;
 use std::sync::Arc;
 
 mod slab;
@@ -212,6 +211,29 @@ pub struct AlertIn<'a> {
     /// The alert's last activity: what the window is measured from.
     pub at: Timestamp,
     pub keys: &'a [EntityKey],
+    /// The [`value_digest`] of each key's value, in `keys`' order, when the caller has
+    /// them already (ingest computes them for the entity index): hashing each key's text
+    /// again was a third of interning an alert's keys. `None`, or a list that does not
+    /// match `keys`, and the engine computes them.
+    pub digests: Option<&'a [i64]>,
+}
+
+impl AlertIn<'_> {
+    /// The digests of its keys' values: the caller's, or computed here.
+    fn digests(&self) -> std::borrow::Cow<'_, [i64]> {
+        match self.digests {
+            Some(d) if d.len() == self.keys.len() => std::borrow::Cow::Borrowed(d),
+            _ => self.keys.iter().map(|k| value_digest(&k.value)).collect(),
+        }
+    }
+}
+
+/// Where a key goes in the engine's key table: its value's digest (SHA-256, so producers
+/// cannot aim values at one bucket) mixed with its kind.
+fn key_hash(kind: EntityKind, digest: i64) -> u64 {
+    #[allow(clippy::cast_sign_loss)]
+    let (kind, digest) = (kind.code() as u64, digest as u64);
+    digest ^ kind.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// The correlation engine.
@@ -225,20 +247,16 @@ pub struct Correlator {
     window: i64,
     max_prevalence: usize,
     allow: BTreeSet<EntityKey>,
-    /// Key → handle. The table holds handles only and compares through the slab, so the key
-    /// itself is stored once, in its state: with a map keyed by the key, each key new to
-    /// the engine was copied twice, and copying was a third of interning an alert's keys (itself
-    /// 45 % of placing an alert).
-    key_ix: hashbrown::HashTable<Ref>,
-    /// Hashes keys for `key_ix` (randomly seeded, like the maps).
-    key_hasher: foldhash::fast::RandomState,
+    /// Key → handle, by the key's hash ([`key_hash`]) with the handle. The key itself is
+    /// stored once, in its state: with a map keyed by the key, each key new to the engine
+    /// was copied twice. The hash is kept beside the handle so a probe compares it in the
+    /// table and reads a key's state (a cache miss) only when the hashes match.
+    key_ix: hashbrown::HashTable<(u64, Ref)>,
     keys: Slab<KeyState>,
     alert_ix: Map<Arc<str>, Ref>,
     alerts: Slab<AlertState>,
     incident_ix: Map<Arc<str>, Ref>,
     incidents: Slab<IncidentState>,
-    /// Hashes counterpart assets (randomly seeded, like the maps).
-    asset_hasher: foldhash::fast::RandomState,
     order: u64,
 }
 
@@ -260,8 +278,8 @@ fn never_common(kind: EntityKind) -> bool {
     matches!(kind, EntityKind::Process | EntityKind::MailMessage)
 }
 
-/// An alert's candidate counterpart assets, hashed: the accounts, hosts and mailboxes it
-/// names.
+/// An alert's candidate counterpart assets by their values' digests: the accounts, hosts
+/// and mailboxes it names.
 struct Counterparts {
     users: Vec<u64>,
     devices: Vec<u64>,
@@ -269,11 +287,13 @@ struct Counterparts {
 }
 
 impl Counterparts {
-    fn of(keys: &[EntityKey], hasher: &foldhash::fast::RandomState) -> Self {
+    fn of(keys: &[EntityKey], digests: &[i64]) -> Self {
+        #[allow(clippy::cast_sign_loss)]
         let pick = |k: EntityKind| -> Vec<u64> {
             keys.iter()
-                .filter(|e| e.kind == k)
-                .map(|e| hasher.hash_one(e.value.as_str()))
+                .zip(digests)
+                .filter(|(e, _)| e.kind == k)
+                .map(|(_, d)| *d as u64)
                 .collect()
         };
         Counterparts {
@@ -349,13 +369,11 @@ impl Correlator {
             max_prevalence: cfg.max_prevalence,
             allow,
             key_ix: hashbrown::HashTable::new(),
-            key_hasher: foldhash::fast::RandomState::default(),
             keys: Slab::default(),
             alert_ix: Map::default(),
             alerts: Slab::default(),
             incident_ix: Map::default(),
             incidents: Slab::default(),
-            asset_hasher: foldhash::fast::RandomState::default(),
             order: 0,
         }
     }
@@ -452,8 +470,9 @@ impl Correlator {
     /// Registers a stored alert's placement (when warming the engine from the store).
     pub fn restore_alert(&mut self, a: AlertIn<'_>, incident: &str, manual: bool) {
         let inc = self.add_incident(incident, Openness::Open);
-        let refs = self.intern(a.keys);
-        let counterparts = Counterparts::of(a.keys, &self.asset_hasher);
+        let digests = a.digests();
+        let refs = self.intern(a.keys, &digests);
+        let counterparts = Counterparts::of(a.keys, &digests);
         let _ = self.count(a.at, &refs, &counterparts);
         self.observe(a, refs, inc, manual);
     }
@@ -548,18 +567,26 @@ impl Correlator {
 
     /// The alert's correlating keys (strong, not allow-listed) as handles, in the order the
     /// alert names them, each once; keys new to the engine get a state.
-    fn intern(&mut self, keys: &[EntityKey]) -> Vec<Ref> {
+    fn intern(&mut self, keys: &[EntityKey], digests: &[i64]) -> Vec<Ref> {
         let mut out: Vec<Ref> = Vec::with_capacity(keys.len());
-        for k in keys {
+        for (i, k) in keys.iter().enumerate() {
             if !STRONG_KINDS.contains(&k.kind) || self.allow.contains(k) {
                 continue;
             }
-            let hash = self.key_hasher.hash_one(k);
+            let digest = digests
+                .get(i)
+                .copied()
+                .unwrap_or_else(|| value_digest(&k.value));
+            let hash = key_hash(k.kind, digest);
             let keys = &self.keys;
+            // Equal hashes are checked against the key itself: a digest shared by two
+            // values (about 1 in 37 million among a million values) never joins them.
             let found = self
                 .key_ix
-                .find(hash, |r| keys.get(*r).is_some_and(|s| s.key == *k))
-                .copied();
+                .find(hash, |(h, r)| {
+                    *h == hash && keys.get(*r).is_some_and(|s| s.key == *k)
+                })
+                .map(|(_, r)| *r);
             let r = match found {
                 Some(r) => r,
                 None => {
@@ -569,10 +596,7 @@ impl Correlator {
                         assets: SmallVec::new(),
                         common: false,
                     });
-                    let (keys, hasher) = (&self.keys, &self.key_hasher);
-                    self.key_ix.insert_unique(hash, r, |r| {
-                        keys.get(*r).map_or(0, |s| hasher.hash_one(&s.key))
-                    });
+                    self.key_ix.insert_unique(hash, (hash, r), |(h, _)| *h);
                     r
                 }
             };
@@ -746,8 +770,9 @@ impl Correlator {
     /// Places a new alert. `new_id` mints incident ids. Returns the effects in order.
     pub fn place(&mut self, a: AlertIn<'_>, new_id: &mut dyn FnMut() -> String) -> Vec<Effect> {
         let mut effects = Vec::new();
-        let refs = self.intern(a.keys);
-        self.prevail(a.at, a.keys, &refs, new_id, &mut effects);
+        let digests = a.digests();
+        let refs = self.intern(a.keys, &digests);
+        self.prevail(a.at, a.keys, &digests, &refs, new_id, &mut effects);
         let found = self.reached(a.at, &refs, None);
         let incident = match self.merge_targets(a.id, None, &found, &mut effects) {
             Some(t) => t,
@@ -786,7 +811,8 @@ impl Correlator {
         let Some(alert) = self.alert_ix.get(a.id).copied() else {
             return effects;
         };
-        let refs = self.intern(a.keys);
+        let digests = a.digests();
+        let refs = self.intern(a.keys, &digests);
         let Some((held, manual, before)) =
             self.alerts.get(alert).map(|s| (s.incident, s.manual, s.at))
         else {
@@ -808,7 +834,7 @@ impl Correlator {
         }
         // Every key counts the counterparts the alert now names (a new account makes its
         // host more prevalent, too).
-        self.prevail(at, a.keys, &refs, new_id, &mut effects);
+        self.prevail(at, a.keys, &digests, &refs, new_id, &mut effects);
         // A split above may have moved the alert itself.
         let own = self.alerts.get(alert).map_or(held, |s| s.incident);
         let own = survivor_of(&self.incidents, own).unwrap_or(own);
@@ -855,11 +881,12 @@ impl Correlator {
         &mut self,
         at: Timestamp,
         keys: &[EntityKey],
+        digests: &[i64],
         refs: &[Ref],
         new_id: &mut dyn FnMut() -> String,
         effects: &mut Vec<Effect>,
     ) {
-        let counterparts = Counterparts::of(keys, &self.asset_hasher);
+        let counterparts = Counterparts::of(keys, digests);
         for key in self.count(at, refs, &counterparts) {
             let mut affected: Vec<Ref> = self
                 .keys
@@ -1006,7 +1033,7 @@ impl Correlator {
             k.common || !k.incidents.is_empty() || !k.assets.is_empty()
         });
         let keys = &self.keys;
-        self.key_ix.retain(|r| keys.contains(*r));
+        self.key_ix.retain(|(_, r)| keys.contains(*r));
         self.incidents.retain(|i| {
             i.members.retain(|m| alerts.contains(*m));
             !i.members.is_empty() || i.redirect.is_some()
@@ -1062,10 +1089,9 @@ impl Correlator {
             }
         }
         for (r, k) in self.keys.iter() {
-            let found = self
-                .key_ix
-                .find(self.key_hasher.hash_one(&k.key), |x| *x == r);
-            assert_eq!(found, Some(&r), "key {:?}", k.key);
+            let hash = key_hash(k.key.kind, value_digest(&k.key.value));
+            let found = self.key_ix.find(hash, |(_, x)| *x == r);
+            assert_eq!(found, Some(&(hash, r)), "key {:?} under its digest", k.key);
             if k.common {
                 assert!(
                     k.incidents.is_empty(),

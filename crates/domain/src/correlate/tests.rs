@@ -45,7 +45,12 @@ impl World {
             *next += 1;
             format!("inc-{next}")
         };
-        let a = AlertIn { id, at, keys };
+        let a = AlertIn {
+            id,
+            at,
+            keys,
+            digests: None,
+        };
         let effects = if again {
             engine.resend(a, &mut mint)
         } else {
@@ -526,8 +531,61 @@ fn a_resend_of_an_unknown_alert_changes_nothing() {
             id: "gone",
             at: h(0),
             keys: &[key(EntityKind::Device, "ws-1")],
+            digests: None,
         },
         &mut mint,
     );
     assert!(out.is_empty());
+}
+
+/// Digests handed in by the caller decide nothing by themselves: two different values
+/// given the same digest (a collision) stay apart, a list that does not match the keys is
+/// ignored, and the right digests place alerts exactly as computed ones do.
+#[test]
+fn digests_from_the_caller_only_speed_up_finding_keys() {
+    let mut engine = Correlator::new(&CorrelationConfig::default(), BTreeSet::new());
+    let mut n = 0;
+    let mut mint = || {
+        n += 1;
+        format!("inc-{n}")
+    };
+    let place = |engine: &mut Correlator,
+                 mint: &mut dyn FnMut() -> String,
+                 id: &str,
+                 keys: &[EntityKey],
+                 digests: Option<&[i64]>| {
+        let effects = engine.place(
+            AlertIn {
+                id,
+                at: h(0),
+                keys,
+                digests,
+            },
+            mint,
+        );
+        effects
+            .into_iter()
+            .find_map(|e| match e {
+                Effect::Link { incident, .. } => Some(incident),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let (ws1, ws2) = (
+        [key(EntityKind::Device, "ws-1")],
+        [key(EntityKind::Device, "ws-2")],
+    );
+    let first = place(&mut engine, &mut mint, "a", &ws1, Some(&[7]));
+    // Same digest, other value: not the same key.
+    let other = place(&mut engine, &mut mint, "b", &ws2, Some(&[7]));
+    assert_ne!(first, other);
+    // With the true digests, none, or a list of the wrong length (ignored), one key is
+    // found as one key.
+    let right = [value_digest(&ws1[0].value)];
+    let mut fresh = Correlator::new(&CorrelationConfig::default(), BTreeSet::new());
+    let x = place(&mut fresh, &mut mint, "x", &ws1, Some(&right));
+    let y = place(&mut fresh, &mut mint, "y", &ws1, None);
+    let z = place(&mut fresh, &mut mint, "z", &ws1, Some(&[1, 2]));
+    assert_eq!((&x, &x), (&y, &z));
+    fresh.check_invariants();
 }

@@ -159,7 +159,10 @@ pub(crate) fn ingest(
             .collect(),
     );
     let (tx, rx) = crossbeam_channel::unbounded();
-    let mut decider = engine.map(|e| Decider::start(e, &keys_of, batch.len(), tx));
+    let mut decider = engine.map(|e| {
+        let digests = Arc::new(Digests::of(&batch));
+        Decider::start(e, &keys_of, digests, batch.len(), tx)
+    });
     let mut seen = Vec::with_capacity(batch.len());
     // The ids and provider keys of the batch's alerts so far, as they will be found when
     // the batch is written (a new alert's own, a stored alert's stored ones), with the
@@ -262,6 +265,33 @@ struct Writing<'a> {
     now: Timestamp,
 }
 
+/// The digests of a batch's entity values, which `prepare` worked out for the entity
+/// index, for the correlation engine: one list for the batch, with where each alert's
+/// begin.
+struct Digests {
+    all: Vec<i64>,
+    starts: Vec<usize>,
+}
+
+impl Digests {
+    fn of(batch: &[Prepared]) -> Digests {
+        let mut all = Vec::with_capacity(batch.iter().map(|p| p.digests.len()).sum());
+        let mut starts = Vec::with_capacity(batch.len() + 1);
+        for p in batch {
+            starts.push(all.len());
+            all.extend(p.digests.iter().map(|(_, d)| *d));
+        }
+        starts.push(all.len());
+        Digests { all, starts }
+    }
+
+    /// The digests of the `i`th alert's keys.
+    fn of_alert(&self, i: usize) -> Option<&[i64]> {
+        let (from, to) = (*self.starts.get(i)?, *self.starts.get(i + 1)?);
+        self.all.get(from..to)
+    }
+}
+
 /// A new alert for the engine: its id, activity and place in the batch.
 type Work = (String, Timestamp, usize);
 
@@ -271,6 +301,7 @@ enum Decider<'e> {
     /// the batch is classified.
     Here {
         engine: &'e mut super::correlation::Engine,
+        digests: Arc<Digests>,
         work: Vec<Work>,
         tx: crossbeam_channel::Sender<Vec<Effect>>,
     },
@@ -289,12 +320,14 @@ impl<'e> Decider<'e> {
     fn start(
         engine: &'e mut super::correlation::Engine,
         keys: &Arc<Vec<Vec<EntityKey>>>,
+        digests: Arc<Digests>,
         batch: usize,
         tx: crossbeam_channel::Sender<Vec<Effect>>,
     ) -> Decider<'e> {
         if batch < DECIDE_ASIDE_FROM || !super::aside::available() {
             return Decider::Here {
                 engine,
+                digests,
                 work: Vec::new(),
                 tx,
             };
@@ -304,7 +337,7 @@ impl<'e> Decider<'e> {
         let (work, work_rx) = crossbeam_channel::unbounded::<Work>();
         let (back_tx, back) = crossbeam_channel::bounded(1);
         super::aside::run(move || {
-            decide_all(&mut deciding, &keys, work_rx, &tx);
+            decide_all(&mut deciding, &keys, &digests, work_rx, &tx);
             drop(tx);
             let _ = back_tx.send(deciding);
         });
@@ -341,8 +374,13 @@ fn ingest_classified(
     let mut rollups = super::incidents::Rollups::with_capacity(batch.len());
     let rollups = &mut rollups;
     let (engine, (out, resent)) = match decider {
-        Decider::Here { engine, work, tx } => {
-            decide_all(engine, entities, work, &tx);
+        Decider::Here {
+            engine,
+            digests,
+            work,
+            tx,
+        } => {
+            decide_all(engine, entities, &digests, work, &tx);
             drop(tx);
             (engine, write_batch(cx, batch, seen, Some(rx), rollups)?)
         }
@@ -370,14 +408,16 @@ fn ingest_classified(
 fn decide_all(
     engine: &mut super::correlation::Engine,
     entities: &[Vec<EntityKey>],
+    digests: &Digests,
     work: impl IntoIterator<Item = Work>,
     tx: &crossbeam_channel::Sender<Vec<Effect>>,
 ) {
     let mut mint = super::correlation::new_incident_id;
     for (id, at, i) in work {
         let keys = entities.get(i).map_or(&[][..], Vec::as_slice);
+        let decided = engine.decide(&id, at, keys, digests.of_alert(i), &mut mint);
         // The writer stops receiving if it fails; then so does this.
-        if tx.send(engine.decide(&id, at, keys, &mut mint)).is_err() {
+        if tx.send(decided).is_err() {
             return;
         }
     }

@@ -167,6 +167,7 @@ impl Engine {
                     id: &id,
                     at,
                     keys: &keys,
+                    digests: None,
                 },
                 &incident,
                 manual,
@@ -205,11 +206,20 @@ impl Engine {
         id: &str,
         at: Timestamp,
         keys: &[EntityKey],
+        digests: Option<&[i64]>,
         mint: &mut dyn FnMut() -> String,
     ) -> Vec<Effect> {
         self.newest = self.newest.max(at);
         self.placed += 1;
-        self.corr.place(AlertIn { id, at, keys }, mint)
+        self.corr.place(
+            AlertIn {
+                id,
+                at,
+                keys,
+                digests,
+            },
+            mint,
+        )
     }
 
     /// Prunes the engine's memory once enough alerts were placed since the last prune.
@@ -233,7 +243,15 @@ impl Engine {
         mint: &mut dyn FnMut() -> String,
     ) -> Vec<Effect> {
         self.newest = self.newest.max(at);
-        self.corr.resend(AlertIn { id, at, keys }, mint)
+        self.corr.resend(
+            AlertIn {
+                id,
+                at,
+                keys,
+                digests: None,
+            },
+            mint,
+        )
     }
 }
 

@@ -420,6 +420,7 @@ pub(crate) fn correlate_all(
                     id: &id,
                     at,
                     keys: &keys,
+                    digests: None,
                 },
                 inc,
                 true,
@@ -434,6 +435,7 @@ pub(crate) fn correlate_all(
                 id: &id,
                 at,
                 keys: &keys,
+                digests: None,
             },
             &mut mint,
         );
