@@ -49,6 +49,17 @@ pub fn load(explicit: Option<&Path>) -> anyhow::Result<ServerConfig> {
     }
 }
 
+/// The id prefixes of a configuration: the built-ins and its `[prefixes]`.
+pub fn prefixes(cfg: &ServerConfig) -> anyhow::Result<rampart_domain::ids::PrefixRegistry> {
+    let mut prefixes = rampart_domain::ids::PrefixRegistry::default();
+    for (source, prefix) in &cfg.prefixes {
+        prefixes
+            .register(source, prefix)
+            .with_context(|| format!("registering prefix for {source}"))?;
+    }
+    Ok(prefixes)
+}
+
 /// A commented example configuration.
 pub fn example() -> String {
     let d = ServerConfig::default();

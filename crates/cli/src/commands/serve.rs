@@ -1,7 +1,6 @@
 //! `rampart serve`: the API on the embedded store.
 use anyhow::Context;
 use rampart_domain::clock::SystemClock;
-use rampart_domain::ids::PrefixRegistry;
 use rampart_server::accounts;
 use rampart_server::state::AuthSettings;
 use rampart_server::{AppState, ServerConfig};
@@ -40,12 +39,7 @@ pub async fn state_for(cfg: &ServerConfig) -> anyhow::Result<AppState> {
         .await
         .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?;
     store.claim_writer().await?;
-    let mut prefixes = PrefixRegistry::default();
-    for (source, prefix) in &cfg.prefixes {
-        prefixes
-            .register(source, prefix)
-            .with_context(|| format!("registering prefix for {source}"))?;
-    }
+    let prefixes = crate::config::prefixes(cfg)?;
     let mut state = AppState::new(store, Arc::new(SystemClock), prefixes);
     state.auth = Arc::new(AuthSettings {
         session_hours: cfg.session_hours,

@@ -42,6 +42,19 @@ impl StoreArgs {
             .await
             .with_context(|| format!("opening the store in {}", dir.display()))
     }
+
+    /// [`StoreArgs::open`], with the configuration it was opened with (`./rampart.toml`, as
+    /// `serve` reads it, whose correlation settings the store uses).
+    pub async fn open_configured(
+        &self,
+    ) -> anyhow::Result<(std::sync::Arc<dyn Store>, rampart_server::ServerConfig)> {
+        let dir = self.dir()?;
+        let cfg = crate::config::load(None)?;
+        let store = rampart_store::open_with(&dir.to_string_lossy(), cfg.correlation.clone())
+            .await
+            .with_context(|| format!("opening the store in {}", dir.display()))?;
+        Ok((store, cfg))
+    }
 }
 
 #[derive(Debug, clap::Subcommand)]
