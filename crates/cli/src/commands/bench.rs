@@ -3,6 +3,7 @@
 use crate::generate::Gen;
 use anyhow::Context;
 use rampart_domain::clock::{Clock, SystemClock};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -182,9 +183,9 @@ async fn start_server(dir: Option<PathBuf>, correlate: bool) -> anyhow::Result<R
 #[derive(Debug, Clone, Copy)]
 struct Measured {
     secs: f64,
-    /// CPU seconds of the whole process, and of the writer thread.
+    /// CPU seconds of the whole process, and by stage.
     cpu: Option<f64>,
-    writer: Option<f64>,
+    threads: ByThread,
 }
 
 /// The generated bulk bodies (NDJSON, `batch` alerts each) for alerts numbered from `first`,
@@ -221,7 +222,7 @@ async fn send_all(
 ) -> anyhow::Result<Measured> {
     let queue = Arc::new(std::sync::Mutex::new(bodies));
     let cpu_before = process_cpu();
-    let writer_before = writer_cpu();
+    let threads_before = threads_cpu();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..connections {
@@ -258,7 +259,7 @@ async fn send_all(
     Ok(Measured {
         secs: started.elapsed().as_secs_f64(),
         cpu: process_cpu().zip(cpu_before).map(|(b, a)| b - a),
-        writer: writer_cpu().zip(writer_before).map(|(b, a)| b - a),
+        threads: ByThread::between(&threads_before, &threads_cpu()),
     })
 }
 
@@ -298,13 +299,23 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
             cpu * 1e6 / a.alerts as f64
         );
     }
-    if let Some(w) = m.writer {
-        let per_alert = w * 1e6 / a.alerts as f64;
+    let t = m.threads;
+    if t.writer > 0.0 {
+        let per_alert = t.writer * 1e6 / a.alerts as f64;
         println!(
             "  writer thread {:.1} µs CPU per alert, busy {:.0} % of the run (the one serial stage: alone it would allow {:.0} alerts/s)",
             per_alert,
-            100.0 * w / secs,
+            100.0 * t.writer / secs,
             1e6 / per_alert.max(1e-9)
+        );
+        let us = |s: f64| s * 1e6 / a.alerts as f64;
+        println!(
+            "  CPU by stage, µs per alert: request side {:.1}, writer {:.1}, correlation {:.1}, checkpoints {:.1}, other {:.1}",
+            us(t.request),
+            us(t.writer),
+            us(t.correlation),
+            us(t.checkpoints),
+            us(t.other)
         );
     }
     let requests = a.alerts.div_ceil(a.batch.max(1)) as f64;
@@ -332,7 +343,7 @@ async fn compare_correlation(a: &IngestArgs, rounds: usize) -> anyhow::Result<()
         a.connections,
         if a.in_order { "in time order" } else { "random order" }
     );
-    let (mut time, mut cpu) = (Vec::new(), Vec::new());
+    let (mut time, mut cpu, mut relative) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
         let mut pair = [None, None];
         // Off first in odd rounds, on first in even ones: whichever runs second meets what
@@ -353,25 +364,43 @@ async fn compare_correlation(a: &IngestArgs, rounds: usize) -> anyhow::Result<()
         let per = |c: Option<f64>| c.map_or(f64::NAN, |c| c * 1e6 / n);
         let t = on.secs / off.secs - 1.0;
         let c = on.cpu.zip(off.cpu).map(|(x, y)| x / y - 1.0);
+        let r = (on.threads.request > 0.0 && off.threads.request > 0.0)
+            .then(|| on.threads.relative() / off.threads.relative() - 1.0);
         println!(
-            "  round {round}: off {:.0} alerts/s ({:.1} µs CPU per alert), on {:.0} alerts/s ({:.1} µs): correlation adds {:+.0} % time, {}",
+            "  round {round}: off {:.0} alerts/s ({:.1} µs CPU per alert), on {:.0} alerts/s ({:.1} µs): correlation adds {:+.0} % time, {}{}",
             n / off.secs,
             per(off.cpu),
             n / on.secs,
             per(on.cpu),
             100.0 * t,
-            c.map_or("CPU not measured".to_string(), |c| format!("{:+.0} % CPU", 100.0 * c))
+            c.map_or("CPU not measured".to_string(), |c| format!("{:+.0} % CPU", 100.0 * c)),
+            r.map_or(String::new(), |r| format!(
+                ", {:+.0} % CPU against the request side (writer {:.1} → {:.1}, correlation thread {:.1} µs per alert)",
+                100.0 * r,
+                off.threads.writer * 1e6 / n,
+                on.threads.writer * 1e6 / n,
+                on.threads.correlation * 1e6 / n
+            ))
         );
         time.push(t);
         cpu.extend(c);
+        relative.extend(r);
     }
     println!(
-        "  median: correlation adds {:+.0} % time{} (target: at most +20 %)",
+        "  median: correlation adds {:+.0} % time{}{} (target: at most +20 %)",
         100.0 * median(&mut time),
         if cpu.is_empty() {
             String::new()
         } else {
             format!(", {:+.0} % CPU", 100.0 * median(&mut cpu))
+        },
+        if relative.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {:+.0} % CPU against the request side",
+                100.0 * median(&mut relative)
+            )
         }
     );
     Ok(())
@@ -401,15 +430,14 @@ fn process_cpu() -> Option<f64> {
     Some((user + system) / 100.0)
 }
 
-/// CPU seconds the store's writer thread has used (Linux schedstat, nanoseconds). Every
-/// write goes through that one thread, so its CPU per alert bounds throughput, and it is what
-/// correlation's SQL adds to; on a shared machine it is steadier than alerts/s.
-fn writer_cpu() -> Option<f64> {
-    // The kernel keeps 15 bytes of a thread's name: "rampart-sqlite-writer" reads as
-    // "rampart-sqlite-". Threads the writer spawns (correlation beside a batch) inherit that
-    // name but come and go; the writer is the oldest, so the lowest thread id.
-    let mut writer: Option<(u64, f64)> = None;
-    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+/// CPU seconds each of this process's threads has used, by thread id, with its name
+/// (Linux: `comm`, and `schedstat` in nanoseconds).
+fn threads_cpu() -> HashMap<u64, (String, f64)> {
+    let mut out = HashMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for task in tasks.flatten() {
         let path = task.path();
         let Some(tid) = task
             .file_name()
@@ -418,19 +446,64 @@ fn writer_cpu() -> Option<f64> {
         else {
             continue;
         };
-        let named = std::fs::read_to_string(path.join("comm"))
-            .is_ok_and(|c| c.trim_end() == "rampart-sqlite-");
-        if !named || writer.is_some_and(|(t, _)| t < tid) {
-            continue;
-        }
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
         let ns = std::fs::read_to_string(path.join("schedstat"))
             .ok()
             .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok());
         if let Some(ns) = ns {
-            writer = Some((tid, ns / 1e9));
+            out.insert(tid, (name.trim_end().to_string(), ns / 1e9));
         }
     }
-    writer.map(|(_, secs)| secs)
+    out
+}
+
+/// CPU seconds of one run by stage, from two [`threads_cpu`] snapshots. On a shared machine
+/// the whole process's CPU per alert swings by a tenth between neighbouring runs; the
+/// request side (parsing and compressing, on the runtime's threads, with the bench client)
+/// does the same work whatever the store does, so the stages measured against it are
+/// steadier.
+#[derive(Debug, Clone, Copy, Default)]
+struct ByThread {
+    /// The async runtime's threads: HTTP, parsing, compression, the bench client.
+    request: f64,
+    /// The one writer thread: every write goes through it, so its CPU per alert bounds
+    /// throughput.
+    writer: f64,
+    correlation: f64,
+    checkpoints: f64,
+    other: f64,
+}
+
+impl ByThread {
+    fn between(
+        before: &HashMap<u64, (String, f64)>,
+        after: &HashMap<u64, (String, f64)>,
+    ) -> ByThread {
+        let mut t = ByThread::default();
+        for (tid, (name, secs)) in after {
+            let spent = secs - before.get(tid).map_or(0.0, |(_, b)| *b);
+            // The kernel keeps 15 bytes of a name: "rampart-sqlite-writer" reads as
+            // "rampart-sqlite-"; the runtime's are "tokio-runtime-w".
+            let stage = match name.as_str() {
+                n if n.starts_with("tokio") => &mut t.request,
+                "rampart-sqlite-" => &mut t.writer,
+                "rampart-aside" => &mut t.correlation,
+                "rampart-checkpt" => &mut t.checkpoints,
+                _ => &mut t.other,
+            };
+            *stage += spent;
+        }
+        t
+    }
+
+    fn total(&self) -> f64 {
+        self.request + self.writer + self.correlation + self.checkpoints + self.other
+    }
+
+    /// The whole run's CPU per second of the request side's.
+    fn relative(&self) -> f64 {
+        self.total() / self.request.max(1e-9)
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
