@@ -73,8 +73,9 @@ pub struct EntityKey {
 /// the correlation engine finds keys by it instead of hashing their text again.
 ///
 /// SHA-256 rather than a fast hash because values come from producers: with a weak hash an
-/// attacker could craft a value that collides with someone else's device or user, and
-/// flood one bucket of the engine's key table. With SHA-256 that is a 2^64 search.
+/// attacker could craft a value whose digest equals someone else's device or user. With
+/// SHA-256 that is a 2^64 search. (Hash tables must still seed what they hash it with:
+/// matching a table's few bucket bits is cheap.)
 pub fn value_digest(value: &str) -> i64 {
     let d = Sha256::digest(value.as_bytes());
     let mut b = [0u8; 8];

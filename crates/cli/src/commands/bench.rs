@@ -457,7 +457,9 @@ fn threads_cpu() -> HashMap<u64, (String, f64)> {
     out
 }
 
-/// CPU seconds of one run by stage, from two [`threads_cpu`] snapshots. On a shared machine
+/// CPU seconds of one run by stage, from two [`threads_cpu`] snapshots (a thread that ends
+/// between them is lost: the store's threads, the correlation thread included, live as
+/// long as the store). On a shared machine
 /// the whole process's CPU per alert swings by a tenth between neighbouring runs; the
 /// request side (parsing and compressing, on the runtime's threads, with the bench client)
 /// does the same work whatever the store does, so the stages measured against it are

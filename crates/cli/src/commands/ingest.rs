@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rampart_domain::clock::{Clock, SystemClock};
 use rampart_domain::history::Actor;
 use rampart_domain::timestamp::Timestamp;
-use rampart_store::{AlertQuery, SortKey, Store};
+use rampart_store::{AlertQuery, IngestOutcome, SortKey, Store};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 
@@ -25,9 +25,10 @@ pub struct Args {
     /// Lines per transaction.
     #[arg(long, default_value_t = 2000)]
     pub batch: usize,
-    /// Afterwards, if the file held alerts older than the correlation window behind the
-    /// newest alert (a backfill), re-correlate the period they cover, so they are linked
-    /// as `rampart correlate` links them
+    /// Afterwards, if the file held new alerts older than the correlation window behind the
+    /// newest alert (a backfill), run `rampart correlate --since` from one window before the
+    /// oldest of them: every alert active since then is placed again, up to now (manual
+    /// links and resolved incidents stay)
     #[arg(long)]
     pub correlate: bool,
 }
@@ -105,6 +106,9 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
             newest_stored(store.as_ref()).await?,
         ))
     } else {
+        if a.correlate {
+            eprintln!("correlation is off in rampart.toml: --correlate does nothing");
+        }
         None
     };
     let prefixes = crate::config::prefixes(&cfg)?;
@@ -166,15 +170,20 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
             if let Some((good, bad)) = flush(&mut chunk, first_line_of_chunk) {
                 rejected += bad;
                 accepted += good.len();
-                if let Some(b) = backfill.as_mut() {
-                    for alert in &good {
-                        b.saw(alert.record.last_activity);
-                    }
-                }
                 if !good.is_empty() {
-                    store
+                    let times: Vec<Timestamp> =
+                        good.iter().map(|g| g.record.last_activity).collect();
+                    let outcomes = store
                         .ingest(good, Actor::producer("cli"), SystemClock.now())
                         .await?;
+                    // Only new alerts are placed by correlation; a re-send keeps its incident.
+                    if let Some(b) = backfill.as_mut() {
+                        for (at, o) in times.into_iter().zip(outcomes) {
+                            if o == IngestOutcome::Created {
+                                b.saw(at);
+                            }
+                        }
+                    }
                 }
             }
             lines_in_chunk = 0;

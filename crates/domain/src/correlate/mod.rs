@@ -23,6 +23,7 @@ use crate::timestamp::{Timestamp, DAY_MICROS};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 mod slab;
@@ -228,12 +229,12 @@ impl AlertIn<'_> {
     }
 }
 
-/// Where a key goes in the engine's key table: its value's digest (SHA-256, so producers
-/// cannot aim values at one bucket) mixed with its kind.
-fn key_hash(kind: EntityKind, digest: i64) -> u64 {
-    #[allow(clippy::cast_sign_loss)]
-    let (kind, digest) = (kind.code() as u64, digest as u64);
-    digest ^ kind.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+/// Where a key goes in the engine's key table: its kind and its value's digest, hashed with
+/// the engine's random seed. The digest alone would do as a hash, but the table picks
+/// buckets by its low bits, and a producer could grind values whose digests share them
+/// (about 2^20 tries each) to pile keys into one probe chain; seeded, it cannot.
+fn key_hash(hasher: &foldhash::fast::RandomState, kind: EntityKind, digest: i64) -> u64 {
+    hasher.hash_one((kind.code(), digest))
 }
 
 /// The correlation engine.
@@ -252,6 +253,8 @@ pub struct Correlator {
     /// was copied twice. The hash is kept beside the handle so a probe compares it in the
     /// table and reads a key's state (a cache miss) only when the hashes match.
     key_ix: hashbrown::HashTable<(u64, Ref)>,
+    /// Seeds [`key_hash`] (randomly, like the maps).
+    key_hasher: foldhash::fast::RandomState,
     keys: Slab<KeyState>,
     alert_ix: Map<Arc<str>, Ref>,
     alerts: Slab<AlertState>,
@@ -369,6 +372,7 @@ impl Correlator {
             max_prevalence: cfg.max_prevalence,
             allow,
             key_ix: hashbrown::HashTable::new(),
+            key_hasher: foldhash::fast::RandomState::default(),
             keys: Slab::default(),
             alert_ix: Map::default(),
             alerts: Slab::default(),
@@ -577,7 +581,11 @@ impl Correlator {
                 .get(i)
                 .copied()
                 .unwrap_or_else(|| value_digest(&k.value));
-            let hash = key_hash(k.kind, digest);
+            // Digests are the caller's to get right (they are not checked in release
+            // builds: that would cost what they save); a wrong one files the key where
+            // lookups by its true digest do not look.
+            debug_assert_eq!(digest, value_digest(&k.value), "digest of {k:?}");
+            let hash = key_hash(&self.key_hasher, k.kind, digest);
             let keys = &self.keys;
             // Equal hashes are checked against the key itself: a digest shared by two
             // values (about 1 in 37 million among a million values) never joins them.
@@ -1089,7 +1097,7 @@ impl Correlator {
             }
         }
         for (r, k) in self.keys.iter() {
-            let hash = key_hash(k.key.kind, value_digest(&k.key.value));
+            let hash = key_hash(&self.key_hasher, k.key.kind, value_digest(&k.key.value));
             let found = self.key_ix.find(hash, |(_, x)| *x == r);
             assert_eq!(found, Some(&(hash, r)), "key {:?} under its digest", k.key);
             if k.common {
