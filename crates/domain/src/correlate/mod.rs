@@ -220,11 +220,23 @@ pub struct AlertIn<'a> {
 }
 
 impl AlertIn<'_> {
-    /// The digests of its keys' values: the caller's, or computed here.
+    /// The digests of its keys' values: the caller's, or computed here. Only strong keys'
+    /// are ever read (interning and counterparts take nothing else), so the others are not
+    /// computed: SHA-256 of every key was a tenth of a rebuild.
     fn digests(&self) -> std::borrow::Cow<'_, [i64]> {
         match self.digests {
             Some(d) if d.len() == self.keys.len() => std::borrow::Cow::Borrowed(d),
-            _ => self.keys.iter().map(|k| value_digest(&k.value)).collect(),
+            _ => self
+                .keys
+                .iter()
+                .map(|k| {
+                    if STRONG_KINDS.contains(&k.kind) {
+                        value_digest(&k.value)
+                    } else {
+                        0
+                    }
+                })
+                .collect(),
         }
     }
 }
