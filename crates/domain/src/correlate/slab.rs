@@ -6,10 +6,11 @@
 //! carries the generation of the slot it was made for: a handle to something pruned reads as
 //! absent rather than as whatever took its slot.
 
-/// A handle to a slab entry.
+/// A handle to a slab entry: eight bytes, so the handles that fill the engine's tables,
+/// sightings and member lists take half the cache lines a `usize` index took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(super) struct Ref {
-    ix: usize,
+    ix: u32,
     generation: u32,
 }
 
@@ -22,7 +23,7 @@ struct Slot<T> {
 #[derive(Debug, Clone)]
 pub(super) struct Slab<T> {
     slots: Vec<Slot<T>>,
-    free: Vec<usize>,
+    free: Vec<u32>,
     len: usize,
 }
 
@@ -40,7 +41,7 @@ impl<T> Slab<T> {
     pub(super) fn insert(&mut self, value: T) -> Ref {
         self.len += 1;
         if let Some(ix) = self.free.pop() {
-            if let Some(slot) = self.slots.get_mut(ix) {
+            if let Some(slot) = self.slots.get_mut(ix as usize) {
                 slot.value = Some(value);
                 return Ref {
                     ix,
@@ -48,26 +49,26 @@ impl<T> Slab<T> {
                 };
             }
         }
+        // Four billion live entries of at least 40 bytes each would be 160 GB: past that a
+        // handle would name no slot, and its entry would read as absent.
+        let ix = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
         self.slots.push(Slot {
             generation: 0,
             value: Some(value),
         });
-        Ref {
-            ix: self.slots.len() - 1,
-            generation: 0,
-        }
+        Ref { ix, generation: 0 }
     }
 
     pub(super) fn get(&self, r: Ref) -> Option<&T> {
         self.slots
-            .get(r.ix)
+            .get(r.ix as usize)
             .filter(|s| s.generation == r.generation)
             .and_then(|s| s.value.as_ref())
     }
 
     pub(super) fn get_mut(&mut self, r: Ref) -> Option<&mut T> {
         self.slots
-            .get_mut(r.ix)
+            .get_mut(r.ix as usize)
             .filter(|s| s.generation == r.generation)
             .and_then(|s| s.value.as_mut())
     }
@@ -79,7 +80,7 @@ impl<T> Slab<T> {
     pub(super) fn remove(&mut self, r: Ref) -> Option<T> {
         let slot = self
             .slots
-            .get_mut(r.ix)
+            .get_mut(r.ix as usize)
             .filter(|s| s.generation == r.generation)?;
         let v = slot.value.take()?;
         slot.generation = slot.generation.wrapping_add(1);
@@ -97,7 +98,8 @@ impl<T> Slab<T> {
             if !keep(v) {
                 slot.value = None;
                 slot.generation = slot.generation.wrapping_add(1);
-                self.free.push(ix);
+                // Slots past u32::MAX are never made (see `insert`).
+                self.free.push(u32::try_from(ix).unwrap_or(u32::MAX));
                 self.len -= 1;
             }
         }
@@ -114,7 +116,7 @@ impl<T> Slab<T> {
             s.value.as_ref().map(|v| {
                 (
                     Ref {
-                        ix,
+                        ix: u32::try_from(ix).unwrap_or(u32::MAX),
                         generation: s.generation,
                     },
                     v,
