@@ -711,7 +711,13 @@ impl Correlator {
         // Members that share a key are linked: sorted (key, member) pairs put them side by
         // side. A live feed resplits thousands of incidents, mostly to find them whole, and
         // a map per call was half of that.
-        let mut with_key: Vec<(Ref, usize)> = Vec::new();
+        // Each pair packed in a u64, key slot above member index, so the sort compares
+        // integers (sorting tuples of handles was most of a resplit). Live keys have
+        // distinct slots; an incident of four billion members does not fit in memory.
+        let pack = |k: Ref, i: usize| {
+            (u64::from(k.slot()) << 32) | u64::from(u32::try_from(i).unwrap_or(u32::MAX))
+        };
+        let mut with_key: Vec<u64> = Vec::new();
         let mut manual_root = None;
         for (i, m) in members.iter().enumerate() {
             let Some(st) = self.alerts.get(*m) else {
@@ -728,16 +734,21 @@ impl Correlator {
                 st.keys
                     .iter()
                     .filter(|k| !self.is_common(**k))
-                    .map(|&k| (k, i)),
+                    .map(|&k| pack(k, i)),
             );
         }
         with_key.sort_unstable();
         for pair in with_key.windows(2) {
-            if let [(a, i), (b, j)] = pair {
-                if a == b {
-                    parts.union(*i, *j);
+            if let [a, b] = pair {
+                if a >> 32 == b >> 32 {
+                    parts.union((a & 0xFFFF_FFFF) as usize, (b & 0xFFFF_FFFF) as usize);
                 }
             }
+        }
+        // Most resplits find the incident whole: then there is nothing to group.
+        let first = parts.find(0);
+        if (1..members.len()).all(|i| parts.find(i) == first) {
+            return;
         }
         // (root, member) in root order: each run is one linked part.
         let mut rooted: Vec<(usize, usize)> =

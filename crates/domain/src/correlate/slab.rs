@@ -14,6 +14,13 @@ pub(super) struct Ref {
     generation: u32,
 }
 
+impl Ref {
+    /// The slot it names: distinct among the slab's live entries.
+    pub(super) fn slot(self) -> u32 {
+        self.ix
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Slot<T> {
     generation: u32,
