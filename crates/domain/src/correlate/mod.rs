@@ -582,17 +582,14 @@ impl Correlator {
     }
 
     /// The alert's correlating keys (strong, not allow-listed) as handles, in the order the
-    /// alert names them, each once; keys new to the engine get a state.
+    /// alert names them, each once; keys new to the engine get a state. `digests` are
+    /// [`AlertIn::digests`], one per key.
     fn intern(&mut self, keys: &[EntityKey], digests: &[i64]) -> Vec<Ref> {
         let mut out: Vec<Ref> = Vec::with_capacity(keys.len());
-        for (i, k) in keys.iter().enumerate() {
+        for (k, &digest) in keys.iter().zip(digests) {
             if !STRONG_KINDS.contains(&k.kind) || self.allow.contains(k) {
                 continue;
             }
-            let digest = digests
-                .get(i)
-                .copied()
-                .unwrap_or_else(|| value_digest(&k.value));
             // Digests are the caller's to get right (they are not checked in release
             // builds: that would cost what they save); a wrong one files the key where
             // lookups by its true digest do not look.
