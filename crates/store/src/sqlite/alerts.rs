@@ -149,7 +149,7 @@ pub(crate) fn ingest(
     mut batch: Vec<Prepared>,
     actor: &Actor,
     now: Timestamp,
-    engine: Option<&mut super::correlation::Engine>,
+    correlation: Option<(&mut super::correlation::Engine, Digests)>,
 ) -> Result<Vec<IngestOutcome>, Failure> {
     // Shared with the thread that decides correlation.
     let keys_of: Arc<Vec<Vec<EntityKey>>> = Arc::new(
@@ -159,10 +159,8 @@ pub(crate) fn ingest(
             .collect(),
     );
     let (tx, rx) = crossbeam_channel::unbounded();
-    let mut decider = engine.map(|e| {
-        let digests = Arc::new(Digests::of(&batch));
-        Decider::start(e, &keys_of, digests, batch.len(), tx)
-    });
+    let mut decider =
+        correlation.map(|(e, d)| Decider::start(e, &keys_of, Arc::new(d), batch.len(), tx));
     let mut seen = Vec::with_capacity(batch.len());
     // The ids and provider keys of the batch's alerts so far, as they will be found when
     // the batch is written (a new alert's own, a stored alert's stored ones), with the
@@ -267,14 +265,14 @@ struct Writing<'a> {
 
 /// The digests of a batch's entity values, which `prepare` worked out for the entity
 /// index, for the correlation engine: one list for the batch, with where each alert's
-/// begin.
-struct Digests {
+/// begin. Gathered beside the writer, like the rest of [`Prepared`].
+pub(crate) struct Digests {
     all: Vec<i64>,
     starts: Vec<usize>,
 }
 
 impl Digests {
-    fn of(batch: &[Prepared]) -> Digests {
+    pub(crate) fn of(batch: &[Prepared]) -> Digests {
         let mut all = Vec::with_capacity(batch.iter().map(|p| p.digests.len()).sum());
         let mut starts = Vec::with_capacity(batch.len() + 1);
         for p in batch {

@@ -426,14 +426,17 @@ impl Store for SqliteStore {
                     StoreError::Unavailable(format!("compression slots closed: {e}"))
                 })?)
             };
-        let (prepared, trained) = tokio::task::spawn_blocking(move || {
+        let correlating = self.correlation.enabled;
+        let (prepared, digests, trained) = tokio::task::spawn_blocking(move || {
             // The slot goes with the work: a caller that is dropped does not end it.
             let _slot = slot;
             let samples = codec.sample(batch.iter().map(|a| &a.document[..]));
             let prepared = alerts::prepare(&codec, batch)?;
+            // What correlation is handed, gathered here rather than on the writer.
+            let digests = correlating.then(|| alerts::Digests::of(&prepared));
             // The batch that completes the samples pays for training, once per store.
             let trained = samples.map(|s| docs::train(&s));
-            Ok::<_, StoreError>((prepared, trained))
+            Ok::<_, StoreError>((prepared, digests, trained))
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("compression task failed: {e}")))??;
@@ -452,12 +455,12 @@ impl Store for SqliteStore {
                     known: &known,
                     docs: &codec,
                 };
-                let out = if cfg.enabled {
-                    with_engine(conn, &slot, &cfg, |e| {
-                        alerts::ingest(&at, prepared, &actor, now, Some(e))
-                    })
-                } else {
-                    alerts::ingest(&at, prepared, &actor, now, None)
+                // Digests are gathered exactly when correlation is on.
+                let out = match digests {
+                    Some(d) => with_engine(conn, &slot, &cfg, |e| {
+                        alerts::ingest(&at, prepared, &actor, now, Some((e, d)))
+                    }),
+                    None => alerts::ingest(&at, prepared, &actor, now, None),
                 };
                 if out.is_err() {
                     // The job's SQL is rolled back; so is what it staged.
