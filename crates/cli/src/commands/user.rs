@@ -36,24 +36,28 @@ impl StoreArgs {
     }
 
     pub async fn open(&self) -> anyhow::Result<std::sync::Arc<dyn Store>> {
-        let dir = self.dir()?;
         let cfg = crate::config::load(None).unwrap_or_default();
-        rampart_store::open_with(&dir.to_string_lossy(), cfg.correlation)
-            .await
-            .with_context(|| format!("opening the store in {}", dir.display()))
+        self.open_with(cfg.correlation).await
     }
 
     /// [`StoreArgs::open`], with the configuration it was opened with (`./rampart.toml`, as
-    /// `serve` reads it, whose correlation settings the store uses).
+    /// `serve` reads it, whose correlation settings the store uses). Unlike `open`, a file
+    /// that does not parse is an error: the caller acts on the settings.
     pub async fn open_configured(
         &self,
     ) -> anyhow::Result<(std::sync::Arc<dyn Store>, rampart_server::ServerConfig)> {
-        let dir = self.dir()?;
         let cfg = crate::config::load(None)?;
-        let store = rampart_store::open_with(&dir.to_string_lossy(), cfg.correlation.clone())
+        Ok((self.open_with(cfg.correlation.clone()).await?, cfg))
+    }
+
+    async fn open_with(
+        &self,
+        correlation: rampart_domain::correlate::CorrelationConfig,
+    ) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+        let dir = self.dir()?;
+        rampart_store::open_with(&dir.to_string_lossy(), correlation)
             .await
-            .with_context(|| format!("opening the store in {}", dir.display()))?;
-        Ok((store, cfg))
+            .with_context(|| format!("opening the store in {}", dir.display()))
     }
 }
 
