@@ -171,9 +171,17 @@ struct Sighting {
     count: u32,
 }
 
+/// A key as the engine holds it: no text. Its kind, its value's digest, and a second,
+/// seeded hash of the value ([`Correlator::check_of`]) that tells apart two values sharing a
+/// digest (the digest is 64 bits of SHA-256, so a producer could grind a pair with 2^32
+/// tries; the seeded hash it cannot predict). Copying each new key's text into the engine
+/// was a sixth of its thread; what needs the text (link reasons, splits) takes it from the
+/// alert being placed, which names every key it links through.
 #[derive(Debug, Clone)]
 struct KeyState {
-    key: EntityKey,
+    kind: EntityKind,
+    digest: i64,
+    check: u64,
     /// Inline for one: most keys are seen in one incident, and a heap allocation for each
     /// new key's first sighting was a fifth of the engine's time.
     incidents: SmallVec<[Sighting; 1]>,
@@ -295,16 +303,18 @@ fn never_common(kind: EntityKind) -> bool {
 
 /// An alert's candidate counterpart assets by their values' digests: the accounts, hosts
 /// and mailboxes it names.
+/// Inline: an alert names one or two of each, and three allocations per alert were a
+/// twentieth of the engine's thread.
 struct Counterparts {
-    users: Vec<u64>,
-    devices: Vec<u64>,
-    mailboxes: Vec<u64>,
+    users: SmallVec<[u64; 2]>,
+    devices: SmallVec<[u64; 2]>,
+    mailboxes: SmallVec<[u64; 2]>,
 }
 
 impl Counterparts {
     fn of(keys: &[EntityKey], digests: &[i64]) -> Self {
         #[allow(clippy::cast_sign_loss)]
-        let pick = |k: EntityKind| -> Vec<u64> {
+        let pick = |k: EntityKind| -> SmallVec<[u64; 2]> {
             keys.iter()
                 .zip(digests)
                 .filter(|(e, _)| e.kind == k)
@@ -349,6 +359,42 @@ fn survivor_of(incidents: &Slab<IncidentState>, mut r: Ref) -> Option<Ref> {
         }
     }
     Some(r)
+}
+
+/// An alert's keys as [`Correlator::intern`] found them: the handles, and which of the
+/// alert's keys each came from (the engine keeps no key text, see [`KeyState`]).
+struct Interned<'k> {
+    refs: Vec<Ref>,
+    from: SmallVec<[usize; 8]>,
+    keys: &'k [EntityKey],
+}
+
+impl Interned<'_> {
+    /// The key behind handle `r`, which must be one of this alert's.
+    fn key(&self, r: Ref) -> EntityKey {
+        self.refs
+            .iter()
+            .position(|x| *x == r)
+            .and_then(|i| self.from.get(i))
+            .and_then(|&i| self.keys.get(i))
+            .cloned()
+            .unwrap_or_else(blank_key)
+    }
+}
+
+/// The link reasons for the keys in `found`, each key once, in key order.
+fn reasons(alert_id: &str, found: &[(Ref, Ref)], interned: &Interned<'_>) -> Vec<Reason> {
+    let mut keys: Vec<EntityKey> = found.iter().map(|(_, k)| interned.key(*k)).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .map(|k| Reason {
+            alert_id: alert_id.to_string(),
+            kind: k.kind,
+            value: k.value,
+            rule: RULE_SHARED_ENTITY.into(),
+        })
+        .collect()
 }
 
 /// Union-find over member indexes, for splitting an incident into its linked parts.
@@ -487,10 +533,10 @@ impl Correlator {
     pub fn restore_alert(&mut self, a: AlertIn<'_>, incident: &str, manual: bool) {
         let inc = self.add_incident(incident, Openness::Open);
         let digests = a.digests();
-        let refs = self.intern(a.keys, &digests);
+        let interned = self.intern(a.keys, &digests);
         let counterparts = Counterparts::of(a.keys, &digests);
-        let _ = self.count(a.at, &refs, &counterparts);
-        self.observe(a, refs, inc, manual);
+        let _ = self.count(a.at, &interned.refs, &counterparts);
+        self.observe(a, interned.refs, inc, manual);
     }
 
     /// Tells the engine an incident's status changed (resolved, reopened).
@@ -581,12 +627,21 @@ impl Correlator {
         }
     }
 
+    /// The second hash a key is told apart by (see [`KeyState`]).
+    fn check_of(&self, k: &EntityKey) -> u64 {
+        self.key_hasher.hash_one((k.kind.code(), k.value.as_str()))
+    }
+
     /// The alert's correlating keys (strong, not allow-listed) as handles, in the order the
     /// alert names them, each once; keys new to the engine get a state. `digests` are
     /// [`AlertIn::digests`], one per key.
-    fn intern(&mut self, keys: &[EntityKey], digests: &[i64]) -> Vec<Ref> {
-        let mut out: Vec<Ref> = Vec::with_capacity(keys.len());
-        for (k, &digest) in keys.iter().zip(digests) {
+    fn intern<'k>(&mut self, keys: &'k [EntityKey], digests: &[i64]) -> Interned<'k> {
+        let mut out = Interned {
+            refs: Vec::with_capacity(keys.len()),
+            from: SmallVec::new(),
+            keys,
+        };
+        for (i, (k, &digest)) in keys.iter().zip(digests).enumerate() {
             if !STRONG_KINDS.contains(&k.kind) || self.allow.contains(k) {
                 continue;
             }
@@ -595,20 +650,27 @@ impl Correlator {
             // lookups by its true digest do not look.
             debug_assert_eq!(digest, value_digest(&k.value), "digest of {k:?}");
             let hash = key_hash(&self.key_hasher, k.kind, digest);
+            let check = self.check_of(k);
             let keys = &self.keys;
-            // Equal hashes are checked against the key itself: a digest shared by two
-            // values (about 1 in 37 million among a million values) never joins them.
+            // Equal hashes are checked against the key's kind, digest and second hash: a
+            // digest shared by two values (about 1 in 37 million among a million values)
+            // never joins them.
             let found = self
                 .key_ix
                 .find(hash, |(h, r)| {
-                    *h == hash && keys.get(*r).is_some_and(|s| s.key == *k)
+                    *h == hash
+                        && keys.get(*r).is_some_and(|s| {
+                            s.kind == k.kind && s.digest == digest && s.check == check
+                        })
                 })
                 .map(|(_, r)| *r);
             let r = match found {
                 Some(r) => r,
                 None => {
                     let r = self.keys.insert(KeyState {
-                        key: k.clone(),
+                        kind: k.kind,
+                        digest,
+                        check,
                         incidents: SmallVec::new(),
                         assets: SmallVec::new(),
                         common: false,
@@ -617,8 +679,9 @@ impl Correlator {
                     r
                 }
             };
-            if !out.contains(&r) {
-                out.push(r);
+            if !out.refs.contains(&r) {
+                out.refs.push(r);
+                out.from.push(i);
             }
         }
         out
@@ -626,10 +689,6 @@ impl Correlator {
 
     fn is_common(&self, k: Ref) -> bool {
         self.keys.get(k).is_some_and(|s| s.common)
-    }
-
-    fn key(&self, k: Ref) -> EntityKey {
-        self.keys.get(k).map_or_else(blank_key, |s| s.key.clone())
     }
 
     /// Updates prevalence with this alert; returns keys that just turned common.
@@ -643,10 +702,10 @@ impl Correlator {
             let Some(st) = self.keys.get_mut(r) else {
                 continue;
             };
-            if st.common || never_common(st.key.kind) {
+            if st.common || never_common(st.kind) {
                 continue;
             }
-            for &c in counterparts.for_kind(st.key.kind) {
+            for &c in counterparts.for_kind(st.kind) {
                 if let Some(e) = st.assets.iter_mut().find(|(v, _)| *v == c) {
                     e.1 = e.1.max(at);
                 } else if st.assets.len() < cap {
@@ -693,7 +752,7 @@ impl Correlator {
     fn resplit(
         &mut self,
         incident: Ref,
-        cause: Ref,
+        entity: &EntityKey,
         new_id: &mut dyn FnMut() -> String,
         effects: &mut Vec<Effect>,
     ) {
@@ -772,7 +831,6 @@ impl Correlator {
             .into_iter()
             .filter(|(r, _)| Some(*r) != keep)
             .collect();
-        let entity = self.key(cause);
         for (_, group) in others {
             let id = new_id();
             let to = self.add_incident(&id, Openness::Open);
@@ -799,10 +857,10 @@ impl Correlator {
     pub fn place(&mut self, a: AlertIn<'_>, new_id: &mut dyn FnMut() -> String) -> Vec<Effect> {
         let mut effects = Vec::new();
         let digests = a.digests();
-        let refs = self.intern(a.keys, &digests);
-        self.prevail(a.at, a.keys, &digests, &refs, new_id, &mut effects);
-        let found = self.reached(a.at, &refs, None);
-        let incident = match self.merge_targets(a.id, None, &found, &mut effects) {
+        let interned = self.intern(a.keys, &digests);
+        self.prevail(a.at, &digests, &interned, new_id, &mut effects);
+        let found = self.reached(a.at, &interned.refs, None);
+        let incident = match self.merge_targets(a.id, None, &found, &interned, &mut effects) {
             Some(t) => t,
             None => {
                 let id = new_id();
@@ -811,9 +869,9 @@ impl Correlator {
                 r
             }
         };
-        let reasons = self.reasons(a.id, &found);
+        let reasons = reasons(a.id, &found, &interned);
         let incident_id = self.incident_id(incident);
-        self.observe(a, refs, incident, false);
+        self.observe(a, interned.refs, incident, false);
         effects.push(Effect::Link {
             alert: a.id.to_string(),
             incident: incident_id,
@@ -840,7 +898,8 @@ impl Correlator {
             return effects;
         };
         let digests = a.digests();
-        let refs = self.intern(a.keys, &digests);
+        let interned = self.intern(a.keys, &digests);
+        let refs = &interned.refs;
         let Some((held, manual, before)) =
             self.alerts.get(alert).map(|s| (s.incident, s.manual, s.at))
         else {
@@ -862,15 +921,15 @@ impl Correlator {
         }
         // Every key counts the counterparts the alert now names (a new account makes its
         // host more prevalent, too).
-        self.prevail(at, a.keys, &digests, &refs, new_id, &mut effects);
+        self.prevail(at, &digests, &interned, new_id, &mut effects);
         // A split above may have moved the alert itself.
         let own = self.alerts.get(alert).map_or(held, |s| s.incident);
         let own = survivor_of(&self.incidents, own).unwrap_or(own);
         let mut reasons = Vec::new();
         if !manual && self.is_open(own) {
             let found = self.reached(at, &fresh, Some(own));
-            self.merge_targets(a.id, Some(own), &found, &mut effects);
-            reasons = self.reasons(a.id, &found);
+            self.merge_targets(a.id, Some(own), &found, &interned, &mut effects);
+            reasons = self::reasons(a.id, &found, &interned);
         }
         let own = self.alerts.get(alert).map_or(own, |s| s.incident);
         let own = survivor_of(&self.incidents, own).unwrap_or(own);
@@ -880,7 +939,7 @@ impl Correlator {
         if at > before {
             // Keys it named before stay sighted in its incident; the window runs from its
             // new activity.
-            for &key in &refs {
+            for &key in refs {
                 if let Some(s) = self
                     .keys
                     .get_mut(key)
@@ -908,14 +967,13 @@ impl Correlator {
     fn prevail(
         &mut self,
         at: Timestamp,
-        keys: &[EntityKey],
         digests: &[i64],
-        refs: &[Ref],
+        interned: &Interned<'_>,
         new_id: &mut dyn FnMut() -> String,
         effects: &mut Vec<Effect>,
     ) {
-        let counterparts = Counterparts::of(keys, digests);
-        for key in self.count(at, refs, &counterparts) {
+        let counterparts = Counterparts::of(interned.keys, digests);
+        for key in self.count(at, &interned.refs, &counterparts) {
             let mut affected: Vec<Ref> = self
                 .keys
                 .get(key)
@@ -933,8 +991,9 @@ impl Correlator {
             if let Some(st) = self.keys.get_mut(key) {
                 st.incidents = SmallVec::new();
             }
+            let entity = interned.key(key);
             for inc in affected {
-                self.resplit(inc, key, new_id, effects);
+                self.resplit(inc, &entity, new_id, effects);
             }
         }
     }
@@ -974,6 +1033,7 @@ impl Correlator {
         alert_id: &str,
         own: Option<Ref>,
         found: &[(Ref, Ref)],
+        interned: &Interned<'_>,
         effects: &mut Vec<Effect>,
     ) -> Option<Ref> {
         let mut targets: Vec<Ref> = own.into_iter().collect();
@@ -993,7 +1053,7 @@ impl Correlator {
             let via = found
                 .iter()
                 .find(|(i, _)| *i == other)
-                .map_or_else(blank_key, |(_, k)| self.key(*k));
+                .map_or_else(blank_key, |(_, k)| interned.key(*k));
             let from = self.incident_id(other);
             self.set_redirect(other, incident);
             effects.push(Effect::Merge {
@@ -1008,21 +1068,6 @@ impl Correlator {
             });
         }
         Some(incident)
-    }
-
-    /// The link reasons for the keys in `found`, each key once, in key order.
-    fn reasons(&self, alert_id: &str, found: &[(Ref, Ref)]) -> Vec<Reason> {
-        let mut keys: Vec<EntityKey> = found.iter().map(|(_, k)| self.key(*k)).collect();
-        keys.sort();
-        keys.dedup();
-        keys.into_iter()
-            .map(|k| Reason {
-                alert_id: alert_id.to_string(),
-                kind: k.kind,
-                value: k.value,
-                rule: RULE_SHARED_ENTITY.into(),
-            })
-            .collect()
     }
 
     /// Records that `key` was seen in `incident` at `at` (not for a common key: it never
@@ -1117,14 +1162,14 @@ impl Correlator {
             }
         }
         for (r, k) in self.keys.iter() {
-            let hash = key_hash(&self.key_hasher, k.key.kind, value_digest(&k.key.value));
+            let hash = key_hash(&self.key_hasher, k.kind, k.digest);
             let found = self.key_ix.find(hash, |(_, x)| *x == r);
-            assert_eq!(found, Some(&(hash, r)), "key {:?} under its digest", k.key);
+            assert_eq!(found, Some(&(hash, r)), "key {:?} under its digest", k.kind);
             if k.common {
                 assert!(
                     k.incidents.is_empty(),
                     "common {:?} keeps no sightings",
-                    k.key
+                    k.kind
                 );
             }
         }
