@@ -171,17 +171,18 @@ struct Sighting {
     count: u32,
 }
 
-/// A key as the engine holds it: no text. Its kind, its value's digest, and a second,
-/// seeded hash of the value ([`Correlator::check_of`]) that tells apart two values sharing a
-/// digest (the digest is 64 bits of SHA-256, so a producer could grind a pair with 2^32
-/// tries; the seeded hash it cannot predict). Copying each new key's text into the engine
-/// was a sixth of its thread; what needs the text (link reasons, splits) takes it from the
-/// alert being placed, which names every key it links through.
+/// A key as the engine holds it: no text, its kind and its value's digest. Two values are
+/// one key when those match, as in the entity index: to pass a value off as someone else's
+/// device or account a producer needs a second preimage of 64 bits of SHA-256 (2^64
+/// tries), and among a million distinct values the chance that any two share a digest is
+/// about 3 in 100 million. Copying each new key's text into the engine was a sixth of its
+/// thread, and a second hash of the text to tell digests apart cost nearly as much. What
+/// needs the text (link reasons, splits) takes it from the alert being placed, which names
+/// every key it links through.
 #[derive(Debug, Clone)]
 struct KeyState {
     kind: EntityKind,
     digest: i64,
-    check: u64,
     /// Inline for one: most keys are seen in one incident, and a heap allocation for each
     /// new key's first sighting was a fifth of the engine's time.
     incidents: SmallVec<[Sighting; 1]>,
@@ -268,10 +269,9 @@ pub struct Correlator {
     window: i64,
     max_prevalence: usize,
     allow: BTreeSet<EntityKey>,
-    /// Key → handle, by the key's hash ([`key_hash`]) with the handle. The key itself is
-    /// stored once, in its state: with a map keyed by the key, each key new to the engine
-    /// was copied twice. The hash is kept beside the handle so a probe compares it in the
-    /// table and reads a key's state (a cache miss) only when the hashes match.
+    /// Key → handle, by the key's hash ([`key_hash`]) with the handle. The hash is kept
+    /// beside the handle so a probe compares it in the table and reads a key's state (a
+    /// cache miss) only when the hashes match.
     key_ix: hashbrown::HashTable<(u64, Ref)>,
     /// Seeds [`key_hash`] (randomly, like the maps).
     key_hasher: foldhash::fast::RandomState,
@@ -627,11 +627,6 @@ impl Correlator {
         }
     }
 
-    /// The second hash a key is told apart by (see [`KeyState`]).
-    fn check_of(&self, k: &EntityKey) -> u64 {
-        self.key_hasher.hash_one((k.kind.code(), k.value.as_str()))
-    }
-
     /// The alert's correlating keys (strong, not allow-listed) as handles, in the order the
     /// alert names them, each once; keys new to the engine get a state. `digests` are
     /// [`AlertIn::digests`], one per key.
@@ -650,18 +645,14 @@ impl Correlator {
             // lookups by its true digest do not look.
             debug_assert_eq!(digest, value_digest(&k.value), "digest of {k:?}");
             let hash = key_hash(&self.key_hasher, k.kind, digest);
-            let check = self.check_of(k);
             let keys = &self.keys;
-            // Equal hashes are checked against the key's kind, digest and second hash: a
-            // digest shared by two values (about 1 in 37 million among a million values)
-            // never joins them.
             let found = self
                 .key_ix
                 .find(hash, |(h, r)| {
                     *h == hash
-                        && keys.get(*r).is_some_and(|s| {
-                            s.kind == k.kind && s.digest == digest && s.check == check
-                        })
+                        && keys
+                            .get(*r)
+                            .is_some_and(|s| s.kind == k.kind && s.digest == digest)
                 })
                 .map(|(_, r)| *r);
             let r = match found {
@@ -670,7 +661,6 @@ impl Correlator {
                     let r = self.keys.insert(KeyState {
                         kind: k.kind,
                         digest,
-                        check,
                         incidents: SmallVec::new(),
                         assets: SmallVec::new(),
                         common: false,
