@@ -44,6 +44,7 @@ conformance!(
     recorrelation_keeps_incident_ids,
     rollups_within_one_batch,
     rollups_across_batches,
+    rollups_of_a_merge_across_batches,
     resend_moves_the_incident_rollup,
     resend_with_a_new_entity_merges_incidents,
     incident_queue_filters_by_alerts,

@@ -594,6 +594,71 @@ pub async fn rollups_across_batches(s: &dyn Store) {
     );
 }
 
+/// A merge of stored incidents: the survivor's roll-up takes in the absorbed incident's
+/// (count, severity, sources, categories, time span, name), which is left empty and
+/// redirected.
+pub async fn rollups_of_a_merge_across_batches(s: &dyn Store) {
+    let (t0, at) = (T0, minute);
+    let mut first = on_devices("da-join-0", t0, 10, &["j1"]);
+    first.record.severity = Severity::High;
+    first.record.service_source = "microsoftDefenderForIdentity".into();
+    first.record.category = Some("CredentialAccess".into());
+    first.record.first_activity = at(2);
+    s.ingest(vec![first], Actor::producer("p"), at(11))
+        .await
+        .unwrap();
+    let mut batch = vec![
+        on_devices("da-join-1", t0, 12, &["j2"]),
+        on_devices("da-join-2", t0, 14, &["j2"]),
+    ];
+    batch[1].record.severity = Severity::Low;
+    batch[1].record.category = Some("Execution".into());
+    s.ingest(batch, Actor::producer("p"), at(15)).await.unwrap();
+    let (absorbed, survivor) = (
+        incident_of(s, "da-join-0").await,
+        incident_of(s, "da-join-1").await,
+    );
+    assert_ne!(absorbed, survivor);
+
+    // Bridges the two: the larger incident survives.
+    let bridge = on_devices("da-join-3", t0, 20, &["j1", "j2"]);
+    s.ingest(vec![bridge], Actor::producer("p"), at(21))
+        .await
+        .unwrap();
+    for i in 0..4 {
+        assert_eq!(
+            incident_of(s, &format!("da-join-{i}")).await,
+            survivor,
+            "alert {i}"
+        );
+    }
+    let inc = s.get_incident(&survivor).await.unwrap().unwrap().incident;
+    assert_eq!((inc.alert_count, inc.severity), (4, Severity::High));
+    let sources: BTreeSet<&str> = inc.service_sources.iter().map(String::as_str).collect();
+    assert_eq!(
+        sources,
+        BTreeSet::from([
+            "microsoftDefenderForEndpoint",
+            "microsoftDefenderForIdentity"
+        ])
+    );
+    assert_eq!(
+        inc.categories,
+        vec!["Execution".to_string(), "CredentialAccess".to_string()]
+    );
+    assert_eq!((inc.first_activity, inc.last_activity), (at(2), at(20)));
+    assert_eq!(
+        inc.display_name,
+        "Multi-stage incident involving Execution & CredentialAccess (4 alerts)"
+    );
+    let gone = s.get_incident(&absorbed).await.unwrap().unwrap().incident;
+    assert_eq!(gone.alert_count, 0);
+    assert_eq!(
+        gone.redirect_incident_id.as_deref(),
+        Some(survivor.as_str())
+    );
+}
+
 /// A re-sent alert moves its incident's roll-up with it: a later last activity and a raised
 /// severity show on the incident, and the alert is not counted twice.
 pub async fn resend_moves_the_incident_rollup(s: &dyn Store) {

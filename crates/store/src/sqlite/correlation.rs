@@ -343,10 +343,11 @@ fn reshape(
 ) -> Result<(), StoreError> {
     match effect {
         Effect::Merge { from, into, via } => {
-            rollups.write_fresh_of(conn, &[&from, &into], now)?;
-            incidents::combine(conn, &from, &into, now)?;
+            // `from`'s row must exist for the merge to redirect it; `into`'s is written
+            // at the flush with everything it absorbed.
+            rollups.write_fresh_of(conn, &[&from], now)?;
+            rollups.merged(conn, &from, &into)?;
             incidents::merge(conn, &from, &into, &actor(), Some(&via), now)?;
-            rollups.merged(&from, &into);
         }
         Effect::Split {
             alert,
