@@ -15,21 +15,22 @@ fn rampart(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The Graph alert of the ingest crate's fixture as alert `id`, naming only `device` and
+/// the DNS server 10.0.0.53.
 fn alert_line(id: &str, device: &str) -> String {
-    serde_json::json!({
-        "id": id,
-        "providerAlertId": id,
-        "serviceSource": "microsoftDefenderForEndpoint",
-        "title": format!("alert {id}"),
-        "severity": "medium",
-        "firstActivityDateTime": "2026-11-20T10:00:00Z",
-        "lastActivityDateTime": "2026-11-20T10:00:00Z",
-        "evidence": [
-            {"@odata.type": "#microsoft.graph.security.deviceEvidence", "deviceDnsName": device},
-            {"@odata.type": "#microsoft.graph.security.ipEvidence", "ipAddress": "10.0.0.53"}
-        ],
-    })
-    .to_string()
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../ingest/fixtures/graph_alert.json"
+    );
+    let mut alert: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    alert["id"] = id.into();
+    alert["providerAlertId"] = id.into();
+    alert["evidence"] = serde_json::json!([
+        {"@odata.type": "#microsoft.graph.security.deviceEvidence", "deviceDnsName": device},
+        {"@odata.type": "#microsoft.graph.security.ipEvidence", "ipAddress": "10.0.0.53"}
+    ]);
+    alert.to_string()
 }
 
 /// A `rampart.toml` that does not parse stops `rampart ingest` before it opens a store:

@@ -498,24 +498,11 @@ pub async fn rollups_within_one_batch(s: &dyn Store) {
     let at = Timestamp::from_micros(t0.micros() + 20 * 60_000_000);
     s.ingest(batch, Actor::producer("p"), at).await.unwrap();
     let id = incident_of(s, "da-roll-0").await;
-    for i in 1..4 {
-        assert_eq!(
-            incident_of(s, &format!("da-roll-{i}")).await,
-            id,
-            "alert {i}"
-        );
-    }
+    all_in(s, "da-roll", 4, &id).await;
     let inc = s.get_incident(&id).await.unwrap().unwrap().incident;
     assert_eq!(inc.alert_count, 4);
     assert_eq!(inc.severity, Severity::High);
-    let sources: BTreeSet<&str> = inc.service_sources.iter().map(String::as_str).collect();
-    assert_eq!(
-        sources,
-        BTreeSet::from([
-            "microsoftDefenderForEndpoint",
-            "microsoftDefenderForIdentity"
-        ])
-    );
+    assert_endpoint_and_identity(&inc);
     assert_eq!(inc.categories, vec!["CredentialAccess".to_string()]);
     assert_eq!(inc.first_activity, t0);
     assert_eq!(
@@ -526,6 +513,29 @@ pub async fn rollups_within_one_batch(s: &dyn Store) {
         inc.display_name.contains("4 alerts"),
         "{}",
         inc.display_name
+    );
+}
+
+/// Alerts `{prefix}-0` to `{prefix}-{n-1}` are all in incident `id`.
+async fn all_in(s: &dyn Store, prefix: &str, n: usize, id: &str) {
+    for i in 0..n {
+        assert_eq!(
+            incident_of(s, &format!("{prefix}-{i}")).await,
+            id,
+            "alert {prefix}-{i}"
+        );
+    }
+}
+
+/// The incident rolled up the two service sources the roll-up cases use.
+fn assert_endpoint_and_identity(inc: &rampart_domain::incident::IncidentRecord) {
+    let sources: BTreeSet<&str> = inc.service_sources.iter().map(String::as_str).collect();
+    assert_eq!(
+        sources,
+        BTreeSet::from([
+            "microsoftDefenderForEndpoint",
+            "microsoftDefenderForIdentity"
+        ])
     );
 }
 
@@ -625,23 +635,10 @@ pub async fn rollups_of_a_merge_across_batches(s: &dyn Store) {
     s.ingest(vec![bridge], Actor::producer("p"), at(21))
         .await
         .unwrap();
-    for i in 0..4 {
-        assert_eq!(
-            incident_of(s, &format!("da-join-{i}")).await,
-            survivor,
-            "alert {i}"
-        );
-    }
+    all_in(s, "da-join", 4, &survivor).await;
     let inc = s.get_incident(&survivor).await.unwrap().unwrap().incident;
     assert_eq!((inc.alert_count, inc.severity), (4, Severity::High));
-    let sources: BTreeSet<&str> = inc.service_sources.iter().map(String::as_str).collect();
-    assert_eq!(
-        sources,
-        BTreeSet::from([
-            "microsoftDefenderForEndpoint",
-            "microsoftDefenderForIdentity"
-        ])
-    );
+    assert_endpoint_and_identity(&inc);
     assert_eq!(
         inc.categories,
         vec!["Execution".to_string(), "CredentialAccess".to_string()]
