@@ -11,7 +11,7 @@ use rampart_domain::history::{Actor, HistoryEvent};
 use rampart_domain::incident::{display_name, IncidentRecord, IncidentStatus};
 use rampart_domain::timestamp::Timestamp;
 use rampart_domain::vocab::{Classification, Determination, Severity};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, Statement};
 use std::collections::{BTreeSet, HashMap};
 
 /// Appends an event to an incident's history.
@@ -29,18 +29,16 @@ pub(crate) fn create(
     insert(conn, id, &Rolled::seed(first), now)
 }
 
+/// Inserts an incident with its roll-up ([`put_rolled`]'s parameters). No "created" history
+/// row: like an alert's, it is synthesised from createdDateTime on read, which saves a write
+/// per new incident at ingest.
+const INSERT_ROLLED: &str =
+    "INSERT OR IGNORE INTO incidents (id, alert_count, severity, sources, categories, display_name,
+        first_activity, last_activity, created, last_update, status)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 'active')";
+
 fn insert(conn: &Connection, id: &str, r: &Rolled, now: Timestamp) -> Result<(), StoreError> {
-    // No "created" history row: like an alert's, it is synthesised from createdDateTime
-    // on read, which saves a write per new incident at ingest.
-    put_rolled(
-        conn,
-        "INSERT OR IGNORE INTO incidents (id, alert_count, severity, sources, categories, display_name,
-            first_activity, last_activity, created, last_update, status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 'active')",
-        &id,
-        r,
-        now,
-    )
+    put_rolled(&mut *conn.prepare_cached(INSERT_ROLLED)?, &id, r, now)
 }
 
 /// What new links owe an incident's roll-up, summed over a batch (the few columns a
@@ -255,24 +253,33 @@ impl Rollups {
         insert(conn, id, &r, now)
     }
 
-    /// Writes the roll-ups.
+    /// Writes the roll-ups. Each statement is taken from the cache once for the whole
+    /// loop: looking it up by its text for every row was a twentieth of the flush.
     pub(crate) fn flush(mut self, conn: &Connection, now: Timestamp) -> Result<(), StoreError> {
-        for (id, r) in std::mem::take(&mut self.fresh).into_iter().flatten() {
-            self.insert_fresh(conn, &id, r, now)?;
+        let mut insert = conn.prepare_cached(INSERT_ROLLED)?;
+        for (id, mut r) in std::mem::take(&mut self.fresh).into_iter().flatten() {
+            if let Some(o) = self.adds.remove(&id) {
+                o.apply(&mut r);
+            }
+            put_rolled(&mut insert, &id, &r, now)?;
         }
         // In id order: ids are time-ordered (UUIDv7), so the rows come in rowid order and
         // each page of the table is visited once, not at random.
         let mut adds: Vec<(String, Owed)> = self.adds.into_iter().collect();
         adds.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let (mut read, mut write) = (
+            conn.prepare_cached(ROLLED)?,
+            conn.prepare_cached(UPDATE_ROLLED_BY_RID)?,
+        );
         for (id, owed) in adds {
             if self.full.contains(&id) {
                 continue;
             }
-            let Some((rid, mut r)) = rolled(conn, &id)? else {
+            let Some((rid, mut r)) = rolled_by(&mut read, &id)? else {
                 continue;
             };
             owed.apply(&mut r);
-            write_rolled(conn, Target::Rid(rid), &r, now)?;
+            put_rolled(&mut write, &rid, &r, now)?;
         }
         for id in self.full {
             rollup(conn, &id, now)?;
@@ -318,10 +325,14 @@ impl Rolled {
 /// An incident's roll-up with its rowid, which the update that follows uses: by id it
 /// would look the row up through the id index a second time.
 fn rolled(conn: &Connection, id: &str) -> Result<Option<(i64, Rolled)>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT rid, alert_count, severity, sources, categories, display_name, first_activity, last_activity FROM incidents WHERE id = ?1",
-        )?
+    rolled_by(&mut *conn.prepare_cached(ROLLED)?, id)
+}
+
+const ROLLED: &str = "SELECT rid, alert_count, severity, sources, categories, display_name, first_activity, last_activity FROM incidents WHERE id = ?1";
+
+/// [`rolled`] with the statement prepared from [`ROLLED`].
+fn rolled_by(stmt: &mut Statement<'_>, id: &str) -> Result<Option<(i64, Rolled)>, StoreError> {
+    Ok(stmt
         .query_row([id], |r| {
             Ok((
                 r.get(0)?,
@@ -339,44 +350,38 @@ fn rolled(conn: &Connection, id: &str) -> Result<Option<(i64, Rolled)>, StoreErr
         .optional()?)
 }
 
-/// Which incident row to update: by rowid when a read just found it.
-enum Target<'a> {
-    Id(&'a str),
-    Rid(i64),
+/// Updates an incident's roll-up ([`put_rolled`]'s parameters), by rowid (the flush, which
+/// has just read the row) or by id.
+macro_rules! update_rolled {
+    ($key:literal) => {
+        concat!(
+            "UPDATE incidents SET alert_count = ?2, severity = ?3, sources = ?4, categories = ?5, ",
+            "display_name = ?6, first_activity = ?7, last_activity = ?8, last_update = ?9 WHERE ",
+            $key,
+            " = ?1"
+        )
+    };
+}
+const UPDATE_ROLLED_BY_RID: &str = update_rolled!("rid");
+
+fn write_rolled(conn: &Connection, id: &str, r: &Rolled, now: Timestamp) -> Result<(), StoreError> {
+    put_rolled(
+        &mut *conn.prepare_cached(update_rolled!("id"))?,
+        &id,
+        r,
+        now,
+    )
 }
 
-fn write_rolled(
-    conn: &Connection,
-    row: Target<'_>,
-    r: &Rolled,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    macro_rules! set {
-        ($key:literal) => {
-            concat!(
-                "UPDATE incidents SET alert_count = ?2, severity = ?3, sources = ?4, categories = ?5, ",
-                "display_name = ?6, first_activity = ?7, last_activity = ?8, last_update = ?9 WHERE ",
-                $key,
-                " = ?1"
-            )
-        };
-    }
-    match row {
-        Target::Id(id) => put_rolled(conn, set!("id"), &id, r, now),
-        Target::Rid(rid) => put_rolled(conn, set!("rid"), &rid, r, now),
-    }
-}
-
-/// Runs `sql` (an insert or an update) with an incident's rolled-up columns as `?1`–`?9`:
+/// Runs `stmt` (an insert or an update) with an incident's rolled-up columns as `?1`–`?9`:
 /// id (or rowid), count, severity, sources, categories, name, first, last activity, now.
 fn put_rolled(
-    conn: &Connection,
-    sql: &str,
+    stmt: &mut Statement<'_>,
     id: &dyn rusqlite::ToSql,
     r: &Rolled,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(sql)?.execute(params![
+    stmt.execute(params![
         id,
         r.count,
         r.severity,
@@ -483,7 +488,7 @@ impl Tally {
         let title = self.title.map(|(_, _, t)| t).unwrap_or_default();
         write_rolled(
             conn,
-            Target::Id(id),
+            id,
             &Rolled {
                 count: self.count,
                 severity: self.severity_active.or(self.severity_any).unwrap_or(0),
