@@ -627,9 +627,9 @@ impl Correlator {
         }
     }
 
-    /// The alert's correlating keys (strong, not allow-listed) as handles, in the order the
-    /// alert names them, each once; keys new to the engine get a state. `digests` are
-    /// [`AlertIn::digests`], one per key.
+    /// The alert's correlating keys (strong, not allow-listed, not common) as handles, in the
+    /// order the alert names them, each once; keys new to the engine get a state. `digests`
+    /// are [`AlertIn::digests`], one per key.
     fn intern<'k>(&mut self, keys: &'k [EntityKey], digests: &[i64]) -> Interned<'k> {
         let mut out = Interned {
             refs: Vec::with_capacity(keys.len()),
@@ -656,6 +656,10 @@ impl Correlator {
                 })
                 .map(|(_, r)| *r);
             let r = match found {
+                // A common key links nothing and stays common (see `count`): every step
+                // that walks the alert's keys would only read its state to skip it, a
+                // cache miss each, and most keys an alert names turn common soon.
+                Some(r) if self.is_common(r) => continue,
                 Some(r) => r,
                 None => {
                     let r = self.keys.insert(KeyState {
