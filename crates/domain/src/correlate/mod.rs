@@ -367,6 +367,8 @@ struct Interned<'k> {
     refs: Vec<Ref>,
     from: SmallVec<[usize; 8]>,
     keys: &'k [EntityKey],
+    /// How many of the alert's keys were left out as common.
+    common: usize,
 }
 
 impl Interned<'_> {
@@ -635,6 +637,7 @@ impl Correlator {
             refs: Vec::with_capacity(keys.len()),
             from: SmallVec::new(),
             keys,
+            common: 0,
         };
         for (i, (k, &digest)) in keys.iter().zip(digests).enumerate() {
             if !STRONG_KINDS.contains(&k.kind) || self.allow.contains(k) {
@@ -659,7 +662,10 @@ impl Correlator {
                 // A common key links nothing and stays common (see `count`): every step
                 // that walks the alert's keys would only read its state to skip it, a
                 // cache miss each, and most keys an alert names turn common soon.
-                Some(r) if self.is_common(r) => continue,
+                Some(r) if self.is_common(r) => {
+                    out.common += 1;
+                    continue;
+                }
                 Some(r) => r,
                 None => {
                     let r = self.keys.insert(KeyState {
@@ -910,7 +916,12 @@ impl Correlator {
                 .collect()
         };
         let at = before.max(a.at);
-        if fresh.is_empty() && at <= before {
+        // The engine keeps no common keys per alert, so one the alert names may be new to
+        // it, and its counterparts still count towards the other keys' prevalence (an
+        // account already common makes the host beside it more prevalent): only an alert
+        // that names no common key is known unchanged. Counting again what was counted is
+        // harmless.
+        if fresh.is_empty() && at <= before && interned.common == 0 {
             return effects;
         }
         // Every key counts the counterparts the alert now names (a new account makes its
@@ -1044,9 +1055,12 @@ impl Correlator {
         let incident = *targets.first()?;
         let incident_id = self.incident_id(incident);
         for &other in targets.iter().skip(1) {
+            // An incident the alert did not reach (its own, on a re-send) shares with the
+            // survivor the key through which the alert reached the survivor.
             let via = found
                 .iter()
                 .find(|(i, _)| *i == other)
+                .or_else(|| found.iter().find(|(i, _)| *i == incident))
                 .map_or_else(blank_key, |(_, k)| interned.key(*k));
             let from = self.incident_id(other);
             self.set_redirect(other, incident);

@@ -20,6 +20,8 @@ struct World {
     alert_incident: HashMap<String, String>,
     redirect: HashMap<String, String>,
     reasons: HashMap<String, Vec<Reason>>,
+    /// Each merge's reason, as the incident history shows it.
+    merged_via: Vec<Reason>,
     next: u64,
 }
 
@@ -71,7 +73,8 @@ impl World {
                     self.alert_incident.insert(alert.clone(), incident);
                     self.reasons.entry(alert).or_default().extend(reasons);
                 }
-                Effect::Merge { from, into, .. } => {
+                Effect::Merge { from, into, via } => {
+                    self.merged_via.push(via);
                     for v in self.alert_incident.values_mut() {
                         if *v == from {
                             *v = into.clone();
@@ -469,6 +472,62 @@ fn a_resend_with_a_new_entity_merges_what_it_reaches() {
     );
     // A later alert on the first device lands in the survivor.
     assert_eq!(w.add("d", h(3), &[key(EntityKind::Device, "ws-1")]), two);
+    w.engine.as_ref().unwrap().check_invariants();
+}
+
+/// A re-send whose own incident is the smaller one merges it away: the merge names the
+/// entity the alert shares with the survivor, not a blank one.
+#[test]
+fn a_resend_that_merges_its_own_incident_away_says_through_what() {
+    let mut w = World::new(CorrelationConfig::default());
+    let own = w.add("a", h(0), &[key(EntityKind::Device, "ws-1")]);
+    let big = w.add("b", h(1), &[key(EntityKind::Device, "ws-2")]);
+    w.add("c", h(1), &[key(EntityKind::Device, "ws-2")]);
+    w.resend(
+        "a",
+        h(0),
+        &[
+            key(EntityKind::Device, "ws-1"),
+            key(EntityKind::Device, "ws-2"),
+        ],
+    );
+    assert_eq!(w.redirect.get(&own), Some(&big));
+    let via = w.merged_via.last().unwrap();
+    assert_eq!((via.kind, via.value.as_str()), (EntityKind::Device, "ws-2"));
+    w.engine.as_ref().unwrap().check_invariants();
+}
+
+/// A re-send that adds only an account already common still counts it for the host beside
+/// it: the engine keeps no common keys per alert, so it cannot tell that the account is new
+/// to the alert, and must not skip the count. Here it is the host's sixth account, so the
+/// host turns common and stops linking.
+#[test]
+fn a_resend_naming_a_common_account_counts_it_for_the_host() {
+    let mut w = World::new(CorrelationConfig::default());
+    let (dev, user) = (EntityKind::Device, EntityKind::User);
+    // svc-backup is on six hosts: common.
+    for i in 0..6 {
+        w.add(
+            &format!("spread-{i}"),
+            h(0),
+            &[key(dev, &format!("srv-{i}")), key(user, "svc-backup")],
+        );
+    }
+    // ws-9 has seen five accounts: still a key.
+    for i in 0..5 {
+        w.add(
+            &format!("seen-{i}"),
+            h(1),
+            &[key(dev, "ws-9"), key(user, &format!("user-{i}"))],
+        );
+    }
+    let a = w.add("a", h(2), &[key(dev, "ws-9")]);
+    assert_eq!(w.alert_incident["seen-0"], a, "ws-9 still links");
+    w.resend("a", h(2), &[key(dev, "ws-9"), key(user, "svc-backup")]);
+    let later = w.add("later", h(3), &[key(dev, "ws-9")]);
+    for id in ["a", "seen-0", "seen-4"] {
+        assert_ne!(w.alert_incident[id], later, "ws-9 is common now ({id})");
+    }
     w.engine.as_ref().unwrap().check_invariants();
 }
 
