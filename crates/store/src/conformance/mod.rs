@@ -606,7 +606,8 @@ pub async fn rollups_across_batches(s: &dyn Store) {
 
 /// A merge of stored incidents: the survivor's roll-up takes in the absorbed incident's
 /// (count, severity, sources, categories, time span, name), which is left empty and
-/// redirected.
+/// redirected. Categories keep their order of arrival: the absorbed incident's stored ones
+/// before those of the merging batch's alerts.
 pub async fn rollups_of_a_merge_across_batches(s: &dyn Store) {
     let (t0, at) = (T0, minute);
     let mut first = on_devices("da-join-0", t0, 10, &["j1"]);
@@ -630,23 +631,26 @@ pub async fn rollups_of_a_merge_across_batches(s: &dyn Store) {
     );
     assert_ne!(absorbed, survivor);
 
-    // Bridges the two: the larger incident survives.
-    let bridge = on_devices("da-join-3", t0, 20, &["j1", "j2"]);
-    s.ingest(vec![bridge], Actor::producer("p"), at(21))
-        .await
-        .unwrap();
-    all_in(s, "da-join", 4, &survivor).await;
+    // One more alert for the second incident, then one that bridges the two: the larger
+    // incident survives.
+    let mut batch = vec![
+        on_devices("da-join-3", t0, 18, &["j2"]),
+        on_devices("da-join-4", t0, 20, &["j1", "j2"]),
+    ];
+    batch[0].record.category = Some("Exfiltration".into());
+    s.ingest(batch, Actor::producer("p"), at(21)).await.unwrap();
+    all_in(s, "da-join", 5, &survivor).await;
     let inc = s.get_incident(&survivor).await.unwrap().unwrap().incident;
-    assert_eq!((inc.alert_count, inc.severity), (4, Severity::High));
+    assert_eq!((inc.alert_count, inc.severity), (5, Severity::High));
     assert_endpoint_and_identity(&inc);
     assert_eq!(
         inc.categories,
-        vec!["Execution".to_string(), "CredentialAccess".to_string()]
+        ["Execution", "CredentialAccess", "Exfiltration"].map(String::from)
     );
     assert_eq!((inc.first_activity, inc.last_activity), (at(2), at(20)));
     assert_eq!(
         inc.display_name,
-        "Multi-stage incident involving Execution & CredentialAccess (4 alerts)"
+        "Multi-stage incident involving Execution & CredentialAccess & Exfiltration (5 alerts)"
     );
     let gone = s.get_incident(&absorbed).await.unwrap().unwrap().incident;
     assert_eq!(gone.alert_count, 0);

@@ -208,10 +208,15 @@ impl Rollups {
         let stored = rolled(conn, from)?.map(|(_, r)| Owed::from(r));
         let owed = self.adds.remove(from);
         if stored.is_some() || owed.is_some() {
+            // `from`'s stored alerts came before this batch's links to either incident, so
+            // its sources and categories go first, as when the rows were combined at once.
             let to = self.adds.entry(into.to_string()).or_default();
-            for o in stored.into_iter().chain(owed) {
-                to.absorb(o);
+            let mut sum = stored.unwrap_or_default();
+            sum.absorb(std::mem::take(to));
+            if let Some(o) = owed {
+                sum.absorb(o);
             }
+            *to = sum;
         }
         if self.full.remove(from) {
             self.full.insert(into.to_string());
