@@ -345,7 +345,7 @@ fn reshape(
         Effect::Merge { from, into, via } => {
             // `from`'s row must exist for the merge to redirect it; `into`'s is written
             // at the flush with everything it absorbed.
-            rollups.write_fresh_of(conn, &[&from], now)?;
+            rollups.write_fresh(conn, &from, now)?;
             rollups.merged(conn, &from, &into)?;
             incidents::merge(conn, &from, &into, &actor(), Some(&via), now)?;
         }

@@ -224,30 +224,31 @@ impl Rollups {
         Ok(())
     }
 
-    /// Inserts those of `ids` that this batch opened and has not written yet, so that SQL
-    /// which reads their rows (a merge) finds them. Merges rarely involve an incident of
-    /// their own batch (43 of 4,772 in the bench), so the rest stay for [`Rollups::flush`]:
-    /// writing them all before each merge cost a read and an update per later link.
-    pub(crate) fn write_fresh_of(
+    /// Inserts incident `id` now if this batch opened it and has not written it yet, so
+    /// that SQL which reads or updates its row (a merge) finds it. Merges rarely involve an
+    /// incident of their own batch (43 of 4,772 in the bench), so the rest stay for
+    /// [`Rollups::flush`]: writing them all before each merge cost a read and an update per
+    /// later link.
+    pub(crate) fn write_fresh(
         &mut self,
         conn: &Connection,
-        ids: &[&str],
+        id: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        for id in ids {
-            let Some(at) = self.fresh_at.remove(*id) else {
-                continue;
-            };
-            if let Some((id, r)) = self.fresh.get_mut(at).and_then(Option::take) {
-                self.insert_fresh(conn, &id, r, now)?;
-            }
+        let Some(at) = self.fresh_at.remove(id) else {
+            return Ok(());
+        };
+        if let Some((id, r)) = self.fresh.get_mut(at).and_then(Option::take) {
+            self.insert_fresh(&mut *conn.prepare_cached(INSERT_ROLLED)?, &id, r, now)?;
         }
         Ok(())
     }
 
+    /// Inserts a fresh incident with everything the batch linked to it, through `insert`
+    /// (prepared from [`INSERT_ROLLED`]).
     fn insert_fresh(
         &mut self,
-        conn: &Connection,
+        insert: &mut Statement<'_>,
         id: &str,
         mut r: Rolled,
         now: Timestamp,
@@ -255,18 +256,15 @@ impl Rollups {
         if let Some(o) = self.adds.remove(id) {
             o.apply(&mut r);
         }
-        insert(conn, id, &r, now)
+        put_rolled(insert, &id, &r, now)
     }
 
     /// Writes the roll-ups. Each statement is taken from the cache once for the whole
     /// loop: looking it up by its text for every row was a twentieth of the flush.
     pub(crate) fn flush(mut self, conn: &Connection, now: Timestamp) -> Result<(), StoreError> {
         let mut insert = conn.prepare_cached(INSERT_ROLLED)?;
-        for (id, mut r) in std::mem::take(&mut self.fresh).into_iter().flatten() {
-            if let Some(o) = self.adds.remove(&id) {
-                o.apply(&mut r);
-            }
-            put_rolled(&mut insert, &id, &r, now)?;
+        for (id, r) in std::mem::take(&mut self.fresh).into_iter().flatten() {
+            self.insert_fresh(&mut insert, &id, r, now)?;
         }
         // In id order: ids are time-ordered (UUIDv7), so the rows come in rowid order and
         // each page of the table is visited once, not at random.
