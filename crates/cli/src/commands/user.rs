@@ -27,17 +27,15 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
-    /// The data directory: the flag or environment, else the one `serve` would use.
-    pub fn dir(&self) -> anyhow::Result<PathBuf> {
-        match &self.data_dir {
-            Some(d) => Ok(d.clone()),
-            None => Ok(crate::config::load(None)?.data_dir),
-        }
-    }
-
+    /// Opens the store with the correlation settings of `./rampart.toml`, or the defaults
+    /// when the file does not parse and the data directory was given (these commands do
+    /// not correlate).
     pub async fn open(&self) -> anyhow::Result<std::sync::Arc<dyn Store>> {
-        let cfg = crate::config::load(None).unwrap_or_default();
-        self.open_with(cfg.correlation).await
+        match crate::config::load(None) {
+            Ok(cfg) => self.open_in(&cfg).await,
+            Err(e) if self.data_dir.is_none() => Err(e),
+            Err(_) => self.open_in(&rampart_server::ServerConfig::default()).await,
+        }
     }
 
     /// [`StoreArgs::open`], with the configuration it was opened with (`./rampart.toml`, as
@@ -47,15 +45,17 @@ impl StoreArgs {
         &self,
     ) -> anyhow::Result<(std::sync::Arc<dyn Store>, rampart_server::ServerConfig)> {
         let cfg = crate::config::load(None)?;
-        Ok((self.open_with(cfg.correlation.clone()).await?, cfg))
+        Ok((self.open_in(&cfg).await?, cfg))
     }
 
-    async fn open_with(
+    /// Opens the store in the given data directory, else `cfg`'s, with `cfg`'s correlation
+    /// settings (the file is read once).
+    async fn open_in(
         &self,
-        correlation: rampart_domain::correlate::CorrelationConfig,
+        cfg: &rampart_server::ServerConfig,
     ) -> anyhow::Result<std::sync::Arc<dyn Store>> {
-        let dir = self.dir()?;
-        rampart_store::open_with(&dir.to_string_lossy(), correlation)
+        let dir = self.data_dir.as_ref().unwrap_or(&cfg.data_dir);
+        rampart_store::open_with(&dir.to_string_lossy(), cfg.correlation.clone())
             .await
             .with_context(|| format!("opening the store in {}", dir.display()))
     }
