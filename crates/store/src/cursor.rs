@@ -35,6 +35,12 @@ impl Cursor {
 
     /// Decodes and checks a cursor against the query's sort.
     pub fn decode(s: &str, sort: SortKey, desc: bool) -> Result<Cursor, StoreError> {
+        Cursor::decode_for(s, sort.as_str(), sort.is_text(), desc)
+    }
+
+    /// [`Cursor::decode`] for an order that is not an alert queue sort (the incident
+    /// queue's `lastUpdate`): `name` is the order's, `text` whether its key is text.
+    pub fn decode_for(s: &str, name: &str, text: bool, desc: bool) -> Result<Cursor, StoreError> {
         let bad = |msg: &str| StoreError::Invalid {
             field: "cursor",
             msg: msg.to_string(),
@@ -47,12 +53,12 @@ impl Cursor {
             .map_err(|_| bad("not a cursor this server issued"))?;
         let c: Cursor =
             serde_json::from_slice(&bytes).map_err(|_| bad("not a cursor this server issued"))?;
-        if c.s != sort.as_str() || c.d != desc {
+        if c.s != name || c.d != desc {
             return Err(bad(
                 "belongs to a different sort order; start again without a cursor",
             ));
         }
-        let ok = if sort.is_text() {
+        let ok = if text {
             c.t.is_some() && c.k.is_none()
         } else {
             c.k.is_some() && c.t.is_none()

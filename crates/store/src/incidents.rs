@@ -8,17 +8,21 @@ use rampart_domain::timestamp::Timestamp;
 use rampart_domain::vocab::Severity;
 use serde::Serialize;
 
-/// One incident-queue request. Keyset paging on (lastActivity, internal row id), newest first.
+/// One incident-queue request. Keyset paging on (lastUpdate, internal row id), most recently
+/// updated first.
 #[derive(Debug, Clone, Default)]
 pub struct IncidentQuery {
     pub statuses: Vec<IncidentStatus>,
     pub severities: Vec<Severity>,
     pub assigned_to: Option<String>,
     pub tag: Option<String>,
+    /// Last activity at or after / before.
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
+    /// Last update at or after (the queue's default window).
+    pub updated_since: Option<Timestamp>,
     pub page_size: usize,
-    /// The last (lastActivity micros, row id) of the previous page.
+    /// The last (lastUpdate micros, row id) of the previous page.
     pub after: Option<(i64, i64)>,
     /// Role limits: only incidents all of whose alert sources are allowed / none denied.
     pub allowed_sources: Option<Vec<String>>,

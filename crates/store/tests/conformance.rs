@@ -48,6 +48,7 @@ conformance!(
     resend_moves_the_incident_rollup,
     resend_with_a_new_entity_merges_incidents,
     incident_queue_filters_by_alerts,
+    incident_queue_by_last_update,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,7 +85,7 @@ fn reopening_runs_no_migration_twice() {
     let v: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 11, "every migration ran once");
+    assert_eq!(v, 12, "every migration ran once");
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();

@@ -15,7 +15,7 @@ use rampart_domain::incident::{IncidentChange, IncidentStatus};
 use rampart_domain::timestamp::{Timestamp, DAY_MICROS};
 use rampart_domain::vocab::{Classification, Determination, Severity};
 use rampart_store::query::MAX_PAGE_SIZE;
-use rampart_store::{Cursor, IncidentDetail, IncidentQuery, SortKey};
+use rampart_store::{Cursor, IncidentDetail, IncidentQuery};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -30,8 +30,10 @@ pub struct IncidentParams {
     pub severity: Option<String>,
     pub assigned_to: Option<String>,
     pub tag: Option<String>,
-    /// RFC 3339; with `until`, replaces the 30-day default on last activity.
+    /// RFC 3339: last activity at or after. With `until`, replaces the default window
+    /// (incidents updated in the last 30 days).
     pub since: Option<String>,
+    /// RFC 3339: last activity before.
     pub until: Option<String>,
     /// 1–500, default 50.
     pub page_size: Option<usize>,
@@ -94,11 +96,10 @@ pub fn incident_query(
     };
     let since = p.since.as_deref().map(|s| time("since", s)).transpose()?;
     let until = p.until.as_deref().map(|s| time("until", s)).transpose()?;
-    let since = if since.is_none() && until.is_none() {
-        Some(now.plus_micros(-30 * DAY_MICROS))
-    } else {
-        since
-    };
+    // The default window is on last update, the queue's order, so the queue's index serves
+    // it; an explicit range is on last activity.
+    let updated_since =
+        (since.is_none() && until.is_none()).then(|| now.plus_micros(-30 * DAY_MICROS));
     let page_size = p.page_size.unwrap_or(50);
     if page_size == 0 || page_size > MAX_PAGE_SIZE {
         return Err(ApiError::bad(
@@ -109,7 +110,7 @@ pub fn incident_query(
     let after = p
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, SortKey::LastActivity, true))
+        .map(|c| Cursor::decode_for(c, QUEUE_ORDER, false, true))
         .transpose()?
         .map(|c| (c.k.unwrap_or(0), c.r));
     let (allowed_sources, denied_sources) = limit_sources(grant);
@@ -134,6 +135,7 @@ pub fn incident_query(
         tag: p.tag,
         since,
         until,
+        updated_since,
         page_size,
         after,
         allowed_sources,
@@ -143,11 +145,14 @@ pub fn incident_query(
     })
 }
 
-/// The opaque cursor for the page after `next` (last activity, id).
+/// The incident queue's one order, as its cursors name it: last update, newest first.
+const QUEUE_ORDER: &str = "lastUpdate";
+
+/// The opaque cursor for the page after `next` (last update, id).
 pub fn next_cursor(next: Option<(i64, i64)>) -> Option<String> {
     next.map(|(k, r)| {
         Cursor {
-            s: SortKey::LastActivity.as_str().into(),
+            s: QUEUE_ORDER.into(),
             d: true,
             k: Some(k),
             t: None,
@@ -157,8 +162,9 @@ pub fn next_cursor(next: Option<(i64, i64)>) -> Option<String> {
     })
 }
 
-/// The incident queue: active and in-progress incidents with activity in the last 30 days,
-/// most recent first, keyset-paginated; only incidents all of whose alerts you may read.
+/// The incident queue: active and in-progress incidents updated in the last 30 days (by a
+/// new alert or by an analyst), most recently updated first, keyset-paginated; only
+/// incidents all of whose alerts you may read.
 #[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", params(IncidentParams),
     responses((status = 200, description = "`{items, nextCursor, total, totalIsExact}`"), (status = 400, description = "Bad filter", body = crate::error::Problem)))]
 pub async fn list_incidents(

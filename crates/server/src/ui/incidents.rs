@@ -40,6 +40,8 @@ struct IncidentRow {
     tags: Vec<String>,
     first: String,
     last: String,
+    /// The queue's order.
+    updated: String,
 }
 
 impl IncidentRow {
@@ -63,6 +65,7 @@ impl IncidentRow {
             tags: i.tags.clone(),
             first: view::when(i.first_activity),
             last: view::when(i.last_activity),
+            updated: view::when(i.last_update),
         }
     }
 }

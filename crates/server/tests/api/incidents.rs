@@ -498,3 +498,57 @@ async fn a_resend_with_new_evidence_correlates_at_once() {
     assert_eq!(gone["status"], "redirected");
     assert_eq!(gone["redirectIncidentId"], two.as_str());
 }
+
+#[tokio::test]
+async fn queue_lists_the_most_recently_updated_incident_first_and_pages_by_cursor() {
+    let app = TestApp::new().await;
+    let alerts: Vec<Value> = (0..30)
+        .map(|i| on(&format!("qo{i}"), &format!("qo-host-{i}"), None, vec![]))
+        .collect();
+    bulk(&app, &alerts).await;
+    let on_host_0 = || async {
+        let (_, v) = app.get("/api/v1/incidents?entity=device:qo-host-0").await;
+        assert_eq!(v["total"], 1, "{v}");
+        v["items"][0].clone()
+    };
+    let oldest = on_host_0().await["id"].as_str().unwrap().to_string();
+    // A minute later, a new alert on the first host joins (and updates) its incident.
+    app.clock.advance_micros(60_000_000);
+    bulk(&app, &[on("qo-late", "qo-host-0", None, vec![])]).await;
+    let joined = on_host_0().await;
+    assert_eq!(joined["id"], oldest.as_str());
+    assert_eq!(joined["alertCount"], 2);
+    let (mut seen, mut cursor, mut updated) = (Vec::new(), None::<String>, Vec::new());
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/incidents?pageSize=7&cursor={c}"),
+            None => "/api/v1/incidents?pageSize=7".to_string(),
+        };
+        let (s, v) = app.get(&path).await;
+        assert_eq!(s, 200, "{v}");
+        for i in v["items"].as_array().unwrap() {
+            seen.push(i["id"].as_str().unwrap().to_string());
+            updated.push(i["lastUpdateDateTime"].as_str().unwrap().to_string());
+        }
+        match v["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.first(), Some(&oldest), "the updated incident leads");
+    assert_eq!(seen.len(), 30);
+    let distinct: std::collections::BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(distinct.len(), 30, "no incident twice across pages");
+    assert!(
+        updated.windows(2).all(|w| w[0] >= w[1]),
+        "newest update first: {updated:?}"
+    );
+    // A cursor of the alert queue (ordered by last activity) is not one of this queue's.
+    let (_, alerts) = app.get("/api/v1/alerts?pageSize=1").await;
+    let foreign = alerts["nextCursor"].as_str().unwrap();
+    let (s, v) = app
+        .get(&format!("/api/v1/incidents?cursor={foreign}"))
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("cursor"), "{v}");
+}

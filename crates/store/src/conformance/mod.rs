@@ -2,7 +2,7 @@
 //! trait only. `tests/conformance.rs` stamps each case out per backend.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use crate::query::{AlertQuery, SortKey};
-use crate::{IncidentQuery, IngestOutcome, Store};
+use crate::{IngestOutcome, Store};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, TestRunner};
 use rampart_domain::alert::{AlertFacts, AlertRecord, NewAlert};
@@ -17,7 +17,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 mod access;
+mod incident_queue;
 pub use access::*;
+pub use incident_queue::*;
 
 pub(crate) fn now() -> Timestamp {
     Timestamp::parse_rfc3339("2026-11-23T12:00:00Z").unwrap()
@@ -768,59 +770,6 @@ pub async fn resend_with_a_new_entity_merges_incidents(s: &dyn Store) {
             .count(),
         1
     );
-}
-
-/// The incident queue filtered by its alerts: an incident is listed when one of its alerts
-/// matches the condition (entity, source, free text), whatever its other alerts are.
-pub async fn incident_queue_filters_by_alerts(s: &dyn Store) {
-    let mut a = on_devices("da-qa-0", T0, 0, &["qa1"]);
-    a.record.title = "Mimikatz credential theft".into();
-    let mut b = on_devices("da-qb-0", T0, 1, &["qb1"]);
-    b.record.service_source = "microsoftDefenderForIdentity".into();
-    let a2 = on_devices("da-qa-1", T0, 2, &["qa1"]);
-    s.ingest(vec![a, b, a2], Actor::producer("p"), minute(3))
-        .await
-        .unwrap();
-    let (ia, ib) = (
-        incident_of(s, "da-qa-0").await,
-        incident_of(s, "da-qb-0").await,
-    );
-    assert_ne!(ia, ib);
-    let listed = |q: &'static str| {
-        let query = IncidentQuery {
-            alerts: condition::parse(q).unwrap_or_default(),
-            now: minute(10),
-            page_size: 50,
-            ..IncidentQuery::default()
-        };
-        async move {
-            let mut ids: Vec<String> = s
-                .list_incidents(&query)
-                .await
-                .unwrap()
-                .items
-                .into_iter()
-                .map(|i| i.id)
-                .collect();
-            ids.sort_unstable();
-            ids
-        }
-    };
-    let mut both = vec![ia.clone(), ib.clone()];
-    both.sort_unstable();
-    assert_eq!(listed("").await, both);
-    assert_eq!(listed("entity.device:qa1").await, vec![ia.clone()]);
-    assert_eq!(listed("mimikatz").await, vec![ia.clone()]);
-    assert_eq!(
-        listed("serviceSource:microsoftDefenderForIdentity").await,
-        vec![ib.clone()]
-    );
-    assert_eq!(
-        listed("-entity.device:qa1").await,
-        vec![ib.clone()],
-        "only da-qb-0 is an alert without the device"
-    );
-    assert!(listed("entity.device:nowhere").await.is_empty());
 }
 
 /// The differential property: for random alerts and random conditions, the SQL filter

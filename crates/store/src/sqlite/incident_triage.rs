@@ -538,7 +538,10 @@ pub(crate) fn correlate_all(
     incidents::rollup_many(conn, &touched, now)?;
     summary.incidents = conn
         .query_row(
-            "SELECT count(*) FROM incidents WHERE alert_count > 0 AND last_activity >= ?1",
+            // An incident's last activity is its latest alert's: the alerts active since
+            // then name exactly the incidents active since then (through `alerts_queue`;
+            // no index on incidents serves last activity).
+            "SELECT count(DISTINCT incident_id) FROM alerts WHERE last_activity >= ?1 AND incident_id IS NOT NULL",
             [since.micros()],
             |r| r.get::<_, i64>(0),
         )?

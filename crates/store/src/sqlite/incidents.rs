@@ -697,7 +697,8 @@ pub(crate) fn detail(conn: &Connection, id: &str) -> Result<Option<IncidentDetai
     }))
 }
 
-/// A page of the incident queue, keyset-paginated on (last_activity, rid) descending.
+/// A page of the incident queue, keyset-paginated on (last_update, rid) descending, through
+/// `incidents_queue`.
 pub(crate) fn list(
     conn: &Connection,
     recent: &super::recent::RecentIndex,
@@ -734,6 +735,10 @@ pub(crate) fn list(
     if let Some(u) = q.until {
         sql.push_str(" AND last_activity < ?");
         args.push(arg(u.micros()));
+    }
+    if let Some(s) = q.updated_since {
+        sql.push_str(" AND last_update >= ?");
+        args.push(arg(s.micros()));
     }
     // Only incidents whose every alert source the caller reaches.
     if let Some(allowed) = &q.allowed_sources {
@@ -779,12 +784,12 @@ pub(crate) fn list(
     );
     let count_args = args.clone();
     if let Some((k, r)) = q.after {
-        sql.push_str(" AND (last_activity, rid) < (?, ?)");
+        sql.push_str(" AND (last_update, rid) < (?, ?)");
         args.push(arg(k));
         args.push(arg(r));
     }
     sql.push_str(&format!(
-        " ORDER BY last_activity DESC, rid DESC LIMIT {}",
+        " ORDER BY last_update DESC, rid DESC LIMIT {}",
         q.page_size + 1
     ));
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -796,7 +801,7 @@ pub(crate) fn list(
         if items.len() == q.page_size {
             if let Some(last) = items
                 .last()
-                .map(|(r, rid): &(IncidentRecord, i64)| (r.last_activity.micros(), *rid))
+                .map(|(r, rid): &(IncidentRecord, i64)| (r.last_update.micros(), *rid))
             {
                 next = Some(last);
             }

@@ -57,6 +57,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0009_entity_index_in_memory.sql"),
     include_str!("../../migrations/sqlite/0010_doc_dicts.sql"),
     include_str!("../../migrations/sqlite/0011_names_in_entity_index.sql"),
+    include_str!("../../migrations/sqlite/0012_incident_queue_by_update.sql"),
 ];
 
 /// Reader connections: reads block on I/O, so a few more than cores.

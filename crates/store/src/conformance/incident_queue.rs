@@ -1,0 +1,168 @@
+//! Conformance cases for the incident queue: its order, paging and filters.
+use super::{incident_of, minute, on_devices, T0};
+use crate::{IncidentQuery, Store};
+use rampart_domain::access::{authorize, builtin, Permission, Principal, PrincipalKind};
+use rampart_domain::condition;
+use rampart_domain::history::Actor;
+use rampart_domain::incident::{IncidentChange, IncidentStatus};
+
+/// The ids of the queue's pages of `size` for `q`, following each page's key to the next.
+async fn queue_ids(s: &dyn Store, q: &IncidentQuery, size: usize) -> Vec<String> {
+    let mut q = IncidentQuery {
+        page_size: size,
+        ..q.clone()
+    };
+    let mut ids = Vec::new();
+    for _ in 0..100 {
+        let page = s.list_incidents(&q).await.unwrap();
+        ids.extend(page.items.into_iter().map(|i| i.id));
+        match page.next {
+            Some(k) => q.after = Some(k),
+            None => return ids,
+        }
+    }
+    panic!("the queue did not end within 100 pages: {ids:?}");
+}
+
+/// The queue lists incidents by last update, newest first, as the reference product does:
+/// an incident moves to the top when ingest links an alert to it or an analyst changes
+/// it, whatever its alerts' activity times. Ties (incidents opened in one batch) go by
+/// creation, newest first, and paging by one gives the same order with nothing twice.
+/// The default window is on last update; `since` and `until` stay on last activity.
+pub async fn incident_queue_by_last_update(s: &dyn Store) {
+    let producer = || Actor::producer("p");
+    // A is active earliest but stored first; B (active latest) and C share a batch.
+    s.ingest(
+        vec![on_devices("da-ou-a", T0, 0, &["ou-a"])],
+        producer(),
+        minute(1),
+    )
+    .await
+    .unwrap();
+    s.ingest(
+        vec![
+            on_devices("da-ou-b", T0, 50, &["ou-b"]),
+            on_devices("da-ou-c", T0, 5, &["ou-c"]),
+        ],
+        producer(),
+        minute(2),
+    )
+    .await
+    .unwrap();
+    let (a, b, c) = (
+        incident_of(s, "da-ou-a").await,
+        incident_of(s, "da-ou-b").await,
+        incident_of(s, "da-ou-c").await,
+    );
+    let (a, b, c) = (a.as_str(), b.as_str(), c.as_str());
+    let all = IncidentQuery {
+        now: minute(60),
+        ..IncidentQuery::default()
+    };
+    assert_eq!(queue_ids(s, &all, 50).await, [c, b, a]);
+    // A new alert on A's device, active before everything in B and C, links to A and
+    // updates it.
+    s.ingest(
+        vec![on_devices("da-ou-a2", T0, 3, &["ou-a"])],
+        producer(),
+        minute(4),
+    )
+    .await
+    .unwrap();
+    assert_eq!(incident_of(s, "da-ou-a2").await, a);
+    assert_eq!(queue_ids(s, &all, 50).await, [a, c, b]);
+    // An analyst's change updates B.
+    let grant = {
+        let p = Principal::new(
+            PrincipalKind::User,
+            "u-1",
+            "tester",
+            vec![builtin("Security operator").unwrap()],
+        );
+        authorize(&p, Permission::IncidentsManage, None).unwrap()
+    };
+    let version = s.get_incident(b).await.unwrap().unwrap().incident.version;
+    let change = IncidentChange {
+        status: Some(IncidentStatus::InProgress),
+        ..IncidentChange::default()
+    };
+    s.update_incident(&grant, b, &change, version, minute(5))
+        .await
+        .unwrap();
+    let order = [b, a, c];
+    assert_eq!(queue_ids(s, &all, 50).await, order);
+    assert_eq!(queue_ids(s, &all, 1).await, order, "paged one by one");
+    // The default window: updated at or after minute 4.
+    let recent = IncidentQuery {
+        updated_since: Some(minute(4)),
+        ..all.clone()
+    };
+    assert_eq!(queue_ids(s, &recent, 1).await, [b, a]);
+    // `since` and `until` are on last activity: B's alert is active at minute 50, A's
+    // latest at minute 3, C's at minute 5.
+    let active = |since: i64, until: i64| IncidentQuery {
+        since: Some(minute(since)),
+        until: Some(minute(until)),
+        ..all.clone()
+    };
+    assert_eq!(queue_ids(s, &active(10, 60), 50).await, [b]);
+    assert_eq!(queue_ids(s, &active(2, 10), 1).await, [a, c]);
+    let filtered = IncidentQuery {
+        alerts: condition::parse("entity.device:ou-c").unwrap(),
+        ..all.clone()
+    };
+    assert_eq!(queue_ids(s, &filtered, 50).await, [c]);
+}
+
+/// The incident queue filtered by its alerts: an incident is listed when one of its alerts
+/// matches the condition (entity, source, free text), whatever its other alerts are.
+pub async fn incident_queue_filters_by_alerts(s: &dyn Store) {
+    let mut a = on_devices("da-qa-0", T0, 0, &["qa1"]);
+    a.record.title = "Mimikatz credential theft".into();
+    let mut b = on_devices("da-qb-0", T0, 1, &["qb1"]);
+    b.record.service_source = "microsoftDefenderForIdentity".into();
+    let a2 = on_devices("da-qa-1", T0, 2, &["qa1"]);
+    s.ingest(vec![a, b, a2], Actor::producer("p"), minute(3))
+        .await
+        .unwrap();
+    let (ia, ib) = (
+        incident_of(s, "da-qa-0").await,
+        incident_of(s, "da-qb-0").await,
+    );
+    assert_ne!(ia, ib);
+    let listed = |q: &'static str| {
+        let query = IncidentQuery {
+            alerts: condition::parse(q).unwrap_or_default(),
+            now: minute(10),
+            page_size: 50,
+            ..IncidentQuery::default()
+        };
+        async move {
+            let mut ids: Vec<String> = s
+                .list_incidents(&query)
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|i| i.id)
+                .collect();
+            ids.sort_unstable();
+            ids
+        }
+    };
+    let mut both = vec![ia.clone(), ib.clone()];
+    both.sort_unstable();
+    assert_eq!(listed("").await, both);
+    assert_eq!(listed("entity.device:qa1").await, vec![ia.clone()]);
+    assert_eq!(listed("mimikatz").await, vec![ia.clone()]);
+    assert_eq!(
+        listed("serviceSource:microsoftDefenderForIdentity").await,
+        vec![ib.clone()]
+    );
+    assert_eq!(
+        listed("-entity.device:qa1").await,
+        vec![ib.clone()],
+        "only da-qb-0 is an alert without the device"
+    );
+    assert!(listed("entity.device:nowhere").await.is_empty());
+}
