@@ -128,30 +128,51 @@ pub struct Reason {
     pub rule: String,
 }
 
-/// What the store must do after a decision.
+/// Why an alert joined its incident ([`Effect::Link`]): the positions, in the keys it was
+/// placed with, of the entities it linked through, each entity once, in entity order; empty
+/// for the first alert of an incident. Positions, not [`Reason`]s: the caller holds the
+/// keys, and building a reason's three strings for every link, then freeing them on the
+/// writer thread, was a tenth of the engine's thread.
+pub type Via = SmallVec<[u32; 2]>;
+
+/// What the store must do after a decision. Ids are the engine's own (shared, not copied).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// Create incident `id`.
-    NewIncident { id: String },
-    /// Put `alert` in `incident` for `reasons` (empty for the first alert of an incident).
+    NewIncident { id: Arc<str> },
+    /// Put `alert` in `incident` because of the keys `via` names ([`shared_reasons`]).
     Link {
-        alert: String,
-        incident: String,
-        reasons: Vec<Reason>,
+        alert: Arc<str>,
+        incident: Arc<str>,
+        via: Via,
     },
     /// Move every alert of `from` into `into`; `from` becomes redirected.
     Merge {
-        from: String,
-        into: String,
+        from: Arc<str>,
+        into: Arc<str>,
         via: Reason,
     },
     /// Move `alert` out into the new incident `incident`: its only link went through an
     /// entity that turned out to be common.
     Split {
-        alert: String,
-        incident: String,
+        alert: Arc<str>,
+        incident: Arc<str>,
         entity: EntityKey,
     },
+}
+
+/// The reasons an [`Effect::Link`]'s `via` stands for: alert `alert_id`, placed with `keys`,
+/// shares each of those entities with its incident.
+pub fn shared_reasons(alert_id: &str, keys: &[EntityKey], via: &[u32]) -> Vec<Reason> {
+    via.iter()
+        .filter_map(|&i| keys.get(i as usize))
+        .map(|k| Reason {
+            alert_id: alert_id.to_string(),
+            kind: k.kind,
+            value: k.value.clone(),
+            rule: RULE_SHARED_ENTITY.into(),
+        })
+        .collect()
 }
 
 /// Incident status as correlation sees it.
@@ -372,31 +393,36 @@ struct Interned<'k> {
 }
 
 impl Interned<'_> {
-    /// The key behind handle `r`, which must be one of this alert's.
-    fn key(&self, r: Ref) -> EntityKey {
+    /// Where the key behind handle `r` is among the alert's keys.
+    fn position(&self, r: Ref) -> Option<usize> {
         self.refs
             .iter()
             .position(|x| *x == r)
             .and_then(|i| self.from.get(i))
-            .and_then(|&i| self.keys.get(i))
+            .copied()
+    }
+
+    /// The key behind handle `r`, which must be one of this alert's.
+    fn key(&self, r: Ref) -> EntityKey {
+        self.position(r)
+            .and_then(|i| self.keys.get(i))
             .cloned()
             .unwrap_or_else(blank_key)
     }
 }
 
-/// The link reasons for the keys in `found`, each key once, in key order.
-fn reasons(alert_id: &str, found: &[(Ref, Ref)], interned: &Interned<'_>) -> Vec<Reason> {
-    let mut keys: Vec<EntityKey> = found.iter().map(|(_, k)| interned.key(*k)).collect();
-    keys.sort();
-    keys.dedup();
-    keys.into_iter()
-        .map(|k| Reason {
-            alert_id: alert_id.to_string(),
-            kind: k.kind,
-            value: k.value,
-            rule: RULE_SHARED_ENTITY.into(),
-        })
-        .collect()
+/// Where the keys in `found` are among the alert's, each key once, in key order.
+fn via(found: &[(Ref, Ref)], interned: &Interned<'_>) -> Via {
+    let keys = interned.keys;
+    let mut at: Via = found
+        .iter()
+        .filter_map(|(_, k)| interned.position(*k))
+        .filter_map(|i| u32::try_from(i).ok())
+        .collect();
+    let key = |i: &u32| keys.get(*i as usize);
+    at.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
+    at.dedup_by(|a, b| key(a) == key(b));
+    at
 }
 
 /// Union-find over member indexes, for splitting an incident into its linked parts.
@@ -463,11 +489,10 @@ impl Correlator {
         }
     }
 
-    fn incident_id(&self, r: Ref) -> String {
+    fn incident_id(&self, r: Ref) -> Arc<str> {
         self.incidents
             .get(r)
-            .map(|i| i.id.to_string())
-            .unwrap_or_default()
+            .map_or_else(|| Arc::from(""), |i| Arc::clone(&i.id))
     }
 
     fn is_open(&self, r: Ref) -> bool {
@@ -720,7 +745,8 @@ impl Correlator {
         turned
     }
 
-    fn observe(&mut self, a: AlertIn<'_>, refs: Vec<Ref>, incident: Ref, manual: bool) {
+    /// Records the alert's placement; returns its id as the engine holds it.
+    fn observe(&mut self, a: AlertIn<'_>, refs: Vec<Ref>, incident: Ref, manual: bool) -> Arc<str> {
         if let Some(old) = self.alert_ix.get(a.id).copied() {
             // Seen again (a re-warm): the new placement replaces the old membership.
             if let Some(prev) = self.alerts.get(old).map(|s| s.incident) {
@@ -741,10 +767,11 @@ impl Correlator {
             keys: refs,
             at: a.at,
         });
-        self.alert_ix.insert(id, r);
+        self.alert_ix.insert(Arc::clone(&id), r);
         if let Some(i) = self.incidents.get_mut(incident) {
             i.members.push(r);
         }
+        id
     }
 
     /// Re-splits an incident into the parts its members still link through keys that are
@@ -832,9 +859,11 @@ impl Correlator {
             .filter(|(r, _)| Some(*r) != keep)
             .collect();
         for (_, group) in others {
-            let id = new_id();
-            let to = self.add_incident(&id, Openness::Open);
-            effects.push(Effect::NewIncident { id: id.clone() });
+            let to = self.add_incident(&new_id(), Openness::Open);
+            let id = self.incident_id(to);
+            effects.push(Effect::NewIncident {
+                id: Arc::clone(&id),
+            });
             for i in group {
                 let Some(&alert) = members.get(i) else {
                     continue;
@@ -844,9 +873,8 @@ impl Correlator {
                     alert: self
                         .alerts
                         .get(alert)
-                        .map(|s| s.id.to_string())
-                        .unwrap_or_default(),
-                    incident: id.clone(),
+                        .map_or_else(|| Arc::from(""), |s| Arc::clone(&s.id)),
+                    incident: Arc::clone(&id),
                     entity: entity.clone(),
                 });
             }
@@ -863,19 +891,20 @@ impl Correlator {
         let incident = match self.merge_targets(a.id, None, &found, &interned, &mut effects) {
             Some(t) => t,
             None => {
-                let id = new_id();
-                let r = self.add_incident(&id, Openness::Open);
-                effects.push(Effect::NewIncident { id });
+                let r = self.add_incident(&new_id(), Openness::Open);
+                effects.push(Effect::NewIncident {
+                    id: self.incident_id(r),
+                });
                 r
             }
         };
-        let reasons = reasons(a.id, &found, &interned);
+        let via = via(&found, &interned);
         let incident_id = self.incident_id(incident);
-        self.observe(a, interned.refs, incident, false);
+        let alert = self.observe(a, interned.refs, incident, false);
         effects.push(Effect::Link {
-            alert: a.id.to_string(),
+            alert,
             incident: incident_id,
-            reasons,
+            via,
         });
         effects
     }
@@ -930,11 +959,11 @@ impl Correlator {
         // A split above may have moved the alert itself.
         let own = self.alerts.get(alert).map_or(held, |s| s.incident);
         let own = survivor_of(&self.incidents, own).unwrap_or(own);
-        let mut reasons = Vec::new();
+        let mut linked = Via::new();
         if !manual && self.is_open(own) {
             let found = self.reached(at, &fresh, Some(own));
             self.merge_targets(a.id, Some(own), &found, &interned, &mut effects);
-            reasons = self::reasons(a.id, &found, &interned);
+            linked = via(&found, &interned);
         }
         let own = self.alerts.get(alert).map_or(own, |s| s.incident);
         let own = survivor_of(&self.incidents, own).unwrap_or(own);
@@ -954,14 +983,18 @@ impl Correlator {
                 }
             }
         }
-        if let Some(st) = self.alerts.get_mut(alert) {
-            st.keys.extend(fresh);
-            st.at = at;
-        }
+        let id = match self.alerts.get_mut(alert) {
+            Some(st) => {
+                st.keys.extend(fresh);
+                st.at = at;
+                Arc::clone(&st.id)
+            }
+            None => Arc::from(a.id),
+        };
         effects.push(Effect::Link {
-            alert: a.id.to_string(),
+            alert: id,
             incident: self.incident_id(own),
-            reasons,
+            via: linked,
         });
         effects
     }

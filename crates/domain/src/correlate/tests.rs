@@ -68,24 +68,30 @@ impl World {
                 Effect::Link {
                     alert,
                     incident,
-                    reasons,
+                    via,
                 } => {
-                    self.alert_incident.insert(alert.clone(), incident);
-                    self.reasons.entry(alert).or_default().extend(reasons);
+                    let reasons = shared_reasons(&alert, keys, &via);
+                    self.alert_incident
+                        .insert(alert.to_string(), incident.to_string());
+                    self.reasons
+                        .entry(alert.to_string())
+                        .or_default()
+                        .extend(reasons);
                 }
                 Effect::Merge { from, into, via } => {
                     self.merged_via.push(via);
                     for v in self.alert_incident.values_mut() {
-                        if *v == from {
-                            *v = into.clone();
+                        if **v == *from {
+                            *v = into.to_string();
                         }
                     }
-                    self.redirect.insert(from, into);
+                    self.redirect.insert(from.to_string(), into.to_string());
                 }
                 Effect::Split {
                     alert, incident, ..
                 } => {
-                    self.alert_incident.insert(alert, incident);
+                    self.alert_incident
+                        .insert(alert.to_string(), incident.to_string());
                 }
             }
         }
@@ -624,7 +630,7 @@ fn digests_from_the_caller_only_speed_up_finding_keys() {
         effects
             .into_iter()
             .find_map(|e| match e {
-                Effect::Link { incident, .. } => Some(incident),
+                Effect::Link { incident, .. } => Some(incident.to_string()),
                 _ => None,
             })
             .unwrap()

@@ -396,7 +396,7 @@ fn ingest_classified(
     let mut mint = super::correlation::new_incident_id;
     for r in resent {
         let effects = engine.resend(&r.id, r.at, &r.keys, &mut mint);
-        super::correlation::apply_resend(conn, &r.id, effects, now, rollups)?;
+        super::correlation::apply_resend(conn, &r.id, &r.keys, effects, now, rollups)?;
     }
     std::mem::take(rollups).flush(conn, now)?;
     Ok(out)
@@ -453,17 +453,16 @@ fn write_batch(
         let rid = match seen {
             Seen::New => {
                 out.push(IngestOutcome::Created);
-                let mut reasons = Vec::new();
+                let mut reasons = None;
                 if let Some(rx) = decisions {
                     let effects = rx.recv().map_err(|_| {
                         StoreError::Unavailable("correlation stopped before the batch".into())
                     })?;
-                    let (incident, why) =
+                    let (incident, via) =
                         super::correlation::apply(conn, &p.alert.record, effects, now, rollups)?;
-                    p.alert.record.incident_id = Some(incident);
-                    reasons = why;
+                    p.alert.record.incident_id = Some(incident.to_string());
+                    reasons = super::correlation::via_json(entities, &via);
                 }
-                let reasons = super::correlation::reasons_json(&reasons);
                 let rid = insert(conn, &p, reasons.as_deref())?;
                 cx.at.known.stage(p.id_hash, p.key_hash);
                 let part = cx.at.recent.part_of(rid);

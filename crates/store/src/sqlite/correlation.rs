@@ -6,7 +6,8 @@ use super::names::{self, Name};
 use crate::error::StoreError;
 use rampart_domain::alert::AlertRecord;
 use rampart_domain::correlate::{
-    AlertIn, CorrelationConfig, Correlator, Effect, Openness, Reason, RULE_SHARED_ENTITY,
+    shared_reasons, AlertIn, CorrelationConfig, Correlator, Effect, Openness, Reason, Via,
+    RULE_SHARED_ENTITY,
 };
 use rampart_domain::entity::{EntityKey, EntityKind};
 use rampart_domain::history::{Actor, ActorKind, HistoryEvent};
@@ -94,6 +95,20 @@ pub(crate) fn reasons_json(reasons: &[Reason]) -> Option<String> {
         })
         .collect();
     serde_json::to_string(&stored).ok()
+}
+
+/// [`reasons_json`] of the reasons an engine's `via` stands for (the alert's `keys` at those
+/// positions), written straight from the keys: identical text, without a [`Reason`] each.
+pub(crate) fn via_json(keys: &[EntityKey], via: &[u32]) -> Option<String> {
+    if via.is_empty() {
+        return None;
+    }
+    let shared: Vec<(i64, &str)> = via
+        .iter()
+        .filter_map(|&i| keys.get(i as usize))
+        .map(|k| (k.kind.code(), k.value.as_str()))
+        .collect();
+    serde_json::to_string(&shared).ok()
 }
 
 /// Reads `alerts.link_reasons` of alert `alert_id`.
@@ -260,22 +275,20 @@ impl Engine {
 }
 
 /// Persists what [`Engine::decide`] chose for `rec` (before the alert row is inserted):
-/// merges, splits, roll-ups owed. Returns its incident and reasons.
+/// merges, splits, roll-ups owed. Returns its incident and what it linked through.
 pub(crate) fn apply(
     conn: &Connection,
     rec: &AlertRecord,
     effects: Vec<Effect>,
     now: Timestamp,
     rollups: &mut Rollups,
-) -> Result<(String, Vec<Reason>), StoreError> {
-    let mut fresh: Vec<String> = Vec::new();
+) -> Result<(std::sync::Arc<str>, Via), StoreError> {
+    let mut fresh: Vec<std::sync::Arc<str>> = Vec::new();
     let mut linked = None;
     for e in effects {
         match e {
             Effect::NewIncident { id } => fresh.push(id),
-            Effect::Link {
-                incident, reasons, ..
-            } => {
+            Effect::Link { incident, via, .. } => {
                 // A new incident starts out rolled up from its first alert; an existing
                 // one is owed an increment at the end of the batch.
                 if fresh.contains(&incident) {
@@ -283,7 +296,7 @@ pub(crate) fn apply(
                 } else {
                     rollups.linked(&incident, rec);
                 }
-                linked = Some((incident, reasons));
+                linked = Some((incident, via));
             }
             other => reshape(conn, other, now, rollups)?,
         }
@@ -291,12 +304,14 @@ pub(crate) fn apply(
     linked.ok_or_else(|| StoreError::Unavailable("correlation placed no alert".into()))
 }
 
-/// Persists what [`Engine::resend`] chose for the stored alert `alert` (after its row took
-/// the re-send): merges and splits, and the new reasons added to the alert's own. Its
-/// incident's roll-up is already owed in full (see [`Rollups::resent`]).
+/// Persists what [`Engine::resend`] chose for the stored alert `alert`, which now names
+/// `keys` (after its row took the re-send): merges and splits, and the new reasons added to
+/// the alert's own. Its incident's roll-up is already owed in full (see
+/// [`Rollups::resent`]).
 pub(crate) fn apply_resend(
     conn: &Connection,
     alert: &str,
+    keys: &[EntityKey],
     effects: Vec<Effect>,
     now: Timestamp,
     rollups: &mut Rollups,
@@ -305,10 +320,11 @@ pub(crate) fn apply_resend(
         match e {
             // Incidents that splits open are created by the split itself.
             Effect::NewIncident { .. } => {}
-            Effect::Link { reasons, .. } => {
-                if reasons.is_empty() {
+            Effect::Link { via, .. } => {
+                if via.is_empty() {
                     continue;
                 }
+                let reasons = shared_reasons(alert, keys, &via);
                 static REASONS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                     let by_id = names::on_writer(Name::Id);
                     format!("SELECT rid, link_reasons FROM alerts WHERE {by_id}")
@@ -561,7 +577,7 @@ mod tests {
     fn link_reasons_round_trip_compactly_and_old_rows_still_read() {
         use super::{reasons_from, reasons_json};
         use rampart_domain::correlate::Reason;
-        use rampart_domain::entity::EntityKind;
+        use rampart_domain::entity::{EntityKey, EntityKind};
         let reason = |kind, value: &str, rule: &str| Reason {
             alert_id: "da-1".into(),
             kind,
@@ -586,6 +602,30 @@ mod tests {
             vec![reason(EntityKind::Ip, "10.0.0.5", "sharedEntity")]
         );
         assert!(reasons_from("not json", "da-1").is_empty());
+        // Ingest writes the engine's positions straight from the alert's keys: the same
+        // text as through whole reasons.
+        let keys = [
+            EntityKey {
+                kind: EntityKind::Device,
+                value: "ws-033".into(),
+            },
+            EntityKey {
+                kind: EntityKind::User,
+                value: "lena \"the\" admin".into(),
+            },
+            EntityKey {
+                kind: EntityKind::Ip,
+                value: "10.0.0.5".into(),
+            },
+        ];
+        let via = [2, 0];
+        let shared = rampart_domain::correlate::shared_reasons("da-1", &keys, &via);
+        assert_eq!(super::via_json(&keys, &via), reasons_json(&shared));
+        assert_eq!(
+            reasons_from(&super::via_json(&keys, &via).unwrap(), "da-1"),
+            shared
+        );
+        assert_eq!(super::via_json(&keys, &[]), None);
     }
 
     /// A split left the old id on the smaller part: the larger part takes it back, the

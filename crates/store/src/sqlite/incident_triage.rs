@@ -357,7 +357,8 @@ struct Placement {
     rid: i64,
     id: String,
     prev: Option<String>,
-    to: String,
+    /// As the engine holds it (shared, not copied per alert).
+    to: std::sync::Arc<str>,
     reasons: Option<String>,
     reasons_changed: bool,
 }
@@ -448,11 +449,9 @@ pub(crate) fn correlate_all(
         for e in effects {
             match e {
                 rampart_domain::correlate::Effect::Link {
-                    incident: to,
-                    reasons,
-                    ..
+                    incident: to, via, ..
                 } => {
-                    let reasons = correlation::reasons_json(&reasons);
+                    let reasons = correlation::via_json(&keys, &via);
                     let changed = reasons != old_reasons;
                     placements.push(Placement {
                         rid,
@@ -480,7 +479,7 @@ pub(crate) fn correlate_all(
         final_of.insert(p.id.clone(), engine.corr.survivor(&p.to).to_string());
     }
     for (id, to) in splits {
-        final_of.insert(id, to);
+        final_of.insert(id.to_string(), to.to_string());
     }
     let previous: std::collections::HashMap<&str, &str> = placements
         .iter()
