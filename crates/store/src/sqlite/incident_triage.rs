@@ -537,10 +537,11 @@ pub(crate) fn correlate_all(
     incidents::rollup_many(conn, &touched, now)?;
     summary.incidents = conn
         .query_row(
-            // An incident's last activity is its latest alert's: the alerts active since
-            // then name exactly the incidents active since then (through `alerts_queue`;
-            // no index on incidents serves last activity).
-            "SELECT count(DISTINCT incident_id) FROM alerts WHERE last_activity >= ?1 AND incident_id IS NOT NULL",
+            // Through `incidents_queue`, the incidents that hold alerts: what a rebuild
+            // leaves is few (399 on the 1M bench store, 5 ms). Counting the distinct
+            // incidents of the alerts active since then instead read every alert row
+            // (3.4 s there).
+            "SELECT count(*) FROM incidents WHERE alert_count > 0 AND last_activity >= ?1",
             [since.micros()],
             |r| r.get::<_, i64>(0),
         )?
