@@ -30,25 +30,19 @@ async fn queue_ids(s: &dyn Store, q: &IncidentQuery, size: usize) -> Vec<String>
 /// creation, newest first, and paging by one gives the same order with nothing twice.
 /// The default window is on last update; `since` and `until` stay on last activity.
 pub async fn incident_queue_by_last_update(s: &dyn Store) {
-    let producer = || Actor::producer("p");
+    // Each alert `(id, minute of activity, device)`, stored at minute `at`.
+    let store = |alerts: &'static [(&'static str, i64, &'static str)], at: i64| async move {
+        let batch = alerts
+            .iter()
+            .map(|(id, m, device)| on_devices(id, T0, *m, &[device]))
+            .collect();
+        s.ingest(batch, Actor::producer("p"), minute(at))
+            .await
+            .unwrap();
+    };
     // A is active earliest but stored first; B (active latest) and C share a batch.
-    s.ingest(
-        vec![on_devices("da-ou-a", T0, 0, &["ou-a"])],
-        producer(),
-        minute(1),
-    )
-    .await
-    .unwrap();
-    s.ingest(
-        vec![
-            on_devices("da-ou-b", T0, 50, &["ou-b"]),
-            on_devices("da-ou-c", T0, 5, &["ou-c"]),
-        ],
-        producer(),
-        minute(2),
-    )
-    .await
-    .unwrap();
+    store(&[("da-ou-a", 0, "ou-a")], 1).await;
+    store(&[("da-ou-b", 50, "ou-b"), ("da-ou-c", 5, "ou-c")], 2).await;
     let (a, b, c) = (
         incident_of(s, "da-ou-a").await,
         incident_of(s, "da-ou-b").await,
@@ -62,13 +56,7 @@ pub async fn incident_queue_by_last_update(s: &dyn Store) {
     assert_eq!(queue_ids(s, &all, 50).await, [c, b, a]);
     // A new alert on A's device, active before everything in B and C, links to A and
     // updates it.
-    s.ingest(
-        vec![on_devices("da-ou-a2", T0, 3, &["ou-a"])],
-        producer(),
-        minute(4),
-    )
-    .await
-    .unwrap();
+    store(&[("da-ou-a2", 3, "ou-a")], 4).await;
     assert_eq!(incident_of(s, "da-ou-a2").await, a);
     assert_eq!(queue_ids(s, &all, 50).await, [a, c, b]);
     // An analyst's change updates B.
@@ -138,14 +126,7 @@ pub async fn incident_queue_filters_by_alerts(s: &dyn Store) {
             ..IncidentQuery::default()
         };
         async move {
-            let mut ids: Vec<String> = s
-                .list_incidents(&query)
-                .await
-                .unwrap()
-                .items
-                .into_iter()
-                .map(|i| i.id)
-                .collect();
+            let mut ids = queue_ids(s, &query, 50).await;
             ids.sort_unstable();
             ids
         }
