@@ -26,8 +26,8 @@ async fn queue_ids(s: &dyn Store, q: &IncidentQuery, size: usize) -> Vec<String>
 
 /// The queue lists incidents by last update, newest first, as the reference product does:
 /// an incident moves to the top when ingest links an alert to it or an analyst changes
-/// it, whatever its alerts' activity times. Ties (incidents opened in one batch) go by
-/// creation, newest first, and paging by one gives the same order with nothing twice.
+/// it, whatever its alerts' activity times. Ties (incidents opened in one batch) go by row
+/// id, newest first (here, creation order), and paging by one gives the same order with nothing twice.
 /// The default window is on last update; `since` and `until` stay on last activity.
 pub async fn incident_queue_by_last_update(s: &dyn Store) {
     // Each alert `(id, minute of activity, device)`, stored at minute `at`.
