@@ -162,9 +162,10 @@ pub fn next_cursor(next: Option<(i64, i64)>) -> Option<String> {
     })
 }
 
-/// The incident queue: active and in-progress incidents updated in the last 30 days (by a
-/// new alert or by an analyst), most recently updated first, keyset-paginated; only
-/// incidents all of whose alerts you may read.
+/// The incident queue: active and in-progress incidents updated in the last 30 days (an
+/// alert joined, left, changed status or was re-sent; an analyst changed or merged it; a
+/// rebuild moved its alerts), most recently updated first, keyset-paginated; only incidents
+/// all of whose alerts you may read.
 #[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", params(IncidentParams),
     responses((status = 200, description = "`{items, nextCursor, total, totalIsExact}`"), (status = 400, description = "Bad filter", body = crate::error::Problem)))]
 pub async fn list_incidents(
