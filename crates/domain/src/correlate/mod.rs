@@ -135,17 +135,22 @@ pub struct Reason {
 /// writer thread, was a tenth of the engine's thread.
 pub type Via = SmallVec<[u32; 2]>;
 
+/// What one decision asks of the store, in order: inline for the usual one or two (a new
+/// incident and the link), as a list on the heap was allocated by the engine's thread and
+/// freed by the writer's for every alert.
+pub type Effects = SmallVec<[Effect; 2]>;
+
 /// What the store must do after a decision. Ids are the engine's own (shared, not copied).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// Create incident `id`.
     NewIncident { id: Arc<str> },
-    /// Put `alert` in `incident` because of the keys `via` names ([`shared_reasons`]).
-    Link {
-        alert: Arc<str>,
-        incident: Arc<str>,
-        via: Via,
-    },
+    /// Put the alert being placed (or re-sent) in `incident` because of the keys `via`
+    /// names ([`shared_reasons`]). Always the last effect. The alert is not named: the
+    /// caller knows it, and a copy of its id here was dropped on the writer's thread while
+    /// the engine's thread held the same counter (a tenth of a placement's time went to
+    /// handing that cache line back and forth).
+    Link { incident: Arc<str>, via: Via },
     /// Move every alert of `from` into `into`; `from` becomes redirected.
     Merge {
         from: Arc<str>,
@@ -745,8 +750,8 @@ impl Correlator {
         turned
     }
 
-    /// Records the alert's placement; returns its id as the engine holds it.
-    fn observe(&mut self, a: AlertIn<'_>, refs: Vec<Ref>, incident: Ref, manual: bool) -> Arc<str> {
+    /// Records the alert's placement.
+    fn observe(&mut self, a: AlertIn<'_>, refs: Vec<Ref>, incident: Ref, manual: bool) {
         if let Some(old) = self.alert_ix.get(a.id).copied() {
             // Seen again (a re-warm): the new placement replaces the old membership.
             if let Some(prev) = self.alerts.get(old).map(|s| s.incident) {
@@ -767,11 +772,10 @@ impl Correlator {
             keys: refs,
             at: a.at,
         });
-        self.alert_ix.insert(Arc::clone(&id), r);
+        self.alert_ix.insert(id, r);
         if let Some(i) = self.incidents.get_mut(incident) {
             i.members.push(r);
         }
-        id
     }
 
     /// Re-splits an incident into the parts its members still link through keys that are
@@ -781,7 +785,7 @@ impl Correlator {
         incident: Ref,
         entity: &EntityKey,
         new_id: &mut dyn FnMut() -> String,
-        effects: &mut Vec<Effect>,
+        effects: &mut Effects,
     ) {
         let Some(inc) = self.incidents.get(incident) else {
             return;
@@ -882,8 +886,8 @@ impl Correlator {
     }
 
     /// Places a new alert. `new_id` mints incident ids. Returns the effects in order.
-    pub fn place(&mut self, a: AlertIn<'_>, new_id: &mut dyn FnMut() -> String) -> Vec<Effect> {
-        let mut effects = Vec::new();
+    pub fn place(&mut self, a: AlertIn<'_>, new_id: &mut dyn FnMut() -> String) -> Effects {
+        let mut effects = Effects::new();
         let digests = a.digests();
         let interned = self.intern(a.keys, &digests);
         self.prevail(a.at, &digests, &interned, new_id, &mut effects);
@@ -900,9 +904,8 @@ impl Correlator {
         };
         let via = via(&found, &interned);
         let incident_id = self.incident_id(incident);
-        let alert = self.observe(a, interned.refs, incident, false);
+        self.observe(a, interned.refs, incident, false);
         effects.push(Effect::Link {
-            alert,
             incident: incident_id,
             via,
         });
@@ -921,8 +924,8 @@ impl Correlator {
     /// keys to its incident for later alerts: a closed case stays closed, a manual link
     /// stays put. An alert the engine no longer holds (older than the window) changes
     /// nothing.
-    pub fn resend(&mut self, a: AlertIn<'_>, new_id: &mut dyn FnMut() -> String) -> Vec<Effect> {
-        let mut effects = Vec::new();
+    pub fn resend(&mut self, a: AlertIn<'_>, new_id: &mut dyn FnMut() -> String) -> Effects {
+        let mut effects = Effects::new();
         let Some(alert) = self.alert_ix.get(a.id).copied() else {
             return effects;
         };
@@ -983,16 +986,11 @@ impl Correlator {
                 }
             }
         }
-        let id = match self.alerts.get_mut(alert) {
-            Some(st) => {
-                st.keys.extend(fresh);
-                st.at = at;
-                Arc::clone(&st.id)
-            }
-            None => Arc::from(a.id),
-        };
+        if let Some(st) = self.alerts.get_mut(alert) {
+            st.keys.extend(fresh);
+            st.at = at;
+        }
         effects.push(Effect::Link {
-            alert: id,
             incident: self.incident_id(own),
             via: linked,
         });
@@ -1008,7 +1006,7 @@ impl Correlator {
         digests: &[i64],
         interned: &Interned<'_>,
         new_id: &mut dyn FnMut() -> String,
-        effects: &mut Vec<Effect>,
+        effects: &mut Effects,
     ) {
         let counterparts = Counterparts::of(interned.keys, digests);
         for key in self.count(at, &interned.refs, &counterparts) {
@@ -1072,7 +1070,7 @@ impl Correlator {
         own: Option<Ref>,
         found: &[(Ref, Ref)],
         interned: &Interned<'_>,
-        effects: &mut Vec<Effect>,
+        effects: &mut Effects,
     ) -> Option<Ref> {
         let mut targets: Vec<Ref> = own.into_iter().collect();
         for (inc, _) in found {

@@ -65,16 +65,12 @@ impl World {
         for e in effects {
             match e {
                 Effect::NewIncident { .. } => {}
-                Effect::Link {
-                    alert,
-                    incident,
-                    via,
-                } => {
-                    let reasons = shared_reasons(&alert, keys, &via);
+                Effect::Link { incident, via } => {
+                    let reasons = shared_reasons(id, keys, &via);
                     self.alert_incident
-                        .insert(alert.to_string(), incident.to_string());
+                        .insert(id.to_string(), incident.to_string());
                     self.reasons
-                        .entry(alert.to_string())
+                        .entry(id.to_string())
                         .or_default()
                         .extend(reasons);
                 }

@@ -12,7 +12,7 @@ use crate::filter::{compile, Placeholder, SqlParam};
 use crate::query::{AlertPage, AlertQuery, SortKey, TOTAL_CAP};
 use crate::{IngestOutcome, StoredAlert};
 use rampart_domain::alert::{AlertRecord, NewAlert};
-use rampart_domain::correlate::Effect;
+use rampart_domain::correlate::Effects;
 use rampart_domain::document;
 use rampart_domain::entity::{EntityKey, ImpactedAsset};
 use rampart_domain::history::{Actor, ActorKind, HistoryEvent, TargetKind};
@@ -301,7 +301,7 @@ enum Decider<'e> {
         engine: &'e mut super::correlation::Engine,
         digests: Arc<Digests>,
         work: Vec<Work>,
-        tx: crossbeam_channel::Sender<Vec<Effect>>,
+        tx: crossbeam_channel::Sender<Effects>,
     },
     /// The engine is on the aside thread, fed each new alert as classification finds it,
     /// and comes back after its last decision. If writing fails first, the decisions'
@@ -320,7 +320,7 @@ impl<'e> Decider<'e> {
         keys: &Arc<Vec<Vec<EntityKey>>>,
         digests: Arc<Digests>,
         batch: usize,
-        tx: crossbeam_channel::Sender<Vec<Effect>>,
+        tx: crossbeam_channel::Sender<Effects>,
     ) -> Decider<'e> {
         if batch < DECIDE_ASIDE_FROM || !super::aside::available() {
             return Decider::Here {
@@ -359,7 +359,7 @@ fn ingest_classified(
     batch: Vec<Prepared>,
     seen: Vec<Seen>,
     decider: Option<Decider<'_>>,
-    rx: &crossbeam_channel::Receiver<Vec<Effect>>,
+    rx: &crossbeam_channel::Receiver<Effects>,
 ) -> Result<Vec<IngestOutcome>, StoreError> {
     let (conn, entities, now) = (cx.at.conn, cx.entities, cx.now);
     let Some(decider) = decider else {
@@ -408,7 +408,7 @@ fn decide_all(
     entities: &[Vec<EntityKey>],
     digests: &Digests,
     work: impl IntoIterator<Item = Work>,
-    tx: &crossbeam_channel::Sender<Vec<Effect>>,
+    tx: &crossbeam_channel::Sender<Effects>,
 ) {
     let mut mint = super::correlation::new_incident_id;
     for (id, at, i) in work {
@@ -438,7 +438,7 @@ fn write_batch(
     cx: &Writing<'_>,
     batch: Vec<Prepared>,
     seen: Vec<Seen>,
-    decisions: Option<&crossbeam_channel::Receiver<Vec<Effect>>>,
+    decisions: Option<&crossbeam_channel::Receiver<Effects>>,
     rollups: &mut super::incidents::Rollups,
 ) -> Result<(Vec<IngestOutcome>, Vec<Resent>), StoreError> {
     let (conn, entities, now) = (cx.at.conn, cx.entities, cx.now);

@@ -6,7 +6,7 @@ use super::names::{self, Name};
 use crate::error::StoreError;
 use rampart_domain::alert::AlertRecord;
 use rampart_domain::correlate::{
-    shared_reasons, AlertIn, CorrelationConfig, Correlator, Effect, Openness, Reason, Via,
+    shared_reasons, AlertIn, CorrelationConfig, Correlator, Effect, Effects, Openness, Reason, Via,
     RULE_SHARED_ENTITY,
 };
 use rampart_domain::entity::{EntityKey, EntityKind};
@@ -225,7 +225,7 @@ impl Engine {
         keys: &[EntityKey],
         digests: Option<&[i64]>,
         mint: &mut dyn FnMut() -> String,
-    ) -> Vec<Effect> {
+    ) -> Effects {
         self.newest = self.newest.max(at);
         self.placed += 1;
         self.corr.place(
@@ -258,7 +258,7 @@ impl Engine {
         at: Timestamp,
         keys: &[EntityKey],
         mint: &mut dyn FnMut() -> String,
-    ) -> Vec<Effect> {
+    ) -> Effects {
         self.newest = self.newest.max(at);
         self.corr.resend(
             AlertIn {
@@ -277,7 +277,7 @@ impl Engine {
 pub(crate) fn apply(
     conn: &Connection,
     rec: &AlertRecord,
-    effects: Vec<Effect>,
+    effects: Effects,
     now: Timestamp,
     rollups: &mut Rollups,
 ) -> Result<(std::sync::Arc<str>, Via), StoreError> {
@@ -310,7 +310,7 @@ pub(crate) fn apply_resend(
     conn: &Connection,
     alert: &str,
     keys: &[EntityKey],
-    effects: Vec<Effect>,
+    effects: Effects,
     now: Timestamp,
     rollups: &mut Rollups,
 ) -> Result<(), StoreError> {
