@@ -458,10 +458,12 @@ impl Reuse {
     /// Relabels the rebuilt groups in `final_of` (alert id → incident id): each group takes
     /// the previous incident id (`previous`: alert id → incident before the rebuild) that
     /// most of its alerts share, largest shares first, each id at most once. Incidents in
-    /// `pinned` (resolved, or holding manual links) hold alerts the rebuild did not place,
-    /// so they keep their ids and no other group takes them. A group left without a
-    /// previous id keeps its own, or gets a new one if another group took it. Ties go to
-    /// the smaller id, so the outcome does not depend on hash order.
+    /// `pinned` (resolved, or holding manual links) hold alerts the rebuild did not place:
+    /// alerts placed into one stay there, and a group whose largest share came from one
+    /// joins it, so an incident with a manual link keeps its own alerts (and its triage
+    /// stays with them). A group left without a previous id keeps its own, or gets a new
+    /// one if another group took it. Ties go to the smaller id, so the outcome does not
+    /// depend on hash order.
     pub(crate) fn settle(
         final_of: &mut std::collections::HashMap<String, String>,
         previous: &std::collections::HashMap<&str, &str>,
@@ -474,20 +476,20 @@ impl Reuse {
                 continue;
             }
             if let Some(prev) = previous.get(alert.as_str()) {
-                if !pinned.contains(*prev) {
-                    *votes.entry((to.as_str(), prev)).or_default() += 1;
-                }
+                *votes.entry((to.as_str(), prev)).or_default() += 1;
             }
         }
         let mut ranked: Vec<((&str, &str), u64)> = votes.into_iter().collect();
         ranked.sort_unstable_by(|(a, n), (b, m)| m.cmp(n).then(a.cmp(b)));
         let mut label: HashMap<&str, String> = HashMap::new();
-        let mut taken: HashSet<&str> = pinned.iter().map(String::as_str).collect();
+        // Pinned incidents are taken by nobody yet: one group may still join each.
+        let mut taken: HashSet<&str> = HashSet::new();
         for ((to, prev), _) in ranked {
             if !label.contains_key(to) && taken.insert(prev) {
                 label.insert(to, prev.to_string());
             }
         }
+        taken.extend(pinned.iter().map(String::as_str));
         let groups: BTreeSet<&str> = final_of
             .values()
             .map(String::as_str)
@@ -645,16 +647,25 @@ mod tests {
         assert!(out["a1"] != "P" && out["a1"] != "Q" && out["a1"] != "N");
     }
 
-    /// An incident kept as it is (resolved, or holding a manual link) keeps its id, and no
-    /// group takes it even if its alerts used to be there.
+    /// An incident kept as it is (resolved, or holding a manual link) keeps its id and the
+    /// alerts placed into it; a group whose largest share came from it joins it, so the
+    /// analyst's incident keeps its own alerts; a second group from it gets an id of its own.
     #[test]
-    fn pinned_incidents_are_never_relabelled_or_taken() {
+    fn a_group_from_a_pinned_incident_joins_it() {
         let out = run(
-            &[("a1", "M", "M"), ("a2", "N", "M"), ("a3", "N", "M")],
-            &["M"],
+            &[
+                ("a1", "M", "M"),
+                ("a2", "N", "M"),
+                ("a3", "N", "M"),
+                ("a4", "P", "Q"),
+                ("a5", "R", "M"),
+            ],
+            &["M", "P"],
         );
         assert_eq!(out["a1"], "M");
-        assert_eq!(out["a2"], "N");
-        assert_eq!(out["a3"], "N");
+        assert_eq!(out["a2"], "M");
+        assert_eq!(out["a3"], "M");
+        assert_eq!(out["a4"], "P", "a pinned incident is never relabelled");
+        assert!(out["a5"] != "M" && out["a5"] != "P", "{}", out["a5"]);
     }
 }

@@ -189,3 +189,56 @@ async fn warming_up_loads_the_engine_before_any_ingest() {
     off.warm_up().await.unwrap();
     assert_eq!(tracked(&off), None, "nothing to warm without correlation");
 }
+
+/// An incident that holds a manual link keeps its own alerts through a rebuild: the group
+/// that most of them fall into takes the incident's id (and its triage), even when the new
+/// settings bring in an alert from elsewhere. Before, a group could never take an incident
+/// with a manual link, so the analyst's incident was left holding only the linked alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_leaves_an_incident_with_a_manual_link_its_own_alerts() {
+    use rampart_domain::access::{authorize, builtin, Permission, Principal, PrincipalKind};
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = Timestamp::parse_rfc3339("2026-11-20T00:00:00Z").unwrap();
+    let hour = CorrelationConfig {
+        window_hours: 1,
+        ..CorrelationConfig::default()
+    };
+    let role = builtin("Security operator").unwrap();
+    let p = Principal::new(PrincipalKind::User, "u-1", "analyst", vec![role]);
+    let grant = authorize(&p, Permission::IncidentsManage, None).unwrap();
+    let later = Timestamp::from_micros(t0.micros() + 86_400_000_000);
+    let (y_inc, f_inc) = {
+        let s = SqliteStore::open_dir_with(dir.path(), hour).unwrap();
+        // With a one-hour window, y (minute 0) stays apart from f1 and f2 (minutes 180 and
+        // 181) although all three are on d1; m is elsewhere.
+        let batch = vec![
+            on_devices("da-mk-y", t0, 0, &["mk-d1"]),
+            on_devices("da-mk-f1", t0, 180, &["mk-d1"]),
+            on_devices("da-mk-f2", t0, 181, &["mk-d1"]),
+            on_devices("da-mk-m", t0, 200, &["mk-d7"]),
+        ];
+        s.ingest(batch, Actor::producer("p"), t0).await.unwrap();
+        let of = |id: &'static str| crate::conformance::incident_of(&s, id);
+        let (y, f, m) = (of("da-mk-y").await, of("da-mk-f1").await, of("da-mk-m").await);
+        assert_eq!(of("da-mk-f2").await, f);
+        assert!(y != f && m != f && m != y);
+        s.link_alert(&grant, "da-mk-m", &f, later).await.unwrap();
+        (y, f)
+    };
+    // The default window brings y into f1 and f2's group: most of that group was in F, so
+    // it takes F, beside the manual link.
+    let s = SqliteStore::open_dir(dir.path()).unwrap();
+    for run in 1..=2 {
+        let sum = s.correlate(Timestamp::from_micros(0), later).await.unwrap();
+        for id in ["da-mk-y", "da-mk-f1", "da-mk-f2", "da-mk-m"] {
+            assert_eq!(
+                crate::conformance::incident_of(&s, id).await,
+                f_inc,
+                "run {run}: {id}"
+            );
+        }
+        assert_eq!(sum.moved, if run == 1 { 1 } else { 0 }, "run {run}");
+    }
+    let y = s.get_incident(&y_inc).await.unwrap().unwrap();
+    assert_eq!(y.incident.alert_count, 0, "y's old incident is left empty");
+}
