@@ -143,7 +143,7 @@ test("alert page: story, entities, resolve as a true alert, history", async () =
   const history = await page.textContent('[data-testid="history"]');
   assert.match(history, /Confirmed: macro dropper, host isolated\./);
   assert.match(history, /analyst/);
-  assert.match(history, /status from new to resolved/);
+  assert.match(history, /Status changed from New to Resolved/);
 
   // The incident it belongs to.
   await Promise.all([page.waitForURL(/\/incidents\/inc-/), page.click('[data-testid="incident-link"]')]);

@@ -6,6 +6,7 @@ use rampart_domain::access::Permission;
 use rampart_domain::alert::AlertRecord;
 use rampart_domain::entity::{normalise, EntityKind};
 use rampart_domain::history::HistoryEvent;
+use rampart_domain::incident::IncidentStatus;
 use rampart_domain::timestamp::Timestamp;
 use rampart_domain::vocab::{
     allowed_determinations, AlertStatus, Classification, Determination, Severity,
@@ -357,30 +358,192 @@ pub struct HistoryRow {
 
 impl HistoryRow {
     pub fn new(e: &HistoryEvent) -> Self {
-        let text = if let Some(t) = &e.text {
-            t.clone()
-        } else if let Some(f) = &e.field {
-            let old = e.old_value.as_deref().unwrap_or("(none)");
-            let new = e.new_value.as_deref().unwrap_or("(none)");
-            format!("{} changed {} from {} to {}", words(&e.action), f, old, new)
-        } else {
-            let mut s = words(&e.action);
-            if let Some(n) = &e.new_value {
-                s.push_str(": ");
-                s.push_str(n);
-            }
-            s
-        };
         HistoryRow {
             at: when(e.at),
             actor: format!("{} ({})", e.actor.name, e.actor.kind.as_str()),
             is_comment: e.action == "comment",
-            text,
+            text: history_sentence(e),
         }
+    }
+}
+
+/// How a history row names a field.
+fn field_label(field: &str) -> String {
+    match field {
+        "assignedTo" => "Assigned to".into(),
+        "incidentId" => "Incident".into(),
+        other => words(other),
+    }
+}
+
+/// A stored field value as the rest of the UI shows it: vocabulary values by their labels,
+/// an empty value as "none".
+fn value_label(field: &str, v: Option<&str>) -> String {
+    let Some(v) = v.filter(|v| !v.is_empty()) else {
+        return "none".into();
+    };
+    let label = match field {
+        "status" => AlertStatus::parse(v)
+            .map(|s| status_label(s).to_string())
+            .or_else(|| IncidentStatus::parse(v).map(|s| words(s.as_str()))),
+        "classification" => Classification::parse(v).map(|c| c.label().to_string()),
+        "determination" => Determination::parse(v).map(|d| d.label().to_string()),
+        "severity" => Severity::parse(v).map(|s| severity_label(s).to_string()),
+        _ => None,
+    };
+    label.unwrap_or_else(|| v.to_string())
+}
+
+/// One history event as a line an analyst reads: what happened, in the UI's own words, with
+/// the stored reason after a dash.
+pub fn history_sentence(e: &HistoryEvent) -> String {
+    let (old, new) = (e.old_value.as_deref(), e.new_value.as_deref());
+    let field = e.field.as_deref().unwrap_or("");
+    let main = match e.action.as_str() {
+        "comment" => return e.text.clone().unwrap_or_default(),
+        "created" => "Created".to_string(),
+        "merged" => match new.and_then(|n| n.strip_prefix("redirected to ")) {
+            Some(into) => format!("Merged into incident {into}"),
+            None => "Merged into another incident".to_string(),
+        },
+        "absorbed" => match old {
+            Some(from) => format!("Took in the alerts of incident {from}"),
+            None => "Took in the alerts of another incident".to_string(),
+        },
+        "alertLinked" => format!("Alert {} added", new.unwrap_or("?")),
+        "alertUnlinked" => format!("Alert {} moved out", old.unwrap_or("?")),
+        "linked" | "unlinked" => match (old, new) {
+            (Some(o), Some(n)) => format!("Moved from incident {o} to incident {n}"),
+            (None, Some(n)) => format!("Put in incident {n}"),
+            _ => words(&e.action),
+        },
+        action if !field.is_empty() => {
+            let what = field_label(field);
+            let sent = if action == "resent" {
+                " by the producer's re-send"
+            } else {
+                ""
+            };
+            match (old.filter(|o| !o.is_empty()), new.filter(|n| !n.is_empty())) {
+                (None, Some(_)) => format!("{what} set to {}{sent}", value_label(field, new)),
+                (Some(_), None) => {
+                    format!("{what} cleared (was {}){sent}", value_label(field, old))
+                }
+                _ => format!(
+                    "{what} changed from {} to {}{sent}",
+                    value_label(field, old),
+                    value_label(field, new)
+                ),
+            }
+        }
+        action => match new {
+            Some(n) => format!("{}: {n}", words(action)),
+            None => words(action),
+        },
+    };
+    match e.text.as_deref().filter(|t| !t.is_empty()) {
+        Some(t) => format!("{main} — {t}"),
+        None => main,
     }
 }
 
 /// Whether the viewer may manage alerts of some source (the queue's selection tools).
 pub fn can_manage_alerts(v: &Viewer) -> bool {
     v.can(Permission::AlertsManage, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::history_sentence;
+    use rampart_domain::history::{Actor, ActorKind, HistoryEvent};
+    use rampart_domain::timestamp::Timestamp;
+
+    fn event(
+        action: &str,
+        field: Option<&str>,
+        old: Option<&str>,
+        new: Option<&str>,
+    ) -> HistoryEvent {
+        HistoryEvent {
+            seq: 1,
+            target_id: "inc-1".into(),
+            at: Timestamp::from_micros(0),
+            actor: Actor {
+                kind: ActorKind::User,
+                name: "ana".into(),
+            },
+            action: action.into(),
+            field: field.map(Into::into),
+            old_value: old.map(Into::into),
+            new_value: new.map(Into::into),
+            text: None,
+        }
+    }
+
+    /// History rows read as sentences with the UI's labels, not as stored field names.
+    #[test]
+    fn history_rows_read_as_sentences() {
+        let s = |e: &HistoryEvent| history_sentence(e);
+        assert_eq!(
+            s(&event(
+                "changed",
+                Some("status"),
+                Some("active"),
+                Some("inProgress")
+            )),
+            "Status changed from Active to In progress"
+        );
+        assert_eq!(
+            s(&event(
+                "changed",
+                Some("classification"),
+                Some("unknown"),
+                Some("truePositive")
+            )),
+            "Classification changed from Not set to True alert"
+        );
+        assert_eq!(
+            s(&event("changed", Some("assignedTo"), None, Some("ana"))),
+            "Assigned to set to ana"
+        );
+        assert_eq!(
+            s(&event("changed", Some("tags"), Some("a, b"), Some(""))),
+            "Tags cleared (was a, b)"
+        );
+        assert_eq!(
+            s(&event(
+                "resent",
+                Some("severity"),
+                Some("low"),
+                Some("high")
+            )),
+            "Severity changed from Low to High by the producer's re-send"
+        );
+        let mut merged = event("merged", Some("status"), None, Some("redirected to inc-9"));
+        merged.text = Some("alert da-1 shares user:nina with both".into());
+        assert_eq!(
+            s(&merged),
+            "Merged into incident inc-9 — alert da-1 shares user:nina with both"
+        );
+        assert_eq!(
+            s(&event("absorbed", Some("alerts"), Some("inc-2"), None)),
+            "Took in the alerts of incident inc-2"
+        );
+        assert_eq!(
+            s(&event(
+                "linked",
+                Some("incidentId"),
+                Some("inc-1"),
+                Some("inc-2")
+            )),
+            "Moved from incident inc-1 to incident inc-2"
+        );
+        assert_eq!(
+            s(&event("alertLinked", Some("alerts"), None, Some("da-7"))),
+            "Alert da-7 added"
+        );
+        let mut comment = event("comment", None, None, None);
+        comment.text = Some("looks bad".into());
+        assert_eq!(s(&comment), "looks bad");
+    }
 }

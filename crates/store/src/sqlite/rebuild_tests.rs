@@ -219,7 +219,11 @@ async fn a_rebuild_leaves_an_incident_with_a_manual_link_its_own_alerts() {
         ];
         s.ingest(batch, Actor::producer("p"), t0).await.unwrap();
         let of = |id: &'static str| crate::conformance::incident_of(&s, id);
-        let (y, f, m) = (of("da-mk-y").await, of("da-mk-f1").await, of("da-mk-m").await);
+        let (y, f, m) = (
+            of("da-mk-y").await,
+            of("da-mk-f1").await,
+            of("da-mk-m").await,
+        );
         assert_eq!(of("da-mk-f2").await, f);
         assert!(y != f && m != f && m != y);
         s.link_alert(&grant, "da-mk-m", &f, later).await.unwrap();
