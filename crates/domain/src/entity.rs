@@ -150,9 +150,23 @@ fn truncate(mut v: String) -> String {
     v
 }
 
-/// The host part of a URL, lower-cased, if it has one.
+/// The host part of a URL, lower-cased, if it has one. Without `://` the value is taken as
+/// `host[:port]/path`, unless what follows its first colon is not a port: then it is a URI
+/// without a host (`javascript:…`, `mailto:…`, `data:…`), and taking its scheme for a host
+/// made every `javascript:` URL share one domain key.
 pub fn url_host(url: &str) -> Option<String> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = match url.split_once("://") {
+        Some((_, r)) => r,
+        None => {
+            let head = url.split(['/', '?', '#']).next()?;
+            if let Some((_, after)) = head.split_once(':') {
+                if !head.starts_with('[') && !after.chars().all(|c| c.is_ascii_digit()) {
+                    return None;
+                }
+            }
+            url
+        }
+    };
     let host_port = rest.split(['/', '?', '#']).next()?;
     let host = host_port.rsplit_once('@').map_or(host_port, |(_, h)| h);
     let host = if host.starts_with('[') {
@@ -229,6 +243,19 @@ mod tests {
             Some("evil.example")
         );
         assert_eq!(url_host("http://[::1]:80/").as_deref(), Some("::1"));
+        assert_eq!(
+            url_host("evil.example:8080/x").as_deref(),
+            Some("evil.example")
+        );
+        // URIs without a host have no domain (their scheme is not one).
+        for v in [
+            "javascript:alert(5)//evil.example",
+            "mailto:ana@corp.example",
+            "data:text/html,<b>x</b>",
+            "about:blank",
+        ] {
+            assert_eq!(url_host(v), None, "{v}");
+        }
     }
 
     #[test]
