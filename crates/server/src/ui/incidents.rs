@@ -236,6 +236,8 @@ struct IncidentPage {
     alerts: Vec<AlertRow>,
     assets: Vec<AssetGroup>,
     reasons: Vec<ReasonRow>,
+    /// Alerts with no reason of their own: each opened this incident or one merged into it.
+    unexplained: usize,
     history: Vec<HistoryRow>,
     can_manage: bool,
     manage: ManageChoices,
@@ -259,19 +261,21 @@ pub async fn page(
         .collect();
     let mut groups: BTreeMap<u8, AssetGroup> = BTreeMap::new();
     for e in &d.entities {
-        let order = match e.kind {
-            EntityKind::Device => 0,
-            EntityKind::User => 1,
-            EntityKind::Mailbox => 2,
-            EntityKind::Ip => 3,
-            EntityKind::Url | EntityKind::Domain => 4,
-            EntityKind::FileSha256 | EntityKind::FileName => 5,
-            EntityKind::CloudApp => 6,
+        let (order, label) = match e.kind {
+            EntityKind::Device => (0, "Device"),
+            EntityKind::User => (1, "User"),
+            EntityKind::Mailbox => (2, "Mailbox"),
+            EntityKind::Ip => (3, "IP address"),
+            EntityKind::Url => (4, "URL"),
+            EntityKind::Domain => (5, "Domain"),
+            EntityKind::FileSha256 => (6, "File (SHA-256)"),
+            EntityKind::FileName => (7, "File name"),
+            EntityKind::CloudApp => (8, "Cloud app"),
             // Lineage keys and secondary hashes are plumbing, not assets.
             _ => continue,
         };
         let g = groups.entry(order).or_insert_with(|| AssetGroup {
-            label: super::story::kind_label(e.kind),
+            label,
             items: Vec::new(),
             more: 0,
         });
@@ -306,12 +310,20 @@ pub async fn page(
             }
         };
         let row = &mut reasons[i];
-        row.shared.push((
-            super::story::kind_label(r.kind),
-            shown_value(r.kind, &r.value),
-            view::entity_href(r.kind, &r.value),
-        ));
-        let rule = view::words(&r.rule);
+        // A link by hand names no entity (its kind and value carry no meaning).
+        let by_hand = r.rule == "manual";
+        if !by_hand && !r.value.is_empty() {
+            row.shared.push((
+                super::story::kind_label(r.kind),
+                shown_value(r.kind, &r.value),
+                view::entity_href(r.kind, &r.value),
+            ));
+        }
+        let rule = if by_hand {
+            "Linked by hand".to_string()
+        } else {
+            view::words(&r.rule)
+        };
         if !row.rules.split(", ").any(|x| x == rule) {
             if !row.rules.is_empty() {
                 row.rules.push_str(", ");
@@ -346,6 +358,7 @@ pub async fn page(
             .unwrap_or_default(),
         alerts: d.alerts.iter().map(AlertRow::new).collect(),
         assets: groups.into_values().collect(),
+        unexplained: d.alerts.len().saturating_sub(reasons.len()),
         reasons,
         history,
         can_manage,

@@ -275,3 +275,57 @@ async fn the_incidents_queue_filters_by_what_its_alerts_hold() {
         "the error is shown on the page"
     );
 }
+
+/// A merged incident's page says where its alerts went and offers no triage; the survivor
+/// lists the alert linked by hand as such (no entity), and history reads as sentences.
+#[tokio::test]
+async fn a_merged_incident_page_points_on_and_manual_links_read_as_such() {
+    let app = TestApp::new().await;
+    let mut a = alert("mg-1");
+    a["evidence"] = serde_json::json!([
+        {"@odata.type": "#microsoft.graph.security.deviceEvidence", "deviceDnsName": "ws-m1"}
+    ]);
+    let mut b = alert("mg-2");
+    b["evidence"] = serde_json::json!([
+        {"@odata.type": "#microsoft.graph.security.deviceEvidence", "deviceDnsName": "ws-m2"}
+    ]);
+    let a = app.seed_alert(&a).await;
+    let b = app.seed_alert(&b).await;
+    let inc = |id: String| {
+        let app = &app;
+        async move {
+            app.get(&format!("/api/v1/alerts/{id}")).await.1["incidentId"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let (ia, ib) = (inc(a.clone()).await, inc(b.clone()).await);
+    assert_ne!(ia, ib);
+    let r = app
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/v1/incidents/{ib}/merge"),
+            &app.admin,
+            Some(serde_json::json!({"into": ia})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let auth = analyst(&app, "Security operator").await;
+    let gone = page(&app, &format!("/incidents/{ib}"), &auth).await;
+    assert_eq!(gone.status, 200);
+    assert!(gone
+        .body
+        .contains("they moved to the incident this one was merged into"));
+    assert!(
+        !gone.body.contains("manage-open"),
+        "a merged incident is not triaged"
+    );
+    assert!(!gone.body.contains("A single alert"));
+    let kept = page(&app, &format!("/incidents/{ia}"), &auth).await;
+    assert!(kept.body.contains("Linked by hand"), "{}", kept.body);
+    assert!(kept
+        .body
+        .contains(&format!("Took in the alerts of incident {ib}")));
+    assert!(!kept.body.contains("changed changed"));
+}
