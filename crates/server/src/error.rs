@@ -119,6 +119,23 @@ impl ApiError {
     }
 }
 
+/// Longest `detail` sent, in bytes. Details quote the input at fault, and a 1 MB id quoted
+/// back made a 1 MB error.
+const DETAIL_MAX: usize = 1024;
+
+/// `detail` cut to [`DETAIL_MAX`] bytes on a character boundary, marked as cut.
+fn clip(mut detail: String) -> String {
+    if detail.len() > DETAIL_MAX {
+        let mut cut = DETAIL_MAX;
+        while !detail.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        detail.truncate(cut);
+        detail.push_str("… (cut)");
+    }
+    detail
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, slug, title) = self.parts();
@@ -131,7 +148,7 @@ impl IntoResponse for ApiError {
         };
         let detail = match &self {
             ApiError::Internal(_) => "an internal error occurred; it has been logged".to_string(),
-            other => other.to_string(),
+            other => clip(other.to_string()),
         };
         let body = Problem {
             kind: format!("/problems/{slug}"),

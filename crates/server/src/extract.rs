@@ -72,30 +72,37 @@ impl<S: Send + Sync, const LIMIT: usize> FromRequest<S> for LimitedBody<LIMIT> {
     }
 }
 
-/// Parses a JSON body, naming the field at fault (`ids[3]`, `status`) in the error.
+/// Parses a JSON object body, naming the field at fault (`ids[3]`, `status`) in the error,
+/// or `body` when the fault is the body as a whole.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body this takes is an object. serde would also fill a struct from an array,
+    // field by position, so `["resolved", …]` changed an incident.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::bad("body", "the body must be a JSON object"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let field = (path != ".").then_some(path);
-        // serde names an unknown field in the message, not in the path.
+        // `?` is serde_path_to_error's path before the first key (a body cut short).
+        let field = (path != "." && path != "?").then_some(path);
+        // serde names an unknown or missing field in the message, not in the path.
         let field = field.or_else(|| {
             let msg = inner.to_string();
-            msg.strip_prefix("unknown field `")
+            ["unknown field `", "missing field `"]
+                .iter()
+                .find_map(|p| msg.strip_prefix(p))
                 .and_then(|r| r.split('`').next())
                 .map(str::to_string)
         });
-        let detail = match &field {
-            Some(f) => format!("{f}: {inner}"),
-            None => format!("invalid JSON body: {inner}"),
-        };
-        ApiError::BadRequest { field, detail }
+        let field = field.unwrap_or_else(|| "body".to_string());
+        ApiError::BadRequest {
+            detail: format!("{field}: {inner}"),
+            field: Some(field),
+        }
     })?;
-    de.end().map_err(|e| ApiError::BadRequest {
-        field: None,
-        detail: format!("invalid JSON body: {e}"),
-    })?;
+    de.end()
+        .map_err(|e| ApiError::bad("body", format!("invalid JSON body: {e}")))?;
     Ok(value)
 }
 

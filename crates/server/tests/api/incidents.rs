@@ -552,3 +552,72 @@ async fn queue_lists_the_most_recently_updated_incident_first_and_pages_by_curso
     assert_eq!(s, 400, "{v}");
     assert!(v["detail"].as_str().unwrap().contains("cursor"), "{v}");
 }
+
+/// Bodies that are not JSON objects, cut short, or missing a field get a 400 that names
+/// `body` or the field, and change nothing; a huge value is not quoted back whole.
+#[tokio::test]
+async fn malformed_bodies_name_the_body_or_the_field_and_change_nothing() {
+    let app = TestApp::new().await;
+    let a = app.seed_alert(&on("mb1", "ws-mb1", None, vec![])).await;
+    let b = app.seed_alert(&on("mb2", "ws-mb2", None, vec![])).await;
+    let (ia, ib) = (incident_of(&app, &a).await, incident_of(&app, &b).await);
+    let before = (incident(&app, &ia).await, incident(&app, &ib).await);
+    let huge = format!("\"{}\"", "x".repeat(1_000_000));
+    let cases: Vec<(Method, String, Vec<u8>, &str)> = vec![
+        // serde would fill the update from an array, field by position.
+        (
+            Method::PATCH,
+            format!("/api/v1/incidents/{ia}"),
+            br#"["inProgress",null,null,null,[],[],"via array",1]"#.to_vec(),
+            "body",
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/incidents/{ib}/merge"),
+            format!(r#"["{ia}"]"#).into_bytes(),
+            "body",
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/incidents/{ib}/merge"),
+            b"{".to_vec(),
+            "body",
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/incidents/{ib}/merge"),
+            b"{}".to_vec(),
+            "into",
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/alerts/{a}/link"),
+            b"{\"incidentId\": 7}".to_vec(),
+            "incidentId",
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/incidents/{ib}/merge"),
+            format!("{{\"into\": {huge}}}").into_bytes(),
+            "into",
+        ),
+    ];
+    for (method, path, body, field) in cases {
+        let r = app
+            .send_raw(method, &path, &app.admin, Some(body), &[])
+            .await;
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert_eq!(r.body["field"], field, "{path}: {}", r.body);
+        let detail = r.body["detail"].as_str().unwrap();
+        assert!(
+            detail.len() < 2_000,
+            "{path}: detail of {} bytes",
+            detail.len()
+        );
+    }
+    assert_eq!(
+        (incident(&app, &ia).await, incident(&app, &ib).await),
+        before,
+        "nothing changed"
+    );
+}
