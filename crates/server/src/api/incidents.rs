@@ -273,14 +273,22 @@ pub async fn incident_history(
             .history(TargetKind::Incident, &incident.id)
             .await?,
     );
-    // Incidents absorbed into this one say so in its history; theirs comes along.
-    let absorbed: Vec<String> = items
-        .iter()
-        .filter(|e| e.action == "absorbed")
-        .filter_map(|e| e.old_value.clone())
-        .collect();
-    for a in absorbed {
-        items.extend(state.store.history(TargetKind::Incident, &a).await?);
+    // Incidents absorbed into this one say so in its history; theirs comes along, with the
+    // incidents they had absorbed in turn (bounded: merges refuse cycles, but stored data is
+    // not trusted).
+    let mut seen = std::collections::HashSet::from([incident.id.clone()]);
+    let mut next = 0;
+    while seen.len() <= 10_000 {
+        let Some(e) = items.get(next) else {
+            break;
+        };
+        next += 1;
+        let Some(a) = e.old_value.clone().filter(|_| e.action == "absorbed") else {
+            continue;
+        };
+        if seen.insert(a.clone()) {
+            items.extend(state.store.history(TargetKind::Incident, &a).await?);
+        }
     }
     items.sort_by_key(|e: &HistoryEvent| (e.at, e.seq));
     Ok(items)

@@ -621,3 +621,67 @@ async fn malformed_bodies_name_the_body_or_the_field_and_change_nothing() {
         "nothing changed"
     );
 }
+
+/// P merged into Q, then Q into R: P names R, links aimed at P are sent to R, and R's
+/// history carries P's comment.
+#[tokio::test]
+async fn a_chain_of_merges_leads_to_the_last_survivor() {
+    let app = TestApp::new().await;
+    let ids = [
+        app.seed_alert(&on("ch1", "ws-ch1", None, vec![])).await,
+        app.seed_alert(&on("ch2", "ws-ch2", None, vec![])).await,
+        app.seed_alert(&on("ch3", "ws-ch3", None, vec![])).await,
+        app.seed_alert(&on("ch4", "ws-ch4", None, vec![])).await,
+    ];
+    let (p, q, r) = (
+        incident_of(&app, &ids[0]).await,
+        incident_of(&app, &ids[1]).await,
+        incident_of(&app, &ids[2]).await,
+    );
+    let v = incident(&app, &p).await["version"].clone();
+    let c = app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/incidents/{p}"),
+            &app.admin,
+            Some(json!({"comment": "seen on ws-ch1 first", "version": v})),
+        )
+        .await;
+    assert_eq!(c.status, 200, "{}", c.body);
+    for (from, into) in [(&p, &q), (&q, &r)] {
+        let m = app
+            .send(
+                Method::POST,
+                &format!("/api/v1/incidents/{from}/merge"),
+                &app.admin,
+                Some(json!({ "into": into })),
+            )
+            .await;
+        assert_eq!(m.status, 200, "{}", m.body);
+    }
+    assert_eq!(incident(&app, &p).await["redirectIncidentId"], r.as_str());
+    let l = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/alerts/{}/link", ids[3]),
+            &app.admin,
+            Some(json!({ "incidentId": p })),
+        )
+        .await;
+    assert_eq!(l.status, 400, "{}", l.body);
+    assert!(
+        l.body["detail"].as_str().unwrap().contains(r.as_str()),
+        "{}",
+        l.body
+    );
+    let (_, h) = app.get(&format!("/api/v1/incidents/{r}/history")).await;
+    assert!(
+        h["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["text"] == "seen on ws-ch1 first"),
+        "{h}"
+    );
+    assert_eq!(incident_of(&app, &ids[0]).await, r);
+}

@@ -639,15 +639,41 @@ fn row_incident(r: &Row<'_>) -> rusqlite::Result<(IncidentRecord, i64)> {
     ))
 }
 
-/// One incident record.
+/// One incident record. A merged incident names the incident that holds its alerts now.
 pub(crate) fn record(conn: &Connection, id: &str) -> Result<Option<IncidentRecord>, StoreError> {
-    Ok(conn
+    let Some((mut rec, _)) = conn
         .prepare_cached(&format!(
             "SELECT {INCIDENT_COLS} FROM incidents WHERE id = ?1"
         ))?
         .query_row([id], row_incident)
         .optional()?
-        .map(|(r, _)| r))
+    else {
+        return Ok(None);
+    };
+    if let Some(next) = rec.redirect_incident_id.take() {
+        rec.redirect_incident_id = Some(survivor(conn, next)?);
+    }
+    Ok(Some(rec))
+}
+
+/// The end of a chain of redirects that starts at `id`. Merging an incident that had
+/// absorbed others leaves theirs pointing at it (P → Q, then Q → R); followed here, when
+/// read, so that merges (a twentieth of a backfill's placements) write nothing more.
+/// Bounded: merges refuse cycles, but stored data is not trusted.
+fn survivor(conn: &Connection, id: String) -> Result<String, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT redirect_id FROM incidents WHERE id = ?1")?;
+    let mut at = id;
+    for _ in 0..64 {
+        match stmt
+            .query_row([&at], |r| r.get::<_, Option<String>>(0))
+            .optional()?
+            .flatten()
+        {
+            Some(next) if next != at => at = next,
+            _ => break,
+        }
+    }
+    Ok(at)
 }
 
 /// Most alerts listed on one incident page.
