@@ -387,6 +387,23 @@ async fn manual_merge_link_and_unlink() {
         .unwrap()
         .iter()
         .any(|e| e["action"] == "linked" && e["newValue"] == new.as_str()));
+    // Unlinking it again changes nothing: it is already alone, and no empty incident is
+    // left behind.
+    let (_, before) = app.get(&format!("/api/v1/alerts/{a}/history")).await;
+    let again = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/alerts/{a}/unlink"),
+            &app.admin,
+            None,
+        )
+        .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["id"], new.as_str());
+    assert_eq!(incident_of(&app, &a).await, new);
+    assert_eq!(incident(&app, &new).await["alertCount"], 1);
+    let (_, after) = app.get(&format!("/api/v1/alerts/{a}/history")).await;
+    assert_eq!(before, after, "no history for a change that did not happen");
 }
 
 #[tokio::test]

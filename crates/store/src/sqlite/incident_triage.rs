@@ -276,6 +276,17 @@ pub(crate) fn unlink(
     now: Timestamp,
 ) -> Result<IncidentRecord, StoreError> {
     let rec = record_by_id(conn, alert)?.ok_or(StoreError::NotFound)?;
+    // Already alone in its incident (unlinked before, say): nothing to move, and a second
+    // unlink made a new incident each time and left the last one empty. It is pinned where
+    // it is, as an unlink would have left it.
+    if let Some(own) = rec.incident_id.as_deref() {
+        let alone = incidents::record(conn, own)?
+            .is_some_and(|i| i.alert_count == 1 && i.status != IncidentStatus::Redirected);
+        if alone {
+            let own = own.to_string();
+            return link(conn, engine, grant, alert, &own, now);
+        }
+    }
     let id = correlation::new_incident_id();
     incidents::create(conn, &id, &rec, now)?;
     if let Some(e) = engine {
