@@ -170,6 +170,22 @@ pub const ROUTE_RULES: &[RouteRule] = &[
     rule("GET", "/api/v1/openapi.json", Public, Tenant),
 ];
 
+/// Routes that read query parameters. Every other route refuses a query string: a
+/// parameter it would silently ignore (`?dryRun=1` on a merge) must not look accepted.
+const WITH_QUERY: &[(&str, &str)] = &[
+    ("GET", "/api/v1/alerts"),
+    ("POST", "/api/v1/alerts/bulk"),
+    ("GET", "/api/v1/incidents"),
+    ("GET", "/api/v1/audit"),
+];
+
+/// Whether the route (method and matched path) reads query parameters.
+pub fn takes_query(method: &Method, path: &str) -> bool {
+    WITH_QUERY
+        .iter()
+        .any(|(m, p)| *p == path && *m == method.as_str())
+}
+
 /// The rule for a method and matched path.
 pub fn rule_for(method: &Method, path: &str) -> Option<&'static RouteRule> {
     ROUTE_RULES

@@ -230,6 +230,24 @@ pub async fn guard(
         return ApiError::Forbidden("this route has no access rule; refused".into())
             .into_response();
     };
+    if let Some(q) = req.uri().query().filter(|q| !q.is_empty()) {
+        if !crate::api::takes_query(&method, path.as_str()) {
+            let name = q
+                .split('&')
+                .next()
+                .and_then(|p| p.split('=').next())
+                .unwrap_or(q);
+            let name: String = name.chars().take(100).collect();
+            return ApiError::bad(
+                name.clone(),
+                format!(
+                    "{name}: {method} {} takes no query parameters",
+                    path.as_str()
+                ),
+            )
+            .into_response();
+        }
+    }
     let need = match rule.access {
         Access::Public => return next.run(req).await,
         Access::Authenticated => None,

@@ -702,3 +702,42 @@ async fn a_chain_of_merges_leads_to_the_last_survivor() {
     );
     assert_eq!(incident_of(&app, &ids[0]).await, r);
 }
+
+/// A route that reads no query parameters refuses them, naming the first, and does nothing:
+/// `?dryRun=1` on a merge must not look accepted and merge anyway.
+#[tokio::test]
+async fn routes_without_parameters_refuse_a_query_string() {
+    let app = TestApp::new().await;
+    let a = app.seed_alert(&on("qs1", "ws-qs1", None, vec![])).await;
+    let b = app.seed_alert(&on("qs2", "ws-qs2", None, vec![])).await;
+    let (ia, ib) = (incident_of(&app, &a).await, incident_of(&app, &b).await);
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/incidents/{ib}/merge?dryRun=1"),
+            &app.admin,
+            Some(json!({ "into": ia })),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.body["field"], "dryRun");
+    assert_eq!(incident(&app, &ib).await["status"], "active", "not merged");
+    for path in [
+        format!("/api/v1/incidents/{ia}?foo=1"),
+        format!("/api/v1/incidents/{ia}/history?foo"),
+        format!("/api/v1/alerts/{a}?x=y&z=1"),
+    ] {
+        let r = app.send(Method::GET, &path, &app.admin, None).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+    }
+    // The listing routes still take theirs.
+    let r = app
+        .send(
+            Method::GET,
+            "/api/v1/incidents?pageSize=5",
+            &app.admin,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
