@@ -21,13 +21,37 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
                 "query string longer than 32768 bytes",
             ));
         }
-        serde_urlencoded::from_str(q)
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
+        serde_path_to_error::deserialize(de)
             .map(ApiQuery)
-            .map_err(|e| ApiError::BadRequest {
-                field: None,
-                detail: format!("query string: {e}"),
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner().to_string();
+                let field = (path != "." && path != "?")
+                    .then_some(path)
+                    .or_else(|| named_in(&inner));
+                match field {
+                    Some(f) => ApiError::BadRequest {
+                        detail: format!("{f}: {inner}"),
+                        field: Some(f),
+                    },
+                    None => ApiError::BadRequest {
+                        field: None,
+                        detail: format!("query string: {inner}"),
+                    },
+                }
             })
     }
+}
+
+/// The field serde names in its message rather than in the path: an unknown, missing or
+/// repeated one.
+fn named_in(msg: &str) -> Option<String> {
+    ["unknown field `", "missing field `", "duplicate field `"]
+        .iter()
+        .find_map(|p| msg.strip_prefix(p))
+        .and_then(|r| r.split('`').next())
+        .map(str::to_string)
 }
 
 /// A path segment, percent-decoded.
@@ -86,15 +110,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = e.into_inner();
         // `?` is serde_path_to_error's path before the first key (a body cut short).
         let field = (path != "." && path != "?").then_some(path);
-        // serde names an unknown or missing field in the message, not in the path.
-        let field = field.or_else(|| {
-            let msg = inner.to_string();
-            ["unknown field `", "missing field `"]
-                .iter()
-                .find_map(|p| msg.strip_prefix(p))
-                .and_then(|r| r.split('`').next())
-                .map(str::to_string)
-        });
+        let field = field.or_else(|| named_in(&inner.to_string()));
         let field = field.unwrap_or_else(|| "body".to_string());
         ApiError::BadRequest {
             detail: format!("{field}: {inner}"),

@@ -730,7 +730,7 @@ async fn routes_without_parameters_refuse_a_query_string() {
         let r = app.send(Method::GET, &path, &app.admin, None).await;
         assert_eq!(r.status, 400, "{path}: {}", r.body);
     }
-    // The listing routes still take theirs.
+    // The listing routes still take theirs, and name the one at fault.
     let r = app
         .send(
             Method::GET,
@@ -740,4 +740,23 @@ async fn routes_without_parameters_refuse_a_query_string() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
+    for (query, field) in [
+        ("pageSize=-1", "pageSize"),
+        ("pageSize=abc", "pageSize"),
+        ("pageSize=1&pageSize=2", "pageSize"),
+        ("foo=bar", "foo"),
+    ] {
+        for list in ["incidents", "alerts"] {
+            let r = app
+                .send(
+                    Method::GET,
+                    &format!("/api/v1/{list}?{query}"),
+                    &app.admin,
+                    None,
+                )
+                .await;
+            assert_eq!(r.status, 400, "{list}?{query}: {}", r.body);
+            assert_eq!(r.body["field"], field, "{list}?{query}: {}", r.body);
+        }
+    }
 }
