@@ -274,6 +274,22 @@ async fn manual_merge_link_and_unlink() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(incident_of(&app, &b).await, ia);
+    // The moved alert's own history says where it went, and its version moved.
+    let (_, hb) = app.get(&format!("/api/v1/alerts/{b}/history")).await;
+    assert!(
+        hb["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "linked"
+                && e["oldValue"] == ib.as_str()
+                && e["newValue"] == ia.as_str()),
+        "{hb}"
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/alerts/{b}")).await.1["version"],
+        2
+    );
     let vb = incident(&app, &ib).await;
     assert_eq!(
         (vb["status"].as_str(), vb["redirectIncidentId"].as_str()),

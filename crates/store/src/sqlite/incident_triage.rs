@@ -176,11 +176,33 @@ pub(crate) fn merge(
     let t = reachable(conn, grant, into, "into")?;
     not_redirected(&t, "into")?;
     // A merge by hand is an analyst's decision: its alerts become manual links, so a
-    // re-correlation does not take it apart.
+    // re-correlation does not take it apart. Each moved alert says so in its own history,
+    // as a link by hand does, and gets a new version.
+    let moved: Vec<String> = conn
+        .prepare("SELECT id FROM alerts WHERE incident_id = ?1")?
+        .query_map([from], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     conn.execute(
-        "UPDATE alerts SET link_manual = 1 WHERE incident_id = ?1",
-        [from],
+        "UPDATE alerts SET link_manual = 1, version = version + 1, last_update = ?2 WHERE incident_id = ?1",
+        params![from, now.micros()],
     )?;
+    for alert in &moved {
+        append_history(
+            conn,
+            &HistoryEvent {
+                action: "linked".into(),
+                text: Some(format!("incident {from} was merged into {into}")),
+                ..changed(
+                    alert,
+                    grant,
+                    now,
+                    "incidentId",
+                    Some(from.to_string()),
+                    Some(into.to_string()),
+                )
+            },
+        )?;
+    }
     incidents::merge(conn, from, into, &grant.actor(), None, now)?;
     rollup(conn, into, now)?;
     if let Some(e) = engine {
