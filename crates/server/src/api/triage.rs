@@ -72,8 +72,8 @@ pub(crate) fn check_change(is_empty: bool, comment: Option<&str>) -> ApiResult<(
     }
     if is_empty && comment.is_none() {
         return Err(ApiError::bad(
-            "status",
-            "nothing to change: give status, assignedTo, classification, determination, tags or comment",
+            "body",
+            "nothing to change: the body sets no field and has no comment",
         ));
     }
     Ok(())
@@ -87,13 +87,13 @@ pub(crate) fn expected_version(headers: &HeaderMap, body: Option<i64>) -> ApiRes
         return s.parse().map_err(|_| {
             ApiError::bad(
                 "If-Match",
-                format!("If-Match: {s:?} is not an alert version"),
+                format!("If-Match: {s:?} is not a version (a whole number, as read)"),
             )
         });
     }
     body.ok_or_else(|| {
         ApiError::PreconditionRequired(
-            "version: send the alert's version (If-Match header or \"version\" in the body) so a concurrent change is not overwritten".into(),
+            "version: send the version you read (If-Match header or \"version\" in the body) so a concurrent change is not overwritten".into(),
         )
     })
 }

@@ -139,7 +139,7 @@ async fn bad_updates_are_refused_and_change_nothing() {
             "severity",
         ),
         (json!({"comment": big, "version": 1}), 400, "comment"),
-        (json!({"version": 1}), 400, "status"),
+        (json!({"version": 1}), 400, "body"),
         (json!({"status": "resolved"}), 428, ""),
         (json!({"status": "resolved", "version": 7}), 409, ""),
     ];
