@@ -251,6 +251,26 @@ test("manual incident control: unlink an alert, refuse a bad target, link it bac
   await page.context().close();
 });
 
+test("manage incident: saving nothing says so; a change is saved, confirmed after the reload", async () => {
+  const page = await signIn(env, "analyst");
+  await page.goto(env.base + "/incidents");
+  await Promise.all([page.waitForURL(/\/incidents\/[^?]+$/), page.locator("table.grid td a[href^='/incidents/']").first().click()]);
+  const id = decodeURIComponent(page.url().split("/incidents/")[1]);
+  const before = await (await page.request.get(env.base + "/api/v1/incidents/" + encodeURIComponent(id))).json();
+  await page.click("#manage-open");
+  await page.click("#manage-save");
+  await page.locator("#manage-error").filter({ hasText: /Nothing to change/ }).waitFor();
+  const same = await (await page.request.get(env.base + "/api/v1/incidents/" + encodeURIComponent(id))).json();
+  assert.equal(same.version, before.version, "an unchanged form sends nothing");
+  await page.selectOption("#m-status", "inProgress");
+  await Promise.all([page.waitForEvent("load"), page.click("#manage-save")]);
+  await page.locator("#toast.show").filter({ hasText: "Saved" }).waitFor();
+  const after = await (await page.request.get(env.base + "/api/v1/incidents/" + encodeURIComponent(id))).json();
+  assert.equal(after.status, "inProgress");
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
 test("settings: an administrator mints a token shown once, it works, revoking it ends it", async () => {
   const analyst = await signIn(env, "analyst");
   assert.equal(await analyst.locator('header a[href="/settings"]').count(), 0, "no Settings link without the permission");

@@ -174,14 +174,22 @@
     }
   });
 
+  // The value a select showed when the page was drawn: a single alert's or incident's pane
+  // opens on the current values, and sending those back is not a change.
+  function initial(sel) {
+    var o = Array.prototype.find.call(sel.options, function (x) { return x.defaultSelected; });
+    return o ? o.value : (sel.options.length ? sel.options[0].value : "");
+  }
+
   function changeFrom(form) {
     var body = {};
+    var moved = function (sel) { return sel.value !== initial(sel); };
     var status = form.status.value;
-    if (status) body.status = status;
+    if (status && moved(form.status)) body.status = status;
     var assigned = form.assignedTo.value;
-    if (assigned !== "__keep") body.assignedTo = assigned === "" ? null : assigned;
-    if (form.classification.value) body.classification = form.classification.value;
-    if (form.determination.value) body.determination = form.determination.value;
+    if (assigned !== "__keep" && moved(form.assignedTo)) body.assignedTo = assigned === "" ? null : assigned;
+    if (form.classification.value && moved(form.classification)) body.classification = form.classification.value;
+    if (form.determination.value && (moved(form.determination) || body.classification)) body.determination = form.determination.value;
     var tags = form.addTags.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
     if (tags.length) body.addTags = tags;
     var comment = form.comment.value.trim();
@@ -219,11 +227,12 @@
       var save = document.getElementById("manage-save");
       save.disabled = true;
       call.then(function (res) {
+        var said = "Saved";
         if (res && typeof res.changed === "number") {
-          toast(res.changed + " changed, " + res.unchanged + " unchanged" + (res.forbidden ? ", " + res.forbidden + " not allowed" : "") + (res.failed ? ", " + res.failed + " failed" : ""));
-        } else {
-          toast("Saved");
+          said = res.changed + " changed, " + res.unchanged + " unchanged" + (res.forbidden ? ", " + res.forbidden + " not allowed" : "") + (res.failed ? ", " + res.failed + " failed" : "");
         }
+        // Shown after the reload (see DOMContentLoaded): a toast shown now is gone with it.
+        try { sessionStorage.setItem("rampart-toast", said); } catch (_) { toast(said); }
         window.location.reload();
       }).catch(function (e) {
         err.textContent = e.message;
@@ -285,5 +294,10 @@
   });
 
   document.addEventListener("htmx:afterSwap", updateSelection);
-  document.addEventListener("DOMContentLoaded", function () { setupLogin(); updateSelection(); filterDeterminations(); });
+  document.addEventListener("DOMContentLoaded", function () {
+    setupLogin(); updateSelection(); filterDeterminations();
+    var said = null;
+    try { said = sessionStorage.getItem("rampart-toast"); sessionStorage.removeItem("rampart-toast"); } catch (_) { /* private mode */ }
+    if (said) toast(said);
+  });
 })();
