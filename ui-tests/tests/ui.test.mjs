@@ -263,10 +263,18 @@ test("manage incident: saving nothing says so; a change is saved, confirmed afte
   const same = await (await page.request.get(env.base + "/api/v1/incidents/" + encodeURIComponent(id))).json();
   assert.equal(same.version, before.version, "an unchanged form sends nothing");
   await page.selectOption("#m-status", "inProgress");
+  await page.fill("#m-tags", "ui-keep, ui-drop");
   await Promise.all([page.waitForEvent("load"), page.click("#manage-save")]);
   await page.locator("#toast.show").filter({ hasText: "Saved" }).waitFor();
   const after = await (await page.request.get(env.base + "/api/v1/incidents/" + encodeURIComponent(id))).json();
   assert.equal(after.status, "inProgress");
+  assert.ok(after.tags.includes("ui-drop"));
+  // Tags are removed from the same pane.
+  await page.click("#manage-open");
+  await page.check('#m-remove-tags input[value="ui-drop"]');
+  await Promise.all([page.waitForEvent("load"), page.click("#manage-save")]);
+  const tagged = await (await page.request.get(env.base + "/api/v1/incidents/" + encodeURIComponent(id))).json();
+  assert.ok(tagged.tags.includes("ui-keep") && !tagged.tags.includes("ui-drop"), JSON.stringify(tagged.tags));
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });

@@ -192,6 +192,9 @@
     if (form.determination.value && (moved(form.determination) || body.classification)) body.determination = form.determination.value;
     var tags = form.addTags.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
     if (tags.length) body.addTags = tags;
+    var gone = Array.prototype.filter.call(form.querySelectorAll('input[name="removeTags"]'), function (b) { return b.checked; })
+      .map(function (b) { return b.value; });
+    if (gone.length) body.removeTags = gone;
     var comment = form.comment.value.trim();
     if (comment) body.comment = comment;
     return body;

@@ -311,7 +311,8 @@ pub async fn page(
             rec.determination,
             rec.assigned_to.as_deref(),
             &users,
-        ),
+        )
+        .with_tags(&rec.tags),
         manage_single: true,
         manage_title: "Manage alert",
     };

@@ -369,7 +369,8 @@ pub async fn page(
             i.determination,
             i.assigned_to.as_deref(),
             &users,
-        ),
+        )
+        .with_tags(&i.tags),
         manage_single: true,
         manage_title: "Manage incident",
     };

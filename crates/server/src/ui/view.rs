@@ -255,6 +255,8 @@ pub struct ManageChoices {
     pub classifications: Vec<Opt>,
     pub determinations: Vec<Opt>,
     pub assignees: Vec<Opt>,
+    /// The one item's tags, each offered for removal (none for a selection).
+    pub tags: Vec<String>,
 }
 
 const CLASSES: [Classification; 4] = [
@@ -321,7 +323,14 @@ impl ManageChoices {
                 .collect(),
             determinations: dets,
             assignees,
+            tags: Vec::new(),
         }
+    }
+
+    /// Offers the one item's `tags` for removal.
+    pub fn with_tags(mut self, tags: &[String]) -> Self {
+        self.tags = tags.to_vec();
+        self
     }
 }
 
