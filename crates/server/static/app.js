@@ -297,6 +297,14 @@
   });
 
   document.addEventListener("htmx:afterSwap", updateSelection);
+  // In a narrow window the details pane sits below the story and comments: bring it into
+  // view when an entity fills it, or the click seems to do nothing.
+  document.addEventListener("htmx:afterSwap", function (ev) {
+    var d = ev.target;
+    if (!d || d.id !== "details") return;
+    var r = d.getBoundingClientRect();
+    if (r.top > window.innerHeight || r.bottom < 0) d.scrollIntoView({ block: "start", behavior: "smooth" });
+  });
   document.addEventListener("DOMContentLoaded", function () {
     setupLogin(); updateSelection(); filterDeterminations();
     var said = null;
