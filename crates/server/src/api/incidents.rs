@@ -50,12 +50,20 @@ pub struct IncidentParams {
     pub entity: Option<String>,
 }
 
+/// A comma-separated list of values. An empty one is refused: `status=` meaning "any" while
+/// an empty `serviceSource=` is a 400 was two rules for one shape.
 fn list<T>(
     field: &str,
     raw: &str,
     parse: impl Fn(&str) -> Option<T>,
     expected: String,
 ) -> ApiResult<Vec<T>> {
+    if raw.split(',').all(|s| s.trim().is_empty()) {
+        return Err(ApiError::bad(
+            field,
+            format!("{field}: give at least one of {expected}, or leave {field} out"),
+        ));
+    }
     raw.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())

@@ -756,11 +756,21 @@ async fn routes_without_parameters_refuse_a_query_string() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
+    let r = app
+        .send(Method::GET, "/api/v1/incidents?status=", &app.admin, None)
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (400, Some("status")),
+        "{}",
+        r.body
+    );
     for (query, field) in [
         ("pageSize=-1", "pageSize"),
         ("pageSize=abc", "pageSize"),
         ("pageSize=1&pageSize=2", "pageSize"),
         ("foo=bar", "foo"),
+        ("severity=", "severity"),
     ] {
         for list in ["incidents", "alerts"] {
             let r = app
