@@ -140,13 +140,7 @@ pub fn normalise(kind: EntityKind, raw: &str) -> Option<String> {
 }
 
 fn truncate(mut v: String) -> String {
-    if v.len() > MAX_ENTITY_VALUE {
-        let mut cut = MAX_ENTITY_VALUE;
-        while !v.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        v.truncate(cut);
-    }
+    crate::text::cut_to(&mut v, MAX_ENTITY_VALUE);
     v
 }
 

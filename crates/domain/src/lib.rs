@@ -17,6 +17,7 @@ pub mod history;
 pub mod ids;
 pub mod incident;
 pub mod machine;
+pub mod text;
 pub mod timestamp;
 pub mod triage;
 pub mod user;

@@ -125,12 +125,7 @@ const DETAIL_MAX: usize = 1024;
 
 /// `detail` cut to [`DETAIL_MAX`] bytes on a character boundary, marked as cut.
 fn clip(mut detail: String) -> String {
-    if detail.len() > DETAIL_MAX {
-        let mut cut = DETAIL_MAX;
-        while !detail.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        detail.truncate(cut);
+    if rampart_domain::text::cut_to(&mut detail, DETAIL_MAX) {
         detail.push_str("… (cut)");
     }
     detail

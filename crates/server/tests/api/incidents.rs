@@ -3,6 +3,32 @@ use crate::support::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+/// Sends `body` to `path` with POST, as the admin.
+async fn post(app: &TestApp, path: &str, body: Value) -> Resp {
+    app.send(Method::POST, path, &app.admin, Some(body)).await
+}
+
+/// Unlinks `alert` from its incident by hand, as the admin.
+async fn unlink(app: &TestApp, alert: &str) -> Resp {
+    app.send(
+        Method::POST,
+        &format!("/api/v1/alerts/{alert}/unlink"),
+        &app.admin,
+        None,
+    )
+    .await
+}
+
+/// Merges incident `from` into `into` by hand, as the admin.
+async fn merge(app: &TestApp, from: &str, into: &str) -> Resp {
+    post(
+        &app,
+        &format!("/api/v1/incidents/{from}/merge"),
+        json!({ "into": into }),
+    )
+    .await
+}
+
 fn on(provider: &str, device: &str, user: Option<&str>, extra: Vec<Value>) -> Value {
     let mut a = alert(provider);
     let mut ev = vec![
@@ -264,14 +290,7 @@ async fn manual_merge_link_and_unlink() {
         Some(json!({"comment": "look at ws-b", "version": vb})),
     )
     .await;
-    let r = app
-        .send(
-            Method::POST,
-            &format!("/api/v1/incidents/{ib}/merge"),
-            &app.admin,
-            Some(json!({"into": ia})),
-        )
-        .await;
+    let r = merge(&app, &ib, &ia).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(incident_of(&app, &b).await, ia);
     // The moved alert's own history says where it went, and its version moved.
@@ -361,14 +380,12 @@ async fn manual_merge_link_and_unlink() {
     assert_eq!(incident_of(&app, &c).await, ic);
     assert_eq!(incident(&app, &ia).await["alertCount"], 2);
     // Link C into A by hand: sticky, and explained.
-    let r = app
-        .send(
-            Method::POST,
-            &format!("/api/v1/alerts/{c}/link"),
-            &app.admin,
-            Some(json!({"incidentId": ia})),
-        )
-        .await;
+    let r = post(
+        &app,
+        &format!("/api/v1/alerts/{c}/link"),
+        json!({"incidentId": ia}),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let v = incident(&app, &ia).await;
     assert_eq!(v["alertCount"], 3);
@@ -386,14 +403,7 @@ async fn manual_merge_link_and_unlink() {
         "it correlates to where C now is"
     );
     // Unlink A: it gets an incident of its own.
-    let r = app
-        .send(
-            Method::POST,
-            &format!("/api/v1/alerts/{a}/unlink"),
-            &app.admin,
-            None,
-        )
-        .await;
+    let r = unlink(&app, &a).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let new = r.body["id"].as_str().unwrap().to_string();
     assert_eq!(incident_of(&app, &a).await, new);
@@ -406,14 +416,7 @@ async fn manual_merge_link_and_unlink() {
     // Unlinking it again changes nothing: it is already alone, and no empty incident is
     // left behind.
     let (_, before) = app.get(&format!("/api/v1/alerts/{a}/history")).await;
-    let again = app
-        .send(
-            Method::POST,
-            &format!("/api/v1/alerts/{a}/unlink"),
-            &app.admin,
-            None,
-        )
-        .await;
+    let again = unlink(&app, &a).await;
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(again.body["id"], new.as_str());
     assert_eq!(incident_of(&app, &a).await, new);
@@ -430,11 +433,10 @@ async fn recorrelation_rebuilds_automatic_links_and_keeps_manual_ones() {
     let c = app.seed_alert(&on("k3", "ws-2", None, vec![])).await;
     let (ia, ic) = (incident_of(&app, &a).await, incident_of(&app, &c).await);
     assert_eq!(incident_of(&app, &b).await, ia);
-    app.send(
-        Method::POST,
+    post(
+        &app,
         &format!("/api/v1/alerts/{c}/link"),
-        &app.admin,
-        Some(json!({"incidentId": ia})),
+        json!({"incidentId": ia}),
     )
     .await;
     let s = app
@@ -682,25 +684,16 @@ async fn a_chain_of_merges_leads_to_the_last_survivor() {
         .await;
     assert_eq!(c.status, 200, "{}", c.body);
     for (from, into) in [(&p, &q), (&q, &r)] {
-        let m = app
-            .send(
-                Method::POST,
-                &format!("/api/v1/incidents/{from}/merge"),
-                &app.admin,
-                Some(json!({ "into": into })),
-            )
-            .await;
+        let m = merge(&app, &from, &into).await;
         assert_eq!(m.status, 200, "{}", m.body);
     }
     assert_eq!(incident(&app, &p).await["redirectIncidentId"], r.as_str());
-    let l = app
-        .send(
-            Method::POST,
-            &format!("/api/v1/alerts/{}/link", ids[3]),
-            &app.admin,
-            Some(json!({ "incidentId": p })),
-        )
-        .await;
+    let l = post(
+        &app,
+        &format!("/api/v1/alerts/{}/link", ids[3]),
+        json!({ "incidentId": p }),
+    )
+    .await;
     assert_eq!(l.status, 400, "{}", l.body);
     assert!(
         l.body["detail"].as_str().unwrap().contains(r.as_str()),
@@ -727,14 +720,12 @@ async fn routes_without_parameters_refuse_a_query_string() {
     let a = app.seed_alert(&on("qs1", "ws-qs1", None, vec![])).await;
     let b = app.seed_alert(&on("qs2", "ws-qs2", None, vec![])).await;
     let (ia, ib) = (incident_of(&app, &a).await, incident_of(&app, &b).await);
-    let r = app
-        .send(
-            Method::POST,
-            &format!("/api/v1/incidents/{ib}/merge?dryRun=1"),
-            &app.admin,
-            Some(json!({ "into": ia })),
-        )
-        .await;
+    let r = post(
+        &app,
+        &format!("/api/v1/incidents/{ib}/merge?dryRun=1"),
+        json!({ "into": ia }),
+    )
+    .await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.body["field"], "dryRun");
     assert_eq!(incident(&app, &ib).await["status"], "active", "not merged");
