@@ -22,7 +22,7 @@ async fn unlink(app: &TestApp, alert: &str) -> Resp {
 /// Merges incident `from` into `into` by hand, as the admin.
 async fn merge(app: &TestApp, from: &str, into: &str) -> Resp {
     post(
-        &app,
+        app,
         &format!("/api/v1/incidents/{from}/merge"),
         json!({ "into": into }),
     )
