@@ -684,7 +684,7 @@ async fn a_chain_of_merges_leads_to_the_last_survivor() {
         .await;
     assert_eq!(c.status, 200, "{}", c.body);
     for (from, into) in [(&p, &q), (&q, &r)] {
-        let m = merge(&app, &from, &into).await;
+        let m = merge(&app, from, into).await;
         assert_eq!(m.status, 200, "{}", m.body);
     }
     assert_eq!(incident(&app, &p).await["redirectIncidentId"], r.as_str());
