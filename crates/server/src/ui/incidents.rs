@@ -82,6 +82,8 @@ struct QueuePage {
     q: String,
     summary: String,
     next_href: String,
+    /// The first page with the same filters; empty on the first page.
+    first_href: String,
     error: String,
 }
 
@@ -123,6 +125,26 @@ pub async fn queue(
         q: (!search.is_empty()).then(|| search.clone()),
         ..IncidentParams::default()
     };
+    // The filters as the links to other pages carry them.
+    let mut filters: Vec<String> = status
+        .iter()
+        .map(|s| format!("status={}", enc(s)))
+        .collect();
+    if shown {
+        filters.push("statusShown=1".into());
+    }
+    filters.extend(severity.iter().map(|s| format!("severity={}", enc(s))));
+    if !assigned.is_empty() {
+        filters.push(format!("assignedTo={}", enc(&assigned)));
+    }
+    if !search.is_empty() {
+        filters.push(format!("q={}", enc(&search)));
+    }
+    let first_href = if cursor.is_some() {
+        format!("/incidents?{}", filters.join("&"))
+    } else {
+        String::new()
+    };
     let (mut rows, mut summary, mut next_href, mut error) =
         (Vec::new(), String::new(), String::new(), String::new());
     let mut code = StatusCode::OK;
@@ -137,19 +159,11 @@ pub async fn queue(
                 if page.total_is_exact { "" } else { "+" }
             );
             if let Some(c) = next_cursor(page.next) {
-                let mut qs: Vec<String> = status
-                    .iter()
-                    .map(|s| format!("status={}", enc(s)))
-                    .collect();
-                qs.extend(severity.iter().map(|s| format!("severity={}", enc(s))));
-                if !assigned.is_empty() {
-                    qs.push(format!("assignedTo={}", enc(&assigned)));
+                next_href = format!("/incidents?{}", filters.join("&"));
+                if !filters.is_empty() {
+                    next_href.push('&');
                 }
-                if !search.is_empty() {
-                    qs.push(format!("q={}", enc(&search)));
-                }
-                qs.push(format!("cursor={}", enc(&c)));
-                next_href = format!("/incidents?{}", qs.join("&"));
+                next_href.push_str(&format!("cursor={}", enc(&c)));
             }
         }
         Err(ApiError::BadRequest { detail, .. }) => {
@@ -172,6 +186,7 @@ pub async fn queue(
         q: search,
         summary,
         next_href,
+        first_href,
         error,
     };
     Ok(html(code, t))

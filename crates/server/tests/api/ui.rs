@@ -329,3 +329,45 @@ async fn a_merged_incident_page_points_on_and_manual_links_read_as_such() {
         .contains(&format!("Took in the alerts of incident {ib}")));
     assert!(!kept.body.contains("changed changed"));
 }
+
+/// Page 2 of the incident queue links back to the first page with the same filters, and its
+/// next link keeps them too.
+#[tokio::test]
+async fn later_incident_pages_link_to_the_first_with_the_filters() {
+    let app = TestApp::new().await;
+    let batch: Vec<serde_json::Value> = (0..52)
+        .map(|i| {
+            let mut a = alert(&format!("pg-{i}"));
+            a["severity"] = "high".into();
+            a["evidence"] = serde_json::json!([
+                {"@odata.type": "#microsoft.graph.security.deviceEvidence", "deviceDnsName": format!("pg-host-{i}")}
+            ]);
+            a
+        })
+        .collect();
+    let (s, v) = app
+        .post_json("/api/v1/alerts", &serde_json::Value::Array(batch))
+        .await;
+    assert!(s == 201 || s == 200, "{v}");
+    let auth = analyst(&app, "Security operator").await;
+    let first = page(&app, "/incidents?severity=high", &auth).await;
+    assert!(!first.body.contains("First page"));
+    let next = first
+        .body
+        .split("href=\"")
+        .filter_map(|p| p.split('"').next())
+        .find(|h| h.contains("cursor="))
+        .expect("a next link")
+        .replace("&amp;", "&")
+        .replace("&#38;", "&");
+    assert!(next.contains("severity=high"), "{next}");
+    let second = page(&app, &next, &auth).await;
+    assert_eq!(second.status, 200);
+    assert!(
+        second
+            .body
+            .contains("href=\"/incidents?severity=high\">« First page"),
+        "{}",
+        second.body
+    );
+}
