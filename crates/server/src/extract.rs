@@ -27,10 +27,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             .map_err(|e| {
                 let path = e.path().to_string();
                 let inner = e.into_inner().to_string();
-                let field = (path != "." && path != "?")
-                    .then_some(path)
-                    .or_else(|| named_in(&inner));
-                match field {
+                match field_at_fault(path, &inner) {
                     Some(f) => ApiError::BadRequest {
                         detail: format!("{f}: {inner}"),
                         field: Some(f),
@@ -44,9 +41,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// The field serde names in its message rather than in the path: an unknown, missing or
-/// repeated one.
-fn named_in(msg: &str) -> Option<String> {
+/// The field a deserialisation error is about: its path (`ids[3]`), or, before the first
+/// key (`.`, or `?` for input cut short), the field serde names in its message (an unknown,
+/// missing or repeated one). `None` when neither names one.
+fn field_at_fault(path: String, msg: &str) -> Option<String> {
+    if path != "." && path != "?" {
+        return Some(path);
+    }
     ["unknown field `", "missing field `", "duplicate field `"]
         .iter()
         .find_map(|p| msg.strip_prefix(p))
@@ -108,10 +109,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        // `?` is serde_path_to_error's path before the first key (a body cut short).
-        let field = (path != "." && path != "?").then_some(path);
-        let field = field.or_else(|| named_in(&inner.to_string()));
-        let field = field.unwrap_or_else(|| "body".to_string());
+        let field = field_at_fault(path, &inner.to_string()).unwrap_or_else(|| "body".to_string());
         ApiError::BadRequest {
             detail: format!("{field}: {inner}"),
             field: Some(field),

@@ -326,7 +326,7 @@ pub async fn page(
         };
         let row = &mut reasons[i];
         // A link by hand names no entity (its kind and value carry no meaning).
-        let by_hand = r.rule == "manual";
+        let by_hand = r.rule == rampart_domain::correlate::RULE_MANUAL;
         if !by_hand && !r.value.is_empty() {
             row.shared.push((
                 super::story::kind_label(r.kind),

@@ -286,7 +286,7 @@ pub(crate) fn apply(
     for e in effects {
         match e {
             Effect::NewIncident { id } => fresh.push(id),
-            Effect::Link { incident, via, .. } => {
+            Effect::Link { incident, via } => {
                 // A new incident starts out rolled up from its first alert; an existing
                 // one is owed an increment at the end of the batch.
                 if fresh.contains(&incident) {

@@ -481,9 +481,7 @@ pub(crate) fn correlate_all(
         }
         for e in effects {
             match e {
-                rampart_domain::correlate::Effect::Link {
-                    incident: to, via, ..
-                } => {
+                rampart_domain::correlate::Effect::Link { incident: to, via } => {
                     let reasons = correlation::via_json(&keys, &via);
                     let changed = reasons != old_reasons;
                     placements.push(Placement {

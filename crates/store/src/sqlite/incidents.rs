@@ -707,7 +707,7 @@ pub(crate) fn detail(conn: &Connection, id: &str) -> Result<Option<IncidentDetai
                 alert_id: rec.id.clone(),
                 kind: rampart_domain::entity::EntityKind::Device,
                 value: String::new(),
-                rule: "manual".into(),
+                rule: rampart_domain::correlate::RULE_MANUAL.into(),
             });
         } else if let Some(w) = why {
             reasons.extend(super::correlation::reasons_from(&w, &rec.id));
