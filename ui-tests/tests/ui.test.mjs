@@ -275,6 +275,15 @@ test("manage incident: saving nothing says so; a change is saved, confirmed afte
   await Promise.all([page.waitForEvent("load"), page.click("#manage-save")]);
   const tagged = await (await page.request.get(env.base + "/api/v1/incidents/" + encodeURIComponent(id))).json();
   assert.ok(tagged.tags.includes("ui-keep") && !tagged.tags.includes("ui-drop"), JSON.stringify(tagged.tags));
+  // A comment straight from the page, without the pane; markup in it stays text.
+  const note = "Called the desk <b>ok</b>";
+  await page.fill("#comment-text", note);
+  await Promise.all([page.waitForEvent("load"), page.click("#comment-form button[type=submit]")]);
+  await page.locator("ol.history li.comment .text").filter({ hasText: note }).waitFor();
+  await page.locator("#hist-h").scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(artifacts, "incident-comment.png") });
+  const commented = await (await page.request.get(env.base + "/api/v1/incidents/" + encodeURIComponent(id))).json();
+  assert.equal(commented.version, tagged.version, "a comment is not a change");
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
@@ -333,6 +342,8 @@ test("incidents queue and a readable wide screen", async () => {
   const rows = await page.locator("#incident-table tbody tr").count();
   assert.ok(rows > 0);
   // Incidents holding an alert about one device: the attack's, not the background's.
+  const searches = [];
+  page.on("request", (r) => { if (r.url().includes("q=entity.device")) searches.push(r.url()); });
   await page.fill("#q", "entity.device:ws-17");
   await page.press("#q", "Enter");
   await page.waitForFunction(() => location.search.includes("q=entity.device"));
@@ -340,6 +351,9 @@ test("incidents queue and a readable wide screen", async () => {
   const filtered = await page.locator("#incident-table tbody tr").count();
   assert.ok(filtered >= 1, `${filtered} of ${rows}`);
   assert.equal(await page.inputValue("#q"), "entity.device:ws-17");
+  // Enter sends the search once (the text box's change event used to send it again).
+  await page.waitForTimeout(300);
+  assert.equal(searches.length, 1, searches.join("\n"));
   await page.screenshot({ path: join(artifacts, "incidents-filtered.png") });
   await page.context().close();
 });

@@ -21,6 +21,7 @@ use utoipa::OpenApi;
         crate::api::incidents::get_incident,
         crate::api::incidents::update_incident,
         crate::api::incidents::get_incident_history,
+        crate::api::incidents::create_incident_comment,
         crate::api::incidents::merge_incident,
         crate::api::incidents::link_alert,
         crate::api::incidents::unlink_alert,

@@ -271,7 +271,8 @@
       var cerr = document.getElementById("comment-error");
       cerr.textContent = "";
       if (!text) { cerr.textContent = "Write a comment first."; return; }
-      api("POST", "/api/v1/alerts/" + enc(form.getAttribute("data-id")) + "/comments", { text: text })
+      var kind = form.getAttribute("data-kind") === "incidents" ? "incidents" : "alerts";
+      api("POST", "/api/v1/" + kind + "/" + enc(form.getAttribute("data-id")) + "/comments", { text: text })
         .then(function () { window.location.reload(); })
         .catch(function (e) { cerr.textContent = e.message; });
     }
@@ -295,6 +296,14 @@
       links[i].focus();
     }
   });
+
+  // Text filters apply on Enter or Apply, which submit the form; checkboxes and selects
+  // apply on change. A text box's change event fires on Enter too, and reached the form
+  // as a second, identical search.
+  document.addEventListener("change", function (ev) {
+    var t = ev.target;
+    if (t instanceof HTMLInputElement && t.type === "text" && t.form && t.form.id === "filters") ev.stopPropagation();
+  }, true);
 
   document.addEventListener("htmx:afterSwap", updateSelection);
   // In a narrow window the details pane sits below the story and comments: bring it into

@@ -141,16 +141,29 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// An incident with its alerts, entities and correlation reasons.
     async fn get_incident(&self, id: &str) -> Result<Option<IncidentDetail>, StoreError>;
 
-    /// Changes an incident's triage state at `expected_version`. Resolving an incident
-    /// resolves its unresolved alerts too, each with its own history event.
+    /// Changes an incident's triage state at `expected_version`, with an optional comment
+    /// in the same transaction. Resolving an incident resolves its unresolved alerts too,
+    /// each with its own history event.
     async fn update_incident(
         &self,
         grant: &Grant,
         id: &str,
         change: &IncidentChange,
         expected_version: i64,
+        comment: Option<&str>,
         now: Timestamp,
     ) -> Result<IncidentRecord, StoreError>;
+
+    /// Adds a comment to an incident's history (not to a merged one: its history now
+    /// belongs to the incident it points at). Like an alert's, a comment leaves the
+    /// incident's version alone.
+    async fn add_incident_comment(
+        &self,
+        grant: &Grant,
+        id: &str,
+        text: &str,
+        now: Timestamp,
+    ) -> Result<HistoryEvent, StoreError>;
 
     /// Merges `from` into `into` by hand: `from`'s alerts move and it becomes redirected.
     async fn merge_incidents(

@@ -49,6 +49,7 @@ conformance!(
     resend_with_a_new_entity_merges_incidents,
     incident_queue_filters_by_alerts,
     incident_queue_by_last_update,
+    incident_comments,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

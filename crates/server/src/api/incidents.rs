@@ -13,6 +13,7 @@ use rampart_domain::access::{Grant, Permission};
 use rampart_domain::history::{HistoryEvent, TargetKind};
 use rampart_domain::incident::{IncidentChange, IncidentStatus};
 use rampart_domain::timestamp::{Timestamp, DAY_MICROS};
+use rampart_domain::triage::check_comment;
 use rampart_domain::vocab::{Classification, Determination, Severity};
 use rampart_store::query::MAX_PAGE_SIZE;
 use rampart_store::{Cursor, IncidentDetail, IncidentQuery};
@@ -366,28 +367,31 @@ pub async fn update_incident(
     let now = state.clock.now();
     let rec = state
         .store
-        .update_incident(&grant, &id, &change, version, now)
+        .update_incident(&grant, &id, &change, version, req.comment.as_deref(), now)
         .await?;
-    if let Some(text) = req.comment {
-        state
-            .store
-            .append_audit(
-                TargetKind::Incident,
-                HistoryEvent {
-                    seq: 0,
-                    target_id: id.clone(),
-                    at: now,
-                    actor: grant.actor(),
-                    action: "comment".into(),
-                    field: None,
-                    old_value: None,
-                    new_value: None,
-                    text: Some(text),
-                },
-            )
-            .await?;
-    }
     Ok(with_etag(&rec, rec.version))
+}
+
+/// Adds a comment to the incident's history. A merged incident takes none: comment on the
+/// incident it points at, whose history shows both.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/comments", tag = "incidents", request_body = crate::api::triage::NewComment,
+    params(("id" = String, Path, description = "Incident id")),
+    responses((status = 201, description = "The history event"),
+        (status = 400, description = "Blank or over 16 KiB, or a merged incident", body = crate::error::Problem),
+        (status = 404, description = "No such incident", body = crate::error::Problem)))]
+pub async fn create_incident_comment(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<crate::api::triage::NewComment>,
+) -> ApiResult<impl IntoResponse> {
+    let (_, grant) = find_incident(&state, &caller, &id, Permission::IncidentsManage).await?;
+    check_comment(&req.text)?;
+    let e = state
+        .store
+        .add_incident_comment(&grant, &id, &req.text, state.clock.now())
+        .await?;
+    Ok((axum::http::StatusCode::CREATED, ApiJson(e)))
 }
 
 /// A merge target.

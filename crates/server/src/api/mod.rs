@@ -136,6 +136,12 @@ pub const ROUTE_RULES: &[RouteRule] = &[
     ),
     rule(
         "POST",
+        "/api/v1/incidents/{id}/comments",
+        Perm(P::IncidentsManage),
+        PerObject,
+    ),
+    rule(
+        "POST",
         "/api/v1/incidents/{id}/merge",
         Perm(P::IncidentsManage),
         PerObject,
@@ -225,6 +231,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/incidents/{id}/history",
             get(incidents::get_incident_history),
+        )
+        .route(
+            "/incidents/{id}/comments",
+            post(incidents::create_incident_comment),
         )
         .route("/incidents/{id}/merge", post(incidents::merge_incident))
         .route("/tags/rename", post(triage::rename_tag))

@@ -142,6 +142,10 @@ async fn probe(
             let body = json!({"addTags": [format!("i{n}")], "version": version});
             allowed(&send(Method::PATCH, rule.path.replace("{id}", &incident), Some(body)).await)
         }
+        ("POST", "/api/v1/incidents/{id}/comments") => {
+            let body = json!({"text": format!("c{n}")});
+            allowed(&send(Method::POST, rule.path.replace("{id}", &incident), Some(body)).await)
+        }
         ("POST", "/api/v1/incidents/{id}/merge") => {
             let (_, from) = lone_alert(app, source, &format!("mf{n}")).await;
             let (_, into) = lone_alert(app, source, &format!("mi{n}")).await;

@@ -777,3 +777,79 @@ async fn routes_without_parameters_refuse_a_query_string() {
         }
     }
 }
+
+#[tokio::test]
+async fn incident_comments_go_to_its_history_and_bad_ones_change_nothing() {
+    let app = TestApp::new().await;
+    let a = app.seed_alert(&on("cm1", "ws-c1", None, vec![])).await;
+    let b = app.seed_alert(&on("cm2", "ws-c2", None, vec![])).await;
+    let (inc, other) = (incident_of(&app, &a).await, incident_of(&app, &b).await);
+    let path = format!("/api/v1/incidents/{inc}/comments");
+    let version = incident(&app, &inc).await["version"].clone();
+    let r = post(&app, &path, json!({"text": "<b>Checked</b> the host"})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["action"], "comment");
+    assert_eq!(r.body["text"], "<b>Checked</b> the host");
+    assert_eq!(
+        incident(&app, &inc).await["version"],
+        version,
+        "a comment is not a change"
+    );
+    // Blank, too long, unknown field, not an object, unknown incident, merged incident.
+    for (p, body, status, field) in [
+        (path.clone(), json!({"text": "  "}), 400, "text"),
+        (
+            path.clone(),
+            json!({"text": "x".repeat(16 * 1024 + 1)}),
+            400,
+            "text",
+        ),
+        (
+            path.clone(),
+            json!({"text": "x", "pinned": true}),
+            400,
+            "pinned",
+        ),
+        (path.clone(), json!(["x"]), 400, "body"),
+        (
+            "/api/v1/incidents/inc-nothing/comments".to_string(),
+            json!({"text": "x"}),
+            404,
+            "",
+        ),
+    ] {
+        let r = post(&app, &p, body).await;
+        assert_eq!(r.status, status, "{}", r.body);
+        if !field.is_empty() {
+            assert_eq!(r.body["field"], field, "{}", r.body);
+        }
+    }
+    // A reader may not comment.
+    let reader = app.token("Security reader", None).await;
+    let r = app
+        .send(Method::POST, &path, &reader, Some(json!({"text": "hi"})))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(merge(&app, &other, &inc).await.status, 200);
+    let r = post(
+        &app,
+        &format!("/api/v1/incidents/{other}/comments"),
+        json!({"text": "late"}),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body["detail"].as_str().unwrap().contains(&inc),
+        "{}",
+        r.body
+    );
+    let (_, h) = app.get(&format!("/api/v1/incidents/{inc}/history")).await;
+    let texts: Vec<&str> = h["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "comment")
+        .filter_map(|e| e["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["<b>Checked</b> the host"]);
+}

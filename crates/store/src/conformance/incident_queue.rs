@@ -1,9 +1,10 @@
-//! Conformance cases for the incident queue: its order, paging and filters.
+//! Conformance cases for the incident queue (its order, paging and filters) and incident
+//! comments.
 use super::{incident_of, minute, on_devices, T0};
 use crate::{IncidentQuery, Store};
 use rampart_domain::access::{authorize, builtin, Permission, Principal, PrincipalKind};
 use rampart_domain::condition;
-use rampart_domain::history::Actor;
+use rampart_domain::history::{Actor, TargetKind};
 use rampart_domain::incident::{IncidentChange, IncidentStatus};
 
 /// The ids of the queue's pages of `size` for `q`, following each page's key to the next.
@@ -74,7 +75,7 @@ pub async fn incident_queue_by_last_update(s: &dyn Store) {
         status: Some(IncidentStatus::InProgress),
         ..IncidentChange::default()
     };
-    s.update_incident(&grant, b, &change, version, minute(5))
+    s.update_incident(&grant, b, &change, version, None, minute(5))
         .await
         .unwrap();
     let order = [b, a, c];
@@ -146,4 +147,88 @@ pub async fn incident_queue_filters_by_alerts(s: &dyn Store) {
         "only da-qb-0 is an alert without the device"
     );
     assert!(listed("entity.device:nowhere").await.is_empty());
+}
+
+/// A comment lands in the incident's history as the caller, alone or with a change in the
+/// same transaction; a change that fails takes its comment with it, and a merged incident
+/// takes no comments. Comments leave the version alone, as an alert's do.
+pub async fn incident_comments(s: &dyn Store) {
+    s.ingest(
+        vec![
+            on_devices("da-cm-a", T0, 0, &["cm-a"]),
+            on_devices("da-cm-b", T0, 1, &["cm-b"]),
+        ],
+        Actor::producer("p"),
+        minute(2),
+    )
+    .await
+    .unwrap();
+    let (a, b) = (
+        incident_of(s, "da-cm-a").await,
+        incident_of(s, "da-cm-b").await,
+    );
+    let grant = {
+        let p = Principal::new(
+            PrincipalKind::User,
+            "u-1",
+            "tester",
+            vec![builtin("Security operator").unwrap()],
+        );
+        authorize(&p, Permission::IncidentsManage, None).unwrap()
+    };
+    let comments = |id: String| async move {
+        s.history(TargetKind::Incident, &id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == "comment")
+            .map(|e| (e.actor.name, e.text.unwrap_or_default()))
+            .collect::<Vec<_>>()
+    };
+    let version = s.get_incident(&a).await.unwrap().unwrap().incident.version;
+    let e = s
+        .add_incident_comment(&grant, &a, "looked at the host", minute(3))
+        .await
+        .unwrap();
+    assert!(e.seq > 0, "{e:?}");
+    assert_eq!(e.text.as_deref(), Some("looked at the host"));
+    assert_eq!(
+        s.get_incident(&a).await.unwrap().unwrap().incident.version,
+        version
+    );
+    let change = IncidentChange {
+        status: Some(IncidentStatus::InProgress),
+        ..IncidentChange::default()
+    };
+    s.update_incident(&grant, &a, &change, version, Some("taking it"), minute(4))
+        .await
+        .unwrap();
+    // A stale version fails the change and its comment.
+    let stale = s
+        .update_incident(&grant, &a, &change, version, Some("lost"), minute(5))
+        .await;
+    assert!(stale.is_err(), "{stale:?}");
+    assert_eq!(
+        comments(a.clone()).await,
+        [
+            ("tester".to_string(), "looked at the host".to_string()),
+            ("tester".to_string(), "taking it".to_string())
+        ]
+    );
+    let missing = s
+        .add_incident_comment(&grant, "inc-nothing", "x", minute(5))
+        .await;
+    assert!(
+        matches!(missing, Err(crate::StoreError::NotFound)),
+        "{missing:?}"
+    );
+    s.merge_incidents(&grant, &b, &a, minute(6)).await.unwrap();
+    let merged = s
+        .add_incident_comment(&grant, &b, "too late", minute(7))
+        .await;
+    assert!(
+        matches!(merged, Err(crate::StoreError::Invalid { field: "id", .. })),
+        "{merged:?}"
+    );
+    assert!(comments(b).await.is_empty());
 }

@@ -152,6 +152,31 @@ pub(crate) fn update(
     incidents::record(conn, id)?.ok_or(StoreError::NotFound)
 }
 
+/// Adds a comment to incident `id`'s history: it must exist, be within the grant, and not
+/// have been merged (its history is shown with the survivor's, so a comment there would
+/// land under an incident nobody manages any more).
+pub(crate) fn comment(
+    conn: &Connection,
+    grant: &Grant,
+    id: &str,
+    text: &str,
+    now: Timestamp,
+) -> Result<HistoryEvent, StoreError> {
+    let rec = incidents::record(conn, id)?.ok_or(StoreError::NotFound)?;
+    if let Some(s) = rec.service_sources.iter().find(|s| !grant.covers(s)) {
+        return Err(StoreError::Forbidden(format!(
+            "incident {id} holds alerts from {s}, which your role does not reach"
+        )));
+    }
+    not_redirected(&rec, "id")?;
+    let e = super::triage::comment_event(id, &grant.actor(), now, text);
+    incident_event(conn, &e)?;
+    Ok(HistoryEvent {
+        seq: conn.last_insert_rowid(),
+        ..e
+    })
+}
+
 pub(crate) fn merge(
     conn: &Connection,
     engine: Option<&mut Engine>,

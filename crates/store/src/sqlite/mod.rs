@@ -749,17 +749,44 @@ impl Store for SqliteStore {
         id: &str,
         change: &IncidentChange,
         expected_version: i64,
+        comment: Option<&str>,
         now: Timestamp,
     ) -> Result<IncidentRecord, StoreError> {
         let (grant, id, change) = (grant.clone(), id.to_string(), change.clone());
+        let comment = comment.map(str::to_string);
         self.claim().await?;
         let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
         self.writer
             .write(move |c| {
                 with_engine(c, &slot, &cfg, |e| {
-                    incident_triage::update(c, Some(e), &grant, &id, &change, expected_version, now)
+                    let rec = incident_triage::update(
+                        c,
+                        Some(e),
+                        &grant,
+                        &id,
+                        &change,
+                        expected_version,
+                        now,
+                    )?;
+                    if let Some(text) = &comment {
+                        incident_triage::comment(c, &grant, &id, text, now)?;
+                    }
+                    Ok(rec)
                 })
             })
+            .await
+    }
+
+    async fn add_incident_comment(
+        &self,
+        grant: &Grant,
+        id: &str,
+        text: &str,
+        now: Timestamp,
+    ) -> Result<HistoryEvent, StoreError> {
+        let (grant, id, text) = (grant.clone(), id.to_string(), text.to_string());
+        self.writer
+            .write(move |c| incident_triage::comment(c, &grant, &id, &text, now))
             .await
     }
 
