@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_CONFIG_FILE: &str = "rampart.toml";
 
 /// Loads the file layer: an explicit `--config` must exist; the default file is optional.
+/// A relative `data_dir` set in the file is relative to the file's directory, so `serve
+/// --config /etc/rampart/rampart.toml` and a tool run from that directory find one store,
+/// wherever each was started from.
 pub fn load(explicit: Option<&Path>) -> anyhow::Result<ServerConfig> {
     let (path, required) = match explicit {
         Some(p) => (p.to_path_buf(), true),
@@ -15,8 +18,16 @@ pub fn load(explicit: Option<&Path>) -> anyhow::Result<ServerConfig> {
     };
     match std::fs::read_to_string(&path) {
         Ok(text) => {
-            let cfg: ServerConfig = toml::from_str(&text)
+            let mut cfg: ServerConfig = toml::from_str(&text)
                 .with_context(|| format!("reading configuration {}", path.display()))?;
+            let sets_data_dir =
+                toml::from_str::<toml::Table>(&text).is_ok_and(|t| t.contains_key("data_dir"));
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if sets_data_dir && cfg.data_dir.is_relative() {
+                    // Without the `.` of `./data`, which `components` drops.
+                    cfg.data_dir = dir.join(&cfg.data_dir).components().collect();
+                }
+            }
             if !(1..=720).contains(&cfg.session_hours) {
                 anyhow::bail!(
                     "{}: session_hours must be 1–720, not {}",

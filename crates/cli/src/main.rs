@@ -42,13 +42,24 @@ enum Command {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    // A bad RAMPART_LOG falls back to `info`, and says so once logging works.
+    let (filter, bad_filter) = match std::env::var("RAMPART_LOG") {
+        Ok(v) => match tracing_subscriber::EnvFilter::try_new(&v) {
+            Ok(f) => (f, None),
+            Err(e) => ("info".into(), Some(format!("{v:?}: {e}"))),
+        },
+        Err(_) => ("info".into(), None),
+    };
+    // Colours only on a terminal: journald and log files would keep the escape codes.
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_writer(std::io::stderr)
         .init();
+    if let Some(why) = bad_filter {
+        tracing::warn!("RAMPART_LOG {why}; logging at info");
+    }
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

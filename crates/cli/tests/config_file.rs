@@ -110,3 +110,147 @@ fn ingest_uses_the_data_dir_and_allow_list_of_the_configuration() {
         "the allow-listed address glued two alerts"
     );
 }
+
+/// The commands run beside the server act on an existing store only: run from a directory
+/// without its `rampart.toml`, they stop and name the directory they looked in, and leave
+/// no new store behind. `user add` may create one (accounts can be made before the first
+/// start) and says so.
+#[test]
+fn tools_refuse_a_data_directory_without_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for args in [
+        &["user", "list"][..],
+        &["token", "list"],
+        &["correlate", "--since", "all"],
+    ] {
+        let out = rampart(d, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(
+            err.contains("no Rampart store in ./rampart-data") && err.contains("--data-dir"),
+            "{args:?}: {err}"
+        );
+        assert!(!d.join("rampart-data").exists(), "{args:?} made a store");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["user", "add", "ana", "--role", "Security reader"])
+        .current_dir(d)
+        .env_remove("RAMPART_DATA_DIR")
+        .env("RAMPART_USER_PASSWORD", "Ana-pass-000001")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("created a new, empty store"));
+    let out = rampart(d, &["user", "list"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ana"));
+}
+
+/// A relative `data_dir` in a configuration file is relative to the file, so `serve
+/// --config …` started anywhere and a tool run beside the file share one store.
+#[test]
+fn a_relative_data_dir_is_relative_to_its_configuration_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (etc, elsewhere) = (dir.path().join("etc"), dir.path().join("elsewhere"));
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(
+        etc.join("rampart.toml"),
+        "version = 1\ndata_dir = \"./data\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        elsewhere.join("alerts.ndjson"),
+        alert_line("da-rel-1", "ws-1"),
+    )
+    .unwrap();
+    // `ingest` reads ./rampart.toml: from `etc`, the file's own directory.
+    let out = rampart(&etc, &["ingest", "../elsewhere/alerts.ndjson"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(etc.join("data").join("rampart.db").exists());
+    // `serve --config` from elsewhere finds the same store (and says where it is); a port
+    // that is taken stops it before it opens the store or makes an administrator.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let config = etc.join("rampart.toml");
+    let out = rampart(
+        &elsewhere,
+        &[
+            "serve",
+            "--config",
+            &config.to_string_lossy(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("listening on"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("administrator"));
+    assert!(!elsewhere.join("data").exists() && !elsewhere.join("rampart-data").exists());
+    let out = rampart(&etc, &["user", "list"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).is_empty(),
+        "serve made an administrator before it could listen"
+    );
+    drop(taken);
+    // On a free port it serves the store beside its configuration.
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args([
+            "serve",
+            "--config",
+            &config.to_string_lossy(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .current_dir(&elsewhere)
+        .env_remove("RAMPART_DATA_DIR")
+        .env_remove("RAMPART_LISTEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut said = String::new();
+    {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(serve.stdout.take().unwrap()).lines();
+        for line in lines.by_ref().map_while(Result::ok) {
+            if line.starts_with("Rampart is running") {
+                said = line;
+                break;
+            }
+        }
+    }
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let data = etc.join("data");
+    assert!(
+        said.ends_with(&format!("(data: {})", data.display())),
+        "{said}"
+    );
+}
+
+/// An empty input is not a successful import.
+#[test]
+fn ingest_of_an_empty_file_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("none.ndjson"), "").unwrap();
+    let out = rampart(dir.path(), &["ingest", "none.ndjson"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("held no alerts"));
+}

@@ -327,6 +327,24 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 }
 
 /// [`open`] with correlation settings.
+/// [`open_with`] for a store that must exist already: the commands an operator runs beside
+/// the server (`user`, `token`, `correlate`) pointed at the wrong directory would otherwise
+/// create an empty store there and act on it, and report success.
+pub async fn open_existing(
+    url: &str,
+    correlation: rampart_domain::correlate::CorrelationConfig,
+) -> Result<Arc<dyn Store>, StoreError> {
+    let path = url.strip_prefix("sqlite://").unwrap_or(url);
+    let file = Path::new(path).join(sqlite::DB_FILE);
+    if !url.contains("://") && !file.is_file() {
+        return Err(StoreError::Config(format!(
+            "no Rampart store in {path} ({} does not exist)",
+            file.display()
+        )));
+    }
+    open_with(url, correlation).await
+}
+
 pub async fn open_with(
     url: &str,
     correlation: rampart_domain::correlate::CorrelationConfig,

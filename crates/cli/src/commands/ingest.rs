@@ -196,8 +196,12 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     }
     bar.finish_and_clear();
     println!("{accepted} accepted, {rejected} rejected ({line_no} lines)");
-    if rejected > 0 && accepted == 0 {
-        anyhow::bail!("no line was accepted");
+    if accepted == 0 {
+        anyhow::bail!(if rejected == 0 {
+            "no line was accepted: the input held no alerts"
+        } else {
+            "no line was accepted"
+        });
     }
     if let Some((b, since)) = backfill.as_ref().and_then(|b| Some((b, b.since()?))) {
         if a.correlate {

@@ -33,13 +33,14 @@ pub fn resolve(a: &Args) -> anyhow::Result<ServerConfig> {
     Ok(cfg)
 }
 
-/// Builds the application state for a configuration.
+/// Builds the application state for a configuration. The id prefixes are checked before
+/// the store is opened, so a bad `[prefixes]` entry leaves no new data directory behind.
 pub async fn state_for(cfg: &ServerConfig) -> anyhow::Result<AppState> {
+    let prefixes = crate::config::prefixes(cfg)?;
     let store = rampart_store::open_with(&cfg.data_dir.to_string_lossy(), cfg.correlation.clone())
         .await
         .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?;
     store.claim_writer().await?;
-    let prefixes = crate::config::prefixes(cfg)?;
     let mut state = AppState::new(store, Arc::new(SystemClock), prefixes);
     state.auth = Arc::new(AuthSettings {
         session_hours: cfg.session_hours,
@@ -48,12 +49,22 @@ pub async fn state_for(cfg: &ServerConfig) -> anyhow::Result<AppState> {
     Ok(state)
 }
 
-/// First run: creates the administrator when no user exists, with `RAMPART_ADMIN_PASSWORD`
-/// or a generated password printed once.
-async fn bootstrap(state: &AppState) -> anyhow::Result<()> {
+/// `RAMPART_ADMIN_PASSWORD`, checked against the password rules before anything is
+/// created.
+fn admin_password() -> anyhow::Result<Option<String>> {
     let pw = std::env::var("RAMPART_ADMIN_PASSWORD")
         .ok()
         .filter(|p| !p.is_empty());
+    if let Some(p) = &pw {
+        rampart_domain::user::check_password(p)
+            .map_err(|e| anyhow::anyhow!("RAMPART_ADMIN_PASSWORD: {e}"))?;
+    }
+    Ok(pw)
+}
+
+/// First run: creates the administrator when no user exists, with `RAMPART_ADMIN_PASSWORD`
+/// or a generated password printed once.
+async fn bootstrap(state: &AppState, pw: Option<String>) -> anyhow::Result<()> {
     let from_env = pw.is_some();
     let made = accounts::bootstrap_admin(&*state.store, pw, state.clock.now())
         .await
@@ -75,11 +86,15 @@ async fn bootstrap(state: &AppState) -> anyhow::Result<()> {
 
 pub async fn run(a: Args) -> anyhow::Result<()> {
     let cfg = resolve(&a)?;
-    let state = state_for(&cfg).await?;
-    bootstrap(&state).await?;
+    let pw = admin_password()?;
+    // Listen first: a port that is taken or not allowed fails before the store exists or
+    // the first administrator is made, whose one-time password would otherwise be printed
+    // once, beside an error, and never again.
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("listening on {}", cfg.listen))?;
+    let state = state_for(&cfg).await?;
+    bootstrap(&state, pw).await?;
     let addr = listener.local_addr()?;
     println!(
         "Rampart is running at http://{addr}/  (data: {})",

@@ -29,13 +29,39 @@ pub struct StoreArgs {
 impl StoreArgs {
     /// Opens the store with the correlation settings of `./rampart.toml`, or the defaults
     /// when the file does not parse and the data directory was given (these commands do
-    /// not correlate).
+    /// not correlate). The store must exist: a command run from the wrong directory stops
+    /// with the path it looked in, instead of acting on a new, empty store.
     pub async fn open(&self) -> anyhow::Result<std::sync::Arc<dyn Store>> {
-        match crate::config::load(None) {
-            Ok(cfg) => self.open_in(&cfg).await,
-            Err(e) if self.data_dir.is_none() => Err(e),
-            Err(_) => self.open_in(&rampart_server::ServerConfig::default()).await,
+        self.open_or_create(false).await
+    }
+
+    /// [`StoreArgs::open`], creating the store when `create` is set (and saying so, with
+    /// its path, on standard error).
+    pub async fn open_or_create(&self, create: bool) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+        let cfg = match crate::config::load(None) {
+            Ok(cfg) => cfg,
+            Err(e) if self.data_dir.is_none() => return Err(e),
+            Err(_) => rampart_server::ServerConfig::default(),
+        };
+        let dir = self.data_dir.as_ref().unwrap_or(&cfg.data_dir);
+        let url = dir.to_string_lossy();
+        if !create {
+            return rampart_store::open_existing(&url, cfg.correlation.clone())
+                .await
+                .with_context(|| {
+                    format!(
+                        "opening the store in {}: give the server's data directory with \
+                         --data-dir (or RAMPART_DATA_DIR), or run this where its rampart.toml is",
+                        dir.display()
+                    )
+                });
         }
+        let new = !dir.join(rampart_store::sqlite::DB_FILE).exists();
+        let store = self.open_in(&cfg).await?;
+        if new {
+            eprintln!("created a new, empty store in {}", dir.display());
+        }
+        Ok(store)
     }
 
     /// [`StoreArgs::open`], with the configuration it was opened with (`./rampart.toml`, as
@@ -157,7 +183,9 @@ pub async fn run(cmd: UserCmd) -> anyhow::Result<()> {
             password_stdin,
             store,
         } => {
-            let store = store.open().await?;
+            // Accounts may be made before the server first starts, so this one may create
+            // the store.
+            let store = store.open_or_create(true).await?;
             let (pw, generated) = if password_stdin {
                 (read_stdin_password()?, false)
             } else if let Ok(p) = std::env::var("RAMPART_USER_PASSWORD") {

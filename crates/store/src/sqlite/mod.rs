@@ -63,6 +63,9 @@ const MIGRATIONS: &[&str] = &[
 /// Reader connections: reads block on I/O, so a few more than cores.
 const READERS: usize = 4;
 
+/// The database file's name in a data directory.
+pub const DB_FILE: &str = "rampart.db";
+
 /// The SQLite store.
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -175,6 +178,40 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Refuses to open, as root, a database that belongs to another user. SQLite and the writer
+/// lock create the WAL, its index and `rampart.db-lock` with the opener's owner: after one
+/// `rampart correlate` or `user add` run as root, a service running as its own user could
+/// no longer open its store. Linux only (the effective uid is read from `/proc`).
+fn not_as_root_over(path: &Path) -> Result<(), StoreError> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(meta) = std::fs::metadata(path) else {
+            return Ok(());
+        };
+        let euid = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Uid:"))
+                    .and_then(|ids| ids.split_whitespace().nth(1)?.parse::<u32>().ok())
+            });
+        if euid == Some(0) && meta.uid() != 0 {
+            return Err(StoreError::Config(format!(
+                "{} belongs to uid {}, and this is root: files it would create (the WAL, \
+                 the lock) would lock that user out of its own store. Run rampart as the \
+                 store's owner, e.g. `sudo -u '#{}' rampart …`",
+                path.display(),
+                meta.uid(),
+                meta.uid()
+            )));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = path;
+    Ok(())
+}
+
 /// Changes whenever a connection other than `conn` commits to the database.
 fn data_version(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
@@ -216,7 +253,8 @@ impl SqliteStore {
         SqliteStore::open_dir_with(dir, CorrelationConfig::default())
     }
 
-    /// Opens (creating if needed) `dir/rampart.db` with these correlation settings.
+    /// Opens (creating if needed) `dir/rampart.db` ([`DB_FILE`]) with these correlation
+    /// settings.
     pub fn open_dir_with(
         dir: &Path,
         correlation: CorrelationConfig,
@@ -228,7 +266,7 @@ impl SqliteStore {
                 dir.display()
             ))
         })?;
-        SqliteStore::open_file(&dir.join("rampart.db"), correlation)
+        SqliteStore::open_file(&dir.join(DB_FILE), correlation)
     }
 
     /// Opens (creating if needed) the database file at `path`.
@@ -246,6 +284,7 @@ impl SqliteStore {
         correlation: CorrelationConfig,
         shift: u32,
     ) -> Result<SqliteStore, StoreError> {
+        not_as_root_over(path)?;
         let conn = Connection::open(path)
             .map_err(|e| StoreError::Config(format!("cannot open {}: {e}", path.display())))?;
         configure(&conn)?;
@@ -873,6 +912,33 @@ mod docs_tests;
 mod rebuild_tests;
 #[cfg(test)]
 mod recent_tests;
+
+#[cfg(all(test, target_os = "linux"))]
+mod owner_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// Root does not open a store that belongs to another user (the files it would create
+    /// would lock the owner out); once the store is root's, it does. Needs root to hand the
+    /// file to another user: elsewhere it says so and checks nothing.
+    #[test]
+    fn root_does_not_open_another_users_store() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteStore::open_dir(dir.path()).unwrap());
+        let db = dir.path().join(DB_FILE);
+        if std::os::unix::fs::chown(&db, Some(65534), None).is_err() {
+            eprintln!("not root: cannot give the database to another user, nothing checked");
+            return;
+        }
+        let err = SqliteStore::open_dir(dir.path()).err().unwrap();
+        assert!(
+            matches!(&err, StoreError::Config(m) if m.contains("uid 65534") && m.contains("sudo -u")),
+            "{err}"
+        );
+        std::os::unix::fs::chown(&db, Some(0), None).unwrap();
+        drop(SqliteStore::open_dir(dir.path()).unwrap());
+    }
+}
 
 #[cfg(test)]
 mod migration_tests {
