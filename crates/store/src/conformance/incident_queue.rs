@@ -7,6 +7,17 @@ use rampart_domain::condition;
 use rampart_domain::history::{Actor, TargetKind};
 use rampart_domain::incident::{IncidentChange, IncidentStatus};
 
+/// An incident-managing grant of a Security operator called `tester`.
+fn operator() -> rampart_domain::access::Grant {
+    let p = Principal::new(
+        PrincipalKind::User,
+        "u-1",
+        "tester",
+        vec![builtin("Security operator").unwrap()],
+    );
+    authorize(&p, Permission::IncidentsManage, None).unwrap()
+}
+
 /// The ids of the queue's pages of `size` for `q`, following each page's key to the next.
 async fn queue_ids(s: &dyn Store, q: &IncidentQuery, size: usize) -> Vec<String> {
     let mut q = IncidentQuery {
@@ -61,15 +72,7 @@ pub async fn incident_queue_by_last_update(s: &dyn Store) {
     assert_eq!(incident_of(s, "da-ou-a2").await, a);
     assert_eq!(queue_ids(s, &all, 50).await, [a, c, b]);
     // An analyst's change updates B.
-    let grant = {
-        let p = Principal::new(
-            PrincipalKind::User,
-            "u-1",
-            "tester",
-            vec![builtin("Security operator").unwrap()],
-        );
-        authorize(&p, Permission::IncidentsManage, None).unwrap()
-    };
+    let grant = operator();
     let version = s.get_incident(b).await.unwrap().unwrap().incident.version;
     let change = IncidentChange {
         status: Some(IncidentStatus::InProgress),
@@ -167,15 +170,7 @@ pub async fn incident_comments(s: &dyn Store) {
         incident_of(s, "da-cm-a").await,
         incident_of(s, "da-cm-b").await,
     );
-    let grant = {
-        let p = Principal::new(
-            PrincipalKind::User,
-            "u-1",
-            "tester",
-            vec![builtin("Security operator").unwrap()],
-        );
-        authorize(&p, Permission::IncidentsManage, None).unwrap()
-    };
+    let grant = operator();
     let comments = |id: String| async move {
         s.history(TargetKind::Incident, &id)
             .await

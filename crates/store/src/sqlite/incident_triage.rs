@@ -10,7 +10,7 @@ use crate::error::StoreError;
 use crate::incidents::CorrelateSummary;
 use rampart_domain::access::Grant;
 use rampart_domain::correlate::{AlertIn, CorrelationConfig, Openness};
-use rampart_domain::history::HistoryEvent;
+use rampart_domain::history::{HistoryEvent, TargetKind};
 use rampart_domain::incident::{IncidentChange, IncidentRecord, IncidentStatus};
 use rampart_domain::timestamp::Timestamp;
 use rampart_domain::triage::AlertChange;
@@ -169,12 +169,7 @@ pub(crate) fn comment(
         )));
     }
     not_redirected(&rec, "id")?;
-    let e = super::triage::comment_event(id, &grant.actor(), now, text);
-    incident_event(conn, &e)?;
-    Ok(HistoryEvent {
-        seq: conn.last_insert_rowid(),
-        ..e
-    })
+    super::triage::record_comment(conn, TargetKind::Incident, id, grant, text, now)
 }
 
 pub(crate) fn merge(

@@ -6,7 +6,7 @@ use crate::access::{BulkFailure, BulkSummary, BulkTarget, Updated, MAX_BULK};
 use crate::error::StoreError;
 use rampart_domain::access::Grant;
 use rampart_domain::alert::AlertRecord;
-use rampart_domain::history::{Actor, HistoryEvent};
+use rampart_domain::history::{Actor, HistoryEvent, TargetKind};
 use rampart_domain::timestamp::Timestamp;
 use rampart_domain::triage::{AlertChange, FieldChange};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -209,10 +209,25 @@ pub(crate) fn add_comment(
     if !grant.covers(&rec.service_source) {
         return Err(out_of_scope(&rec));
     }
+    record_comment(conn, TargetKind::Alert, id, grant, text, now)
+}
+
+/// Appends a comment by the grant's actor to the history of target `id` of `kind`, and
+/// returns it with its sequence number.
+pub(crate) fn record_comment(
+    conn: &Connection,
+    kind: TargetKind,
+    id: &str,
+    grant: &Grant,
+    text: &str,
+    now: Timestamp,
+) -> Result<HistoryEvent, StoreError> {
     let e = comment_event(id, &grant.actor(), now, text);
-    append_history(conn, &e)?;
-    let seq = conn.last_insert_rowid();
-    Ok(HistoryEvent { seq, ..e })
+    super::alerts::append_event(conn, kind, &e)?;
+    Ok(HistoryEvent {
+        seq: conn.last_insert_rowid(),
+        ..e
+    })
 }
 
 pub(crate) fn bulk_update(
