@@ -103,7 +103,8 @@ impl NodeVisitor {
     fn inner<E: de::Error>(&self) -> Result<NodeSeed, E> {
         if self.depth + 1 >= MAX_DEPTH {
             return Err(E::custom(format!(
-                "nesting deeper than {MAX_DEPTH} levels (recursion limit)"
+                "nesting deeper than {} levels (recursion limit)",
+                MAX_DEPTH - 1
             )));
         }
         Ok(NodeSeed {

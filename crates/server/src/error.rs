@@ -44,6 +44,9 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+/// The content type of every error body (RFC 9457).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
 /// The problem+json body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
@@ -153,12 +156,7 @@ impl IntoResponse for ApiError {
             field,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
-        let mut resp = (
-            status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            json,
-        )
-            .into_response();
+        let mut resp = (status, [(header::CONTENT_TYPE, PROBLEM_JSON)], json).into_response();
         let extra = match &self {
             ApiError::Unauthorized(_) => Some((header::WWW_AUTHENTICATE, "Bearer".to_string())),
             ApiError::TooManyRequests { retry_after, .. } => {

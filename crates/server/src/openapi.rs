@@ -41,7 +41,7 @@ use utoipa::OpenApi;
         crate::openapi::openapi_json,
     ),
     components(schemas(crate::error::Problem, crate::api::alerts::IngestResponse, crate::api::alerts::IngestItem)),
-    modifiers(&Security),
+    modifiers(&Security, &ProblemJson),
     security(("bearer" = []), ("session" = [])),
     tags((name = "alerts", description = "Ingest, queue, alert pages"),
          (name = "triage", description = "Manage alert: status, assignment, classification, tags, comments, bulk"),
@@ -71,6 +71,38 @@ impl utoipa::Modify for Security {
                 crate::auth::SESSION_COOKIE,
             ))),
         );
+    }
+}
+
+/// Declares error bodies (4xx and 5xx) as `application/problem+json`, the content type the
+/// server sends them with: the path annotations name the `Problem` schema, which utoipa
+/// files under `application/json`, and generated clients then did not match error bodies.
+struct ProblemJson;
+
+impl utoipa::Modify for ProblemJson {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        for item in doc.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+            ];
+            for op in ops.into_iter().flatten() {
+                for (status, response) in &mut op.responses.responses {
+                    let (RefOr::T(r), true) = (response, status.starts_with(['4', '5'])) else {
+                        continue;
+                    };
+                    if let Some(content) = r.content.shift_remove("application/json") {
+                        r.content
+                            .insert(crate::error::PROBLEM_JSON.to_string(), content);
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -25,7 +25,15 @@ pub struct Cursor {
     pub t: Option<String>,
     /// The last row's rid (tiebreak).
     pub r: i64,
+    /// `t` holds only the first [`TEXT_KEY_PREFIX`] bytes of a longer key: the store takes
+    /// the rest from row `r`. A title may be 64 KiB, and its whole text made a cursor
+    /// longer than [`MAX_CURSOR_LEN`], which the next request then refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub p: bool,
 }
+
+/// The most bytes of a text key a cursor carries.
+pub const TEXT_KEY_PREFIX: usize = 256;
 
 impl Cursor {
     /// Encodes the cursor for a response.

@@ -43,7 +43,7 @@ fn depth_is_bounded() {
     for n in [MAX_DEPTH, 300, 100_000] {
         let e = Node::parse(nested(n, "[", "]").as_bytes()).unwrap_err();
         assert!(
-            e.contains("nesting deeper than 128") && e.contains("recursion limit"),
+            e.contains("nesting deeper than 127") && e.contains("recursion limit"),
             "{e}"
         );
         assert!(Node::parse(nested(n, r#"{"a":["#, "]}").as_bytes()).is_err());

@@ -255,7 +255,8 @@ pub struct ListParams {
     /// Graph values or aliases (`endpoint`, `identity`, `email`, `cloudapps`).
     pub service_source: Option<String>,
     pub detection_source: Option<String>,
-    /// Impacted asset as `kind:value`, e.g. `device:ws-17`, `user:alice`, `ip:10.0.0.5`.
+    /// An evidence entity as `kind:value`, e.g. `device:ws-17`, `user:alice`,
+    /// `ip:10.0.0.5`; several, comma-separated, match any of them.
     pub entity: Option<String>,
     pub investigation_state: Option<String>,
     pub tag: Option<String>,
@@ -272,6 +273,7 @@ pub struct ListParams {
     /// desc (default) or asc.
     pub order: Option<String>,
     /// 1–500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub page_size: Option<usize>,
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,

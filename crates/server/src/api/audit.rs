@@ -12,9 +12,11 @@ pub const MAX_AUDIT: usize = 1000;
 
 /// Filters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuditParams {
-    /// One target: an alert id, a user or token id, `auth` for failed sign-ins.
+    /// One target: a user, token or role id, or `auth` for failed sign-ins (alert and
+    /// incident events are in their own histories).
     pub target: Option<String>,
     /// 1–1000, default 100.
     pub limit: Option<usize>,

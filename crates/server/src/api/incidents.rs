@@ -37,6 +37,7 @@ pub struct IncidentParams {
     /// RFC 3339: last activity before.
     pub until: Option<String>,
     /// 1–500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub page_size: Option<usize>,
     pub cursor: Option<String>,
     /// Only incidents holding an alert that matches this condition (the alerts queue's
@@ -166,6 +167,7 @@ pub fn next_cursor(next: Option<(i64, i64)>) -> Option<String> {
             k: Some(k),
             t: None,
             r,
+            p: false,
         }
         .encode()
     })

@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rampart_domain::access::Permission;
-use rampart_domain::condition;
 use rampart_domain::triage::{check_comment, check_tag, AlertChange};
 use rampart_domain::vocab::{AlertStatus, Classification, Determination};
 use rampart_store::{BulkTarget, MAX_BULK};
@@ -208,7 +207,8 @@ pub async fn bulk_update_alerts(
             BulkTarget::Ids(ids)
         }
         (None, Some(q)) => {
-            let cond = condition::parse(&q)?;
+            // As the queue reads it: the same length limit and `q: ` errors.
+            let cond = crate::api::alerts::parse_q(Some(&q))?;
             let mut query = scoped_query(&grant, cond, now);
             query.page_size = MAX_BULK;
             BulkTarget::Query(Box::new(query))

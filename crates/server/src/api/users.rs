@@ -144,9 +144,17 @@ pub async fn update_user(
             })
             .count();
         if others == 0 {
+            // Named after what the request asked for: disabling, demoting or limiting.
+            let field = if req.disabled == Some(true) {
+                "disabled"
+            } else if demotes {
+                "role"
+            } else {
+                "sources"
+            };
             return Err(ApiError::bad(
-                "role",
-                "role: this is the last enabled Global administrator; make someone else one first",
+                field,
+                format!("{field}: this is the last enabled Global administrator; make someone else one first"),
             ));
         }
     }

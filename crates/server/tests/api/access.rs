@@ -586,3 +586,46 @@ async fn the_last_global_administrator_stays() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+/// The last enabled Global administrator cannot be disabled, demoted or limited to some
+/// sources; the refusal names the field the request set, and nothing changes.
+#[tokio::test]
+async fn the_last_global_administrator_stays_and_the_refusal_names_the_field() {
+    let app = TestApp::new().await;
+    let solo = app.user("solo", "Global administrator", None).await;
+    let path = format!("/api/v1/users/{}", solo["id"].as_str().unwrap());
+    for (body, field) in [
+        (json!({"disabled": true}), "disabled"),
+        (json!({"role": "Security reader"}), "role"),
+        (json!({"sources": ["endpoint"]}), "sources"),
+    ] {
+        let r = app
+            .send(Method::PATCH, &path, &app.admin, Some(body.clone()))
+            .await;
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert_eq!(r.body["field"], field, "{body}: {}", r.body);
+    }
+    let (_, users) = app.get("/api/v1/users").await;
+    let me = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "solo")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (me["role"].as_str(), me["disabled"].as_bool()),
+        (Some("Global administrator"), Some(false))
+    );
+    // With a second one, the first may step down.
+    app.user("second", "Global administrator", None).await;
+    let r = app
+        .send(
+            Method::PATCH,
+            &path,
+            &app.admin,
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}

@@ -247,6 +247,28 @@ async fn resolving_an_incident_resolves_its_alerts_and_closes_it_to_new_ones() {
     // A new alert on the same host starts a new incident: a closed case stays closed.
     let c = app.seed_alert(&on("r3", "ws-1", None, vec![])).await;
     assert_ne!(incident_of(&app, &c).await, inc);
+    // A verdict that fits the incident but not one of its alerts names that alert, and
+    // changes nothing.
+    let v = app.seed_alert(&on("r9", "ws-v", None, vec![])).await;
+    let inc3 = incident_of(&app, &v).await;
+    let patch = |body: Value| {
+        let path = format!("/api/v1/incidents/{inc3}");
+        let app = &app;
+        async move { app.send(Method::PATCH, &path, &app.admin, Some(body)).await }
+    };
+    let r =
+        patch(json!({"classification": "truePositive", "determination": "malware", "version": 1}))
+            .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = patch(json!({"status": "resolved", "determination": "malware", "version": 2})).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.body["field"], "determination");
+    assert!(
+        r.body["detail"].as_str().unwrap().contains(&v),
+        "{}",
+        r.body
+    );
+    assert_eq!(incident(&app, &inc3).await["status"], "active");
     // Bad changes.
     for (body, field) in [
         (json!({"status": "redirected", "version": 1}), "status"),
@@ -394,7 +416,18 @@ async fn manual_merge_link_and_unlink() {
         .unwrap()
         .iter()
         .any(|r| r["alertId"] == c.as_str() && r["rule"] == "manual"));
-    // A new alert on C's host does not pull C back out, and C's old incident is empty.
+    // C's old incident is empty: no alerts, so no sources or categories either.
+    let emptied = incident(&app, &ic).await;
+    assert_eq!(
+        (
+            emptied["alertCount"].as_i64(),
+            emptied["serviceSources"].as_array().map(Vec::len),
+            emptied["categories"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0), Some(0)),
+        "{emptied}"
+    );
+    // A new alert on C's host does not pull C back out.
     let d = app.seed_alert(&on("m4", "ws-c", None, vec![])).await;
     assert_eq!(incident_of(&app, &c).await, ia);
     assert_eq!(

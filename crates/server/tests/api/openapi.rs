@@ -34,3 +34,39 @@ async fn every_route_is_documented() {
         );
     }
 }
+
+/// Error bodies are declared with the content type they are sent with, and query
+/// parameters are declared in the query.
+#[tokio::test]
+async fn errors_are_problem_json_and_parameters_sit_where_they_are_sent() {
+    let app = TestApp::new().await;
+    let (_, doc) = app.get("/api/v1/openapi.json").await;
+    let mut errors = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (status, r) in op["responses"].as_object().into_iter().flatten() {
+                let Some(content) = r["content"].as_object() else {
+                    continue;
+                };
+                if status.starts_with('4') || status.starts_with('5') {
+                    errors += 1;
+                    assert!(
+                        content.contains_key("application/problem+json")
+                            && !content.contains_key("application/json"),
+                        "{method} {path} {status}: {content:?}"
+                    );
+                }
+            }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["in"] == "path" {
+                    let name = p["name"].as_str().unwrap();
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path}: {p}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(errors > 20, "{errors} error responses with a body");
+}

@@ -5,7 +5,7 @@ use super::known::KnownNames;
 use super::names::{self, Name};
 use super::recent::RecentIndex;
 use super::writer::Failure;
-use crate::cursor::Cursor;
+use crate::cursor::{Cursor, TEXT_KEY_PREFIX};
 use crate::entity_index::{value_hash, ALERT_ID, PROVIDER_KEY};
 use crate::error::StoreError;
 use crate::filter::{compile, Placeholder, SqlParam};
@@ -881,9 +881,21 @@ pub(crate) fn list(
     let mut page_params = params.clone();
     if let Some(c) = &q.cursor {
         page_sql.push_str(&format!(" AND ({col}, rid) {cmp} (?, ?)"));
-        page_params.push(arg(match (&c.k, &c.t) {
-            (_, Some(t)) => SqlValue::Text(t.clone()),
-            (Some(k), None) => SqlValue::Integer(*k),
+        let text = match (&c.t, c.p) {
+            // A cut key: the row's whole key, unless the row no longer starts with it (a
+            // re-send changed its title), when the page starts from the prefix.
+            (Some(t), true) => Some(
+                conn.prepare_cached(&format!("SELECT {col} FROM alerts WHERE rid = ?1"))?
+                    .query_row([c.r], |r| r.get::<_, String>(0))
+                    .optional()?
+                    .filter(|whole| whole.starts_with(t.as_str()))
+                    .unwrap_or_else(|| t.clone()),
+            ),
+            (t, _) => t.clone(),
+        };
+        page_params.push(arg(match (c.k, text) {
+            (_, Some(t)) => SqlValue::Text(t),
+            (Some(k), None) => SqlValue::Integer(k),
             (None, None) => SqlValue::Integer(0),
         }));
         page_params.push(arg(c.r));
@@ -911,10 +923,13 @@ pub(crate) fn list(
     }
     let next_cursor = match (more, last_key) {
         (true, Some((rid, key))) => {
-            let (k, t) = match key {
-                SqlValue::Integer(i) => (Some(i), None),
-                SqlValue::Text(s) => (None, Some(s)),
-                _ => (Some(0), None),
+            let (k, t, p) = match key {
+                SqlValue::Integer(i) => (Some(i), None, false),
+                SqlValue::Text(mut s) => {
+                    let cut = rampart_domain::text::cut_to(&mut s, TEXT_KEY_PREFIX);
+                    (None, Some(s), cut)
+                }
+                _ => (Some(0), None, false),
             };
             Some(
                 Cursor {
@@ -923,6 +938,7 @@ pub(crate) fn list(
                     k,
                     t,
                     r: rid,
+                    p,
                 }
                 .encode(),
             )

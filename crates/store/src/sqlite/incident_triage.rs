@@ -15,6 +15,7 @@ use rampart_domain::incident::{IncidentChange, IncidentRecord, IncidentStatus};
 use rampart_domain::timestamp::Timestamp;
 use rampart_domain::triage::AlertChange;
 use rampart_domain::vocab::AlertStatus;
+use rampart_domain::DomainError;
 use rusqlite::{params, Connection, OptionalExtension};
 
 fn changed(
@@ -137,7 +138,19 @@ pub(crate) fn update(
         let mut stale = super::triage::Stale::new();
         for a in ids {
             let expected = record_by_id(conn, &a)?.ok_or(StoreError::NotFound)?.version;
-            super::triage::change_alert(conn, grant, &a, &alert_change, expected, now, &mut stale)?;
+            super::triage::change_alert(conn, grant, &a, &alert_change, expected, now, &mut stale)
+                .map_err(|e| match e {
+                    // Say which alert the incident's verdict does not fit.
+                    StoreError::Domain(d) => StoreError::Domain(DomainError::invalid(
+                        match &d {
+                            DomainError::Invalid { field, .. } => field.clone(),
+                            DomainError::Query { .. } => "q".into(),
+                            DomainError::Pairing { .. } => "determination".into(),
+                        },
+                        format!("alert {a} of this incident: {d}"),
+                    )),
+                    other => other,
+                })?;
         }
         rollup(conn, id, now)?;
     }

@@ -479,8 +479,12 @@ impl Tally {
     fn write(self, conn: &Connection, id: &str, now: Timestamp) -> Result<(), StoreError> {
         if self.count == 0 {
             // Cached: a rebuild empties hundreds of thousands of incidents this way.
+            // Sources and categories describe the alerts it holds: none now. (They also
+            // decide who may see it.) Its name and severity stay, for whoever follows a
+            // link to it.
             conn.prepare_cached(
-                "UPDATE incidents SET alert_count = 0, last_update = ?2 WHERE id = ?1",
+                "UPDATE incidents SET alert_count = 0, sources = '[]', categories = '[]',
+                    last_update = ?2 WHERE id = ?1",
             )?
             .execute(params![id, now.micros()])?;
             return Ok(());
