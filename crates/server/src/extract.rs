@@ -97,6 +97,23 @@ impl<S: Send + Sync, const LIMIT: usize> FromRequest<S> for LimitedBody<LIMIT> {
     }
 }
 
+/// For routes that take no body: one that is not empty (or only whitespace) is a 400, as
+/// unknown fields are elsewhere, since a caller sending one expects it to mean something.
+#[derive(Debug)]
+pub struct NoBody;
+
+impl<S: Send + Sync> FromRequest<S> for NoBody {
+    type Rejection = ApiError;
+    async fn from_request(req: Request<Body>, state: &S) -> Result<Self, ApiError> {
+        let LimitedBody(bytes) = LimitedBody::<1024>::from_request(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            Ok(NoBody)
+        } else {
+            Err(ApiError::bad("body", "this route takes no body"))
+        }
+    }
+}
+
 /// Parses a JSON object body, naming the field at fault (`ids[3]`, `status`) in the error,
 /// or `body` when the fault is the body as a whole.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

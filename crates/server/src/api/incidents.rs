@@ -456,6 +456,7 @@ pub async fn unlink_alert(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
+    _: crate::extract::NoBody,
 ) -> ApiResult<impl IntoResponse> {
     let (_, grant) = alert_with_grant(&state, &caller, &id, Permission::IncidentsManage).await?;
     let rec = state

@@ -207,7 +207,11 @@ pub async fn get_session(caller: Caller) -> ApiResult<impl IntoResponse> {
 /// Signs out: ends the session and clears the cookie. Tokens are revoked, not signed out.
 #[utoipa::path(delete, path = "/api/v1/session", tag = "access",
     responses((status = 204, description = "Signed out"), (status = 400, description = "Called with a token", body = crate::error::Problem)))]
-pub async fn delete_session(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+pub async fn delete_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: crate::extract::NoBody,
+) -> ApiResult<Response> {
     let Some(s) = caller.session else {
         return Err(ApiError::bad(
             "Authorization",

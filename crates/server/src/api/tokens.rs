@@ -82,6 +82,7 @@ pub async fn revoke_token(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
+    _: crate::extract::NoBody,
 ) -> ApiResult<impl IntoResponse> {
     let grant = caller.grant(Permission::TokensManage, None)?;
     state

@@ -669,6 +669,13 @@ async fn malformed_bodies_name_the_body_or_the_field_and_change_nothing() {
             format!("{{\"into\": {huge}}}").into_bytes(),
             "into",
         ),
+        // A route that takes no body refuses one instead of ignoring it.
+        (
+            Method::POST,
+            format!("/api/v1/alerts/{a}/unlink"),
+            b"{\"x\": 1}".to_vec(),
+            "body",
+        ),
     ];
     for (method, path, body, field) in cases {
         let r = app
