@@ -200,7 +200,28 @@ impl RoleDef {
             }),
         };
         role.validate()?;
+        role.refuse_email_without_email_read()?;
         Ok(role)
+    }
+
+    /// A new role limited to e-mail alone whose every permission needs `email.read` there
+    /// and which lacks it grants nothing at all; it was accepted, and its users and tokens
+    /// met 403s naming the very permission the role lists. (Roles already stored still
+    /// read back: this is checked when one is made.)
+    fn refuse_email_without_email_read(&self) -> Result<(), DomainError> {
+        let Some(sources) = &self.sources else {
+            return Ok(());
+        };
+        let email_only = sources.iter().all(|s| super::is_email_source(s));
+        let all_gated = self.permissions.iter().all(|p| p.gated_by_email_read());
+        if email_only && all_gated && !self.permissions.contains(&Permission::EmailRead) {
+            return Err(DomainError::invalid(
+                "permissions",
+                "a role limited to e-mail alerts needs email.read to act on them; add it, \
+                 or the role grants nothing",
+            ));
+        }
+        Ok(())
     }
 
     /// Checks a role read back from storage or built by hand. A built-in must match the

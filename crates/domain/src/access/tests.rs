@@ -362,12 +362,28 @@ fn email_alerts_need_email_read() {
     ]);
     assert!(authorize(&misplaced, P::AlertsRead, Some(EMAIL_SOURCE)).is_err());
 
-    // A role limited to e-mail alone, without email.read, sees nothing at all.
-    let only_mail = user(vec![custom(
-        "Mail triage",
-        &[P::AlertsRead],
-        Some(&["email"]),
-    )]);
+    // A role limited to e-mail alone, without email.read, would see nothing at all: it is
+    // refused when made, and one stored before still grants nothing.
+    let refused = RoleDef::custom("Mail triage", [P::AlertsRead], Some(vec!["email".into()]));
+    assert!(
+        matches!(&refused, Err(crate::DomainError::Invalid { field, .. }) if field == "permissions"),
+        "{refused:?}"
+    );
+    let stored = RoleDef {
+        name: "Mail triage".into(),
+        builtin: false,
+        permissions: [P::AlertsRead].into_iter().collect(),
+        sources: Some([EMAIL_SOURCE.to_string()].into_iter().collect()),
+    };
+    assert!(stored.validate().is_ok(), "a stored one still reads back");
+    // Delivering e-mail alerts needs no email.read.
+    assert!(RoleDef::custom(
+        "Mail gateway",
+        [P::AlertsIngest],
+        Some(vec!["email".into()])
+    )
+    .is_ok());
+    let only_mail = user(vec![stored]);
     assert_eq!(
         authorize(&only_mail, P::AlertsRead, None),
         Err(Denied {
