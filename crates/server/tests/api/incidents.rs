@@ -893,3 +893,32 @@ async fn incident_comments_go_to_its_history_and_bad_ones_change_nothing() {
         .collect();
     assert_eq!(texts, ["<b>Checked</b> the host"]);
 }
+
+/// A link into an incident that holds alerts the caller's role does not reach is a 403
+/// naming the permission and the source, as the other 403s do, and changes nothing.
+#[tokio::test]
+async fn a_link_beyond_the_callers_sources_names_permission_and_source() {
+    let app = TestApp::new().await;
+    let a = app.seed_alert(&on("sc1", "ws-sc1", None, vec![])).await;
+    let mut other = on("sc2", "ws-sc2", None, vec![]);
+    other["serviceSource"] = json!("microsoftDefenderForIdentity");
+    let b = app.seed_alert(&other).await;
+    let (ia, ib) = (incident_of(&app, &a).await, incident_of(&app, &b).await);
+    let endpoint_only = app.token("Security operator", Some(&["endpoint"])).await;
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/alerts/{a}/link"),
+            &endpoint_only,
+            Some(json!({"incidentId": ib})),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let detail = r.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("permission incidents.manage required for service source microsoftDefenderForIdentity")
+            && detail.contains(&ib),
+        "{detail}"
+    );
+    assert_eq!(incident_of(&app, &a).await, ia);
+}

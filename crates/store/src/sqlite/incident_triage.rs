@@ -5,7 +5,7 @@ use super::correlation::{self, Engine, Reuse};
 use super::incidents::incident_event;
 use super::incidents::{self, rollup};
 use super::keys::StoredKeys;
-use super::triage::{by_id, record_by_id};
+use super::triage::{beyond, by_id, record_by_id};
 use crate::error::StoreError;
 use crate::incidents::CorrelateSummary;
 use rampart_domain::access::Grant;
@@ -52,9 +52,7 @@ fn reachable(
         msg: format!("no incident {id:?}"),
     })?;
     if let Some(s) = rec.service_sources.iter().find(|s| !grant.covers(s)) {
-        return Err(StoreError::Forbidden(format!(
-            "incident {id} holds alerts from {s}, which your role does not reach"
-        )));
+        return Err(beyond(grant, &format!("incident {id} holds alerts from it"), s));
     }
     Ok(rec)
 }
@@ -86,9 +84,7 @@ pub(crate) fn update(
 ) -> Result<IncidentRecord, StoreError> {
     let mut rec = incidents::record(conn, id)?.ok_or(StoreError::NotFound)?;
     if let Some(s) = rec.service_sources.iter().find(|s| !grant.covers(s)) {
-        return Err(StoreError::Forbidden(format!(
-            "incident {id} holds alerts from {s}, which your role does not reach"
-        )));
+        return Err(beyond(grant, &format!("incident {id} holds alerts from it"), s));
     }
     if rec.version != expected {
         return Err(StoreError::Stale {
@@ -177,9 +173,7 @@ pub(crate) fn comment(
 ) -> Result<HistoryEvent, StoreError> {
     let rec = incidents::record(conn, id)?.ok_or(StoreError::NotFound)?;
     if let Some(s) = rec.service_sources.iter().find(|s| !grant.covers(s)) {
-        return Err(StoreError::Forbidden(format!(
-            "incident {id} holds alerts from {s}, which your role does not reach"
-        )));
+        return Err(beyond(grant, &format!("incident {id} holds alerts from it"), s));
     }
     not_redirected(&rec, "id")?;
     super::triage::record_comment(conn, TargetKind::Incident, id, grant, text, now)
@@ -202,9 +196,7 @@ pub(crate) fn merge(
     let f = incidents::record(conn, from)?.ok_or(StoreError::NotFound)?;
     not_redirected(&f, "id")?;
     if let Some(s) = f.service_sources.iter().find(|s| !grant.covers(s)) {
-        return Err(StoreError::Forbidden(format!(
-            "incident {from} holds alerts from {s}, which your role does not reach"
-        )));
+        return Err(beyond(grant, &format!("incident {from} holds alerts from it"), s));
     }
     let t = reachable(conn, grant, into, "into")?;
     not_redirected(&t, "into")?;
@@ -254,10 +246,11 @@ fn move_alert(
 ) -> Result<(), StoreError> {
     let (rid, rec) = by_id(conn, alert)?.ok_or(StoreError::NotFound)?;
     if !grant.covers(&rec.service_source) {
-        return Err(StoreError::Forbidden(format!(
-            "alert {alert} is from {}, which your role does not reach",
-            rec.service_source
-        )));
+        return Err(beyond(
+            grant,
+            &format!("alert {alert} is from it"),
+            &rec.service_source,
+        ));
     }
     conn.execute(
         "UPDATE alerts SET incident_id = ?2, link_manual = 1, link_reasons = NULL, version = version + 1, last_update = ?3 WHERE rid = ?1",

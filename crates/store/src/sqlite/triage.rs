@@ -142,10 +142,16 @@ fn persist(
     Ok(())
 }
 
-fn out_of_scope(rec: &AlertRecord) -> StoreError {
+fn out_of_scope(grant: &Grant, rec: &AlertRecord) -> StoreError {
+    beyond(grant, &format!("alert {} is from it", rec.id), &rec.service_source)
+}
+
+/// The 403 for a write whose grant does not reach `source`, naming the permission and the
+/// source as the HTTP edge's 403s do; `what` says what ties the request to that source.
+pub(crate) fn beyond(grant: &Grant, what: &str, source: &str) -> StoreError {
     StoreError::Forbidden(format!(
-        "alert {} is from service source {}, which your role does not reach",
-        rec.id, rec.service_source
+        "permission {} required for service source {source}: {what}",
+        grant.permission().as_str()
     ))
 }
 
@@ -175,7 +181,7 @@ pub(crate) fn change_alert(
 ) -> Result<Updated, StoreError> {
     let (rid, mut rec) = by_id(conn, id)?.ok_or(StoreError::NotFound)?;
     if !grant.covers(&rec.service_source) {
-        return Err(out_of_scope(&rec));
+        return Err(out_of_scope(grant, &rec));
     }
     if rec.version != expected {
         return Err(StoreError::Stale {
@@ -207,7 +213,7 @@ pub(crate) fn add_comment(
 ) -> Result<HistoryEvent, StoreError> {
     let (_, rec) = by_id(conn, id)?.ok_or(StoreError::NotFound)?;
     if !grant.covers(&rec.service_source) {
-        return Err(out_of_scope(&rec));
+        return Err(out_of_scope(grant, &rec));
     }
     record_comment(conn, TargetKind::Alert, id, grant, text, now)
 }
@@ -321,7 +327,7 @@ pub(crate) fn rename_tag(
         .query_map([from], row_record)?
         .collect::<Result<Vec<_>, _>>()?;
     if let Some((_, rec)) = rows.iter().find(|(_, r)| !grant.covers(&r.service_source)) {
-        return Err(out_of_scope(rec));
+        return Err(out_of_scope(grant, rec));
     }
     let actor = grant.actor();
     let mut stale = Stale::new();
