@@ -113,6 +113,39 @@ pub const STRONG_KINDS: &[EntityKind] = &[
     EntityKind::MailMessage,
 ];
 
+/// Values that name no one in particular, so they never link alerts and are not counted as
+/// a host's accounts: the built-in service accounts every Windows machine runs as
+/// (`NT AUTHORITY\SYSTEM` and its SID, LOCAL and NETWORK SERVICE, anonymous), and addresses
+/// every host has (loopback, unspecified, link-local). Until five hosts had been seen with
+/// one of them, it glued unrelated machines together. `value` is normalised
+/// ([`crate::entity::normalise`]).
+pub fn is_generic(kind: EntityKind, value: &str) -> bool {
+    match kind {
+        EntityKind::User => matches!(
+            value,
+            "system"
+                | "localsystem"
+                | "local system"
+                | "local service"
+                | "localservice"
+                | "network service"
+                | "networkservice"
+                | "anonymous logon"
+                | "s-1-5-18"
+                | "s-1-5-19"
+                | "s-1-5-20"
+                | "s-1-5-7"
+        ),
+        EntityKind::Ip => value.parse::<std::net::IpAddr>().is_ok_and(|ip| match ip {
+            std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified() || v4.is_link_local(),
+            std::net::IpAddr::V6(v6) => {
+                v6.is_loopback() || v6.is_unspecified() || v6.is_unicast_link_local()
+            }
+        }),
+        _ => false,
+    }
+}
+
 /// The rule that made a link, as shown on the incident page.
 pub const RULE_SHARED_ENTITY: &str = "sharedEntity";
 
@@ -341,11 +374,19 @@ struct Counterparts {
 
 impl Counterparts {
     fn of(keys: &[EntityKey], digests: &[i64]) -> Self {
+        // One account is one counterpart: an alert that names it by name and by SID brings
+        // two keys, so its SIDs count only when it names no account by name. Built-in
+        // accounts count not at all ([`is_generic`]). Counting every spelling made a host
+        // seen with one real user and SYSTEM common after a few alerts.
+        let named = keys.iter().any(|e| {
+            e.kind == EntityKind::User && !e.value.starts_with("s-1-") && !is_generic(e.kind, &e.value)
+        });
         #[allow(clippy::cast_sign_loss)]
         let pick = |k: EntityKind| -> SmallVec<[u64; 2]> {
             keys.iter()
                 .zip(digests)
-                .filter(|(e, _)| e.kind == k)
+                .filter(|(e, _)| e.kind == k && !is_generic(e.kind, &e.value))
+                .filter(|(e, _)| !(named && e.kind == EntityKind::User && e.value.starts_with("s-1-")))
                 .map(|(_, d)| *d as u64)
                 .collect()
         };
@@ -672,7 +713,10 @@ impl Correlator {
             common: 0,
         };
         for (i, (k, &digest)) in keys.iter().zip(digests).enumerate() {
-            if !STRONG_KINDS.contains(&k.kind) || self.allow.contains(k) {
+            if !STRONG_KINDS.contains(&k.kind)
+                || self.allow.contains(k)
+                || is_generic(k.kind, &k.value)
+            {
                 continue;
             }
             // Digests are the caller's to get right (they are not checked in release

@@ -658,3 +658,70 @@ fn a_wrong_digest_is_caught_in_debug_builds() {
         &mut mint,
     );
 }
+
+#[test]
+fn built_in_accounts_and_host_local_addresses_glue_nothing() {
+    let mut w = World::new(CorrelationConfig::default());
+    let generic = |host: &str| {
+        vec![
+            key(EntityKind::Device, host),
+            key(EntityKind::User, "NT AUTHORITY\\SYSTEM"),
+            key(EntityKind::User, "S-1-5-18"),
+            key(EntityKind::User, "NT AUTHORITY\\NETWORK SERVICE"),
+            key(EntityKind::Ip, "127.0.0.1"),
+            key(EntityKind::Ip, "fe80::1"),
+            key(EntityKind::Ip, "169.254.10.20"),
+        ]
+    };
+    let a = w.add("g1", h(0), &generic("hr-laptop"));
+    let b = w.add("g2", h(1), &generic("build-srv"));
+    assert_ne!(a, b, "only built-in accounts and host-local addresses in common");
+    // A routable address still links.
+    let c = w.add("g3", h(2), &[key(EntityKind::Device, "kiosk-1"), key(EntityKind::Ip, "10.1.2.3")]);
+    let d = w.add("g4", h(3), &[key(EntityKind::Device, "kiosk-2"), key(EntityKind::Ip, "10.1.2.3")]);
+    assert_eq!(c, d);
+    for (kind, v) in [
+        (EntityKind::User, "system"),
+        (EntityKind::User, "s-1-5-20"),
+        (EntityKind::Ip, "::1"),
+        (EntityKind::Ip, "0.0.0.0"),
+    ] {
+        assert!(is_generic(kind, v), "{v}");
+    }
+    for (kind, v) in [
+        (EntityKind::User, "alice"),
+        (EntityKind::User, "s-1-5-21-1-2-3-1001"),
+        (EntityKind::Ip, "10.0.0.53"),
+        (EntityKind::Device, "system"),
+    ] {
+        assert!(!is_generic(kind, v), "{v}");
+    }
+}
+
+#[test]
+fn one_account_named_two_ways_counts_once_towards_its_host() {
+    // The default threshold is five accounts. One user by name, UPN and SID, with SYSTEM
+    // and NETWORK SERVICE and their SIDs, on one host over many alerts is one account,
+    // not six, and must not make the host common.
+    let mut w = World::new(CorrelationConfig::default());
+    let mut placed = Vec::new();
+    for i in 0..8 {
+        placed.push(w.add(
+            &format!("o{i}"),
+            h(i),
+            &[
+                key(EntityKind::Device, "ws-9"),
+                key(EntityKind::User, "CORP\\dana"),
+                key(EntityKind::User, "dana@corp.example"),
+                key(EntityKind::User, "S-1-5-21-1004336348-1177238915-682003330-1510"),
+                key(EntityKind::User, "NT AUTHORITY\\SYSTEM"),
+                key(EntityKind::User, "S-1-5-18"),
+                key(EntityKind::User, "NT AUTHORITY\\NETWORK SERVICE"),
+                key(EntityKind::User, "S-1-5-20"),
+            ],
+        ));
+    }
+    assert!(placed.iter().all(|p| *p == placed[0]), "{placed:?}");
+    // The host still links on its own.
+    assert_eq!(w.add("o-host", h(9), &[key(EntityKind::Device, "ws-9")]), placed[0]);
+}
