@@ -137,7 +137,9 @@ pub fn is_generic(kind: EntityKind, value: &str) -> bool {
                 | "s-1-5-7"
         ),
         EntityKind::Ip => value.parse::<std::net::IpAddr>().is_ok_and(|ip| match ip {
-            std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified() || v4.is_link_local(),
+            std::net::IpAddr::V4(v4) => {
+                v4.is_loopback() || v4.is_unspecified() || v4.is_link_local()
+            }
             std::net::IpAddr::V6(v6) => {
                 v6.is_loopback() || v6.is_unspecified() || v6.is_unicast_link_local()
             }
@@ -379,14 +381,18 @@ impl Counterparts {
         // accounts count not at all ([`is_generic`]). Counting every spelling made a host
         // seen with one real user and SYSTEM common after a few alerts.
         let named = keys.iter().any(|e| {
-            e.kind == EntityKind::User && !e.value.starts_with("s-1-") && !is_generic(e.kind, &e.value)
+            e.kind == EntityKind::User
+                && !e.value.starts_with("s-1-")
+                && !is_generic(e.kind, &e.value)
         });
         #[allow(clippy::cast_sign_loss)]
         let pick = |k: EntityKind| -> SmallVec<[u64; 2]> {
             keys.iter()
                 .zip(digests)
                 .filter(|(e, _)| e.kind == k && !is_generic(e.kind, &e.value))
-                .filter(|(e, _)| !(named && e.kind == EntityKind::User && e.value.starts_with("s-1-")))
+                .filter(|(e, _)| {
+                    !(named && e.kind == EntityKind::User && e.value.starts_with("s-1-"))
+                })
                 .map(|(_, d)| *d as u64)
                 .collect()
         };
@@ -1132,6 +1138,13 @@ impl Correlator {
         let incident = *targets.first()?;
         let incident_id = self.incident_id(incident);
         for &other in targets.iter().skip(1) {
+            // An incident holding alerts an analyst placed by hand is merged only by hand:
+            // absorbing it would move those alerts, which correlation never does. (An
+            // alert unlinked into an incident of its own went straight back with the next
+            // alert that reached both.)
+            if self.holds_manual(other) {
+                continue;
+            }
             // An incident the alert did not reach (its own, on a re-send) shares with the
             // survivor the key through which the alert reached the survivor.
             let via = found
@@ -1153,6 +1166,15 @@ impl Correlator {
             });
         }
         Some(incident)
+    }
+
+    /// Whether an analyst placed any of the incident's alerts by hand.
+    fn holds_manual(&self, incident: Ref) -> bool {
+        self.incidents.get(incident).is_some_and(|i| {
+            i.members
+                .iter()
+                .any(|m| self.alerts.get(*m).is_some_and(|a| a.manual))
+        })
     }
 
     /// Records that `key` was seen in `incident` at `at` (not for a common key: it never

@@ -675,10 +675,27 @@ fn built_in_accounts_and_host_local_addresses_glue_nothing() {
     };
     let a = w.add("g1", h(0), &generic("hr-laptop"));
     let b = w.add("g2", h(1), &generic("build-srv"));
-    assert_ne!(a, b, "only built-in accounts and host-local addresses in common");
+    assert_ne!(
+        a, b,
+        "only built-in accounts and host-local addresses in common"
+    );
     // A routable address still links.
-    let c = w.add("g3", h(2), &[key(EntityKind::Device, "kiosk-1"), key(EntityKind::Ip, "10.1.2.3")]);
-    let d = w.add("g4", h(3), &[key(EntityKind::Device, "kiosk-2"), key(EntityKind::Ip, "10.1.2.3")]);
+    let c = w.add(
+        "g3",
+        h(2),
+        &[
+            key(EntityKind::Device, "kiosk-1"),
+            key(EntityKind::Ip, "10.1.2.3"),
+        ],
+    );
+    let d = w.add(
+        "g4",
+        h(3),
+        &[
+            key(EntityKind::Device, "kiosk-2"),
+            key(EntityKind::Ip, "10.1.2.3"),
+        ],
+    );
     assert_eq!(c, d);
     for (kind, v) in [
         (EntityKind::User, "system"),
@@ -713,7 +730,10 @@ fn one_account_named_two_ways_counts_once_towards_its_host() {
                 key(EntityKind::Device, "ws-9"),
                 key(EntityKind::User, "CORP\\dana"),
                 key(EntityKind::User, "dana@corp.example"),
-                key(EntityKind::User, "S-1-5-21-1004336348-1177238915-682003330-1510"),
+                key(
+                    EntityKind::User,
+                    "S-1-5-21-1004336348-1177238915-682003330-1510",
+                ),
                 key(EntityKind::User, "NT AUTHORITY\\SYSTEM"),
                 key(EntityKind::User, "S-1-5-18"),
                 key(EntityKind::User, "NT AUTHORITY\\NETWORK SERVICE"),
@@ -723,5 +743,27 @@ fn one_account_named_two_ways_counts_once_towards_its_host() {
     }
     assert!(placed.iter().all(|p| *p == placed[0]), "{placed:?}");
     // The host still links on its own.
-    assert_eq!(w.add("o-host", h(9), &[key(EntityKind::Device, "ws-9")]), placed[0]);
+    assert_eq!(
+        w.add("o-host", h(9), &[key(EntityKind::Device, "ws-9")]),
+        placed[0]
+    );
+}
+
+/// An alert unlinked by hand into an incident of its own stays there when a later alert
+/// reaches both incidents: an incident holding alerts placed by hand is merged only by
+/// hand. The later alert joins the other incident.
+#[test]
+fn an_unlinked_alert_is_not_merged_back() {
+    let mut w = World::new(CorrelationConfig::default());
+    let host = || [key(EntityKind::Device, "hu")];
+    let u = w.add("u1", h(0), &host());
+    w.add("u2", h(1), &host());
+    w.add("u3", h(2), &host());
+    // Unlinked by hand into a new incident.
+    w.engine.as_mut().unwrap().pin("u3", "inc-unlinked");
+    w.alert_incident.insert("u3".into(), "inc-unlinked".into());
+    let later = w.add("u4", h(3), &host());
+    assert_eq!(later, u);
+    assert_eq!(w.alert_incident["u3"], "inc-unlinked");
+    assert!(w.redirect.is_empty(), "{:?}", w.redirect);
 }

@@ -916,8 +916,9 @@ async fn a_link_beyond_the_callers_sources_names_permission_and_source() {
     assert_eq!(r.status, 403, "{}", r.body);
     let detail = r.body["detail"].as_str().unwrap();
     assert!(
-        detail.contains("permission incidents.manage required for service source microsoftDefenderForIdentity")
-            && detail.contains(&ib),
+        detail.contains(
+            "permission incidents.manage required for service source microsoftDefenderForIdentity"
+        ) && detail.contains(&ib),
         "{detail}"
     );
     assert_eq!(incident_of(&app, &a).await, ia);

@@ -52,7 +52,11 @@ fn reachable(
         msg: format!("no incident {id:?}"),
     })?;
     if let Some(s) = rec.service_sources.iter().find(|s| !grant.covers(s)) {
-        return Err(beyond(grant, &format!("incident {id} holds alerts from it"), s));
+        return Err(beyond(
+            grant,
+            &format!("incident {id} holds alerts from it"),
+            s,
+        ));
     }
     Ok(rec)
 }
@@ -84,7 +88,11 @@ pub(crate) fn update(
 ) -> Result<IncidentRecord, StoreError> {
     let mut rec = incidents::record(conn, id)?.ok_or(StoreError::NotFound)?;
     if let Some(s) = rec.service_sources.iter().find(|s| !grant.covers(s)) {
-        return Err(beyond(grant, &format!("incident {id} holds alerts from it"), s));
+        return Err(beyond(
+            grant,
+            &format!("incident {id} holds alerts from it"),
+            s,
+        ));
     }
     if rec.version != expected {
         return Err(StoreError::Stale {
@@ -173,7 +181,11 @@ pub(crate) fn comment(
 ) -> Result<HistoryEvent, StoreError> {
     let rec = incidents::record(conn, id)?.ok_or(StoreError::NotFound)?;
     if let Some(s) = rec.service_sources.iter().find(|s| !grant.covers(s)) {
-        return Err(beyond(grant, &format!("incident {id} holds alerts from it"), s));
+        return Err(beyond(
+            grant,
+            &format!("incident {id} holds alerts from it"),
+            s,
+        ));
     }
     not_redirected(&rec, "id")?;
     super::triage::record_comment(conn, TargetKind::Incident, id, grant, text, now)
@@ -196,7 +208,11 @@ pub(crate) fn merge(
     let f = incidents::record(conn, from)?.ok_or(StoreError::NotFound)?;
     not_redirected(&f, "id")?;
     if let Some(s) = f.service_sources.iter().find(|s| !grant.covers(s)) {
-        return Err(beyond(grant, &format!("incident {from} holds alerts from it"), s));
+        return Err(beyond(
+            grant,
+            &format!("incident {from} holds alerts from it"),
+            s,
+        ));
     }
     let t = reachable(conn, grant, into, "into")?;
     not_redirected(&t, "into")?;

@@ -143,7 +143,11 @@ fn persist(
 }
 
 fn out_of_scope(grant: &Grant, rec: &AlertRecord) -> StoreError {
-    beyond(grant, &format!("alert {} is from it", rec.id), &rec.service_source)
+    beyond(
+        grant,
+        &format!("alert {} is from it", rec.id),
+        &rec.service_source,
+    )
 }
 
 /// The 403 for a write whose grant does not reach `source`, naming the permission and the
