@@ -388,7 +388,8 @@ fn evidence_entities(
         "deviceEvidence" => {
             let dns = s("deviceDnsName")?;
             let host = s("hostName")?;
-            let name = dns.or(host);
+            // A blank DNS name is no name: fall back to the host name, as when it is absent.
+            let name = dns.filter(|d| !d.trim().is_empty()).or(host);
             push_key(out, EntityKind::Device, name);
             s("mdeDeviceId")?;
             s("azureAdDeviceId")?;

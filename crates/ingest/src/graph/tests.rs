@@ -155,3 +155,16 @@ fn unknown_evolvable_values_are_kept() {
     assert_eq!(a.record.service_source, "acmeEdr");
     assert!(a.record.id.starts_with("xx"));
 }
+
+#[test]
+fn a_blank_dns_name_falls_back_to_the_host_name() {
+    let a = parse(&with(
+        r##""evidence":[{"@odata.type":"#microsoft.graph.security.deviceEvidence","deviceDnsName":"  ","hostName":"WS-20"}]"##,
+    ))
+    .unwrap();
+    assert!(
+        a.entities.iter().any(|e| e.kind == K::Device && e.value == "ws-20"),
+        "{:?}",
+        a.entities
+    );
+}
