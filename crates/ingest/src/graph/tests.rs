@@ -163,7 +163,9 @@ fn a_blank_dns_name_falls_back_to_the_host_name() {
     ))
     .unwrap();
     assert!(
-        a.entities.iter().any(|e| e.kind == K::Device && e.value == "ws-20"),
+        a.entities
+            .iter()
+            .any(|e| e.kind == K::Device && e.value == "ws-20"),
         "{:?}",
         a.entities
     );

@@ -529,10 +529,10 @@ mod tests {
             "Severity changed from Low to High by the producer's re-send"
         );
         let mut merged = event("merged", Some("status"), None, Some("redirected to inc-9"));
-        merged.text = Some("alert da-1 shares user:nina with both".into());
+        merged.text = Some("alert da-1 shares user:nina with the absorbed incident".into());
         assert_eq!(
             s(&merged),
-            "Merged into incident inc-9 — alert da-1 shares user:nina with both"
+            "Merged into incident inc-9 — alert da-1 shares user:nina with the absorbed incident"
         );
         assert_eq!(
             s(&event("absorbed", Some("alerts"), Some("inc-2"), None)),

@@ -586,7 +586,9 @@ pub(crate) fn merge(
     .execute(params![from, into, now.micros()])?;
     let why = via.map(|r| {
         format!(
-            "alert {} shares {}:{} with both",
+            // The key is the one the alert shares with the absorbed incident; it reached
+            // the survivor through its own ("with both" was not always true).
+            "alert {} shares {}:{} with the absorbed incident",
             r.alert_id, r.kind, r.value
         )
     });
