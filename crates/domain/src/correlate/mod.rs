@@ -275,6 +275,10 @@ struct IncidentState {
     order: u64,
     /// Alerts currently in it (as far as the window reaches).
     members: Vec<Ref>,
+    /// Its alerts the engine no longer holds (pruned, or older than the window it was
+    /// loaded with): counted when choosing the survivor of a merge, which goes to the
+    /// incident with the most alerts, not the most remembered ones.
+    forgotten: usize,
 }
 
 /// One alert as the engine needs it.
@@ -568,6 +572,7 @@ impl Correlator {
             redirect: None,
             order: self.order,
             members: Vec::new(),
+            forgotten: 0,
         });
         self.incident_ix.insert(id, r);
         r
@@ -585,6 +590,10 @@ impl Correlator {
             }
             None => Vec::new(),
         };
+        let forgotten = self
+            .incidents
+            .get_mut(from)
+            .map_or(0, |i| std::mem::take(&mut i.forgotten));
         for m in &moved {
             if let Some(st) = self.alerts.get_mut(*m) {
                 st.incident = into;
@@ -592,6 +601,7 @@ impl Correlator {
         }
         if let Some(i) = self.incidents.get_mut(into) {
             i.members.extend(moved);
+            i.forgotten += forgotten;
         }
         // Key sightings keep naming `from`; lookups follow the redirect to `into`.
     }
@@ -607,6 +617,19 @@ impl Correlator {
             // otherwise: what the engine does not hold takes no alerts.
             let into = self.add_incident(into, Openness::Resolved);
             self.set_redirect(r, into);
+        }
+    }
+
+    /// Tells the engine how many alerts a stored incident holds in all, after its alerts of
+    /// the window were restored: the rest count as forgotten.
+    pub fn restore_size(&mut self, id: &str, stored_alerts: usize) {
+        if let Some(i) = self
+            .incident_ix
+            .get(id)
+            .copied()
+            .and_then(|r| self.incidents.get_mut(r))
+        {
+            i.forgotten = stored_alerts.saturating_sub(i.members.len());
         }
     }
 
@@ -1131,9 +1154,9 @@ impl Correlator {
             }
         }
         targets.sort_by_key(|i| {
-            self.incidents
-                .get(*i)
-                .map_or((0, u64::MAX), |s| (usize::MAX - s.members.len(), s.order))
+            self.incidents.get(*i).map_or((0, u64::MAX), |s| {
+                (usize::MAX - (s.members.len() + s.forgotten), s.order)
+            })
         });
         let incident = *targets.first()?;
         let incident_id = self.incident_id(incident);
@@ -1215,7 +1238,9 @@ impl Correlator {
         let keys = &self.keys;
         self.key_ix.retain(|(_, r)| keys.contains(*r));
         self.incidents.retain(|i| {
+            let before = i.members.len();
             i.members.retain(|m| alerts.contains(*m));
+            i.forgotten += before - i.members.len();
             !i.members.is_empty() || i.redirect.is_some()
         });
         let incidents = &self.incidents;

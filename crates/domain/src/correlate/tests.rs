@@ -767,3 +767,51 @@ fn an_unlinked_alert_is_not_merged_back() {
     assert_eq!(w.alert_incident["u3"], "inc-unlinked");
     assert!(w.redirect.is_empty(), "{:?}", w.redirect);
 }
+
+/// After a restart the engine holds only the window's alerts, but the survivor of a merge
+/// is still the incident with the most alerts: the stored count of the others is kept.
+#[test]
+fn the_survivor_counts_the_alerts_the_engine_no_longer_holds() {
+    let cfg = CorrelationConfig::default();
+    let mut c = Correlator::new(&cfg, cfg.allow_keys().unwrap());
+    let hx = [key(EntityKind::Device, "hx")];
+    let bob = [key(EntityKind::User, "bob")];
+    c.restore_incident("inc-x", Openness::Open, None);
+    c.restore_incident("inc-y", Openness::Open, None);
+    let restore = |c: &mut Correlator, id: &str, at: Timestamp, keys: &[EntityKey], inc: &str| {
+        c.restore_alert(
+            AlertIn {
+                id,
+                at,
+                keys,
+                digests: None,
+            },
+            inc,
+            false,
+        );
+    };
+    // X has five alerts, four of them older than the window; Y two, both in it.
+    restore(&mut c, "x5", h(23), &hx, "inc-x");
+    restore(&mut c, "y1", h(46), &bob, "inc-y");
+    restore(&mut c, "y2", h(46), &bob, "inc-y");
+    c.restore_size("inc-x", 5);
+    c.restore_size("inc-y", 2);
+    let bridge: Vec<EntityKey> = hx.iter().chain(&bob).cloned().collect();
+    let effects = c.place(
+        AlertIn {
+            id: "br",
+            at: h(47),
+            keys: &bridge,
+            digests: None,
+        },
+        &mut || "inc-new".to_string(),
+    );
+    let merges: Vec<(String, String)> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Merge { from, into, .. } => Some((from.to_string(), into.to_string())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(merges, [("inc-y".to_string(), "inc-x".to_string())]);
+}

@@ -152,16 +152,18 @@ impl Engine {
         // creation order as a running engine saw it: the order breaks ties between merge
         // candidates of equal size.
         let mut stmt = conn.prepare(
-            "SELECT rid, id, status, redirect_id FROM incidents
+            "SELECT rid, id, status, redirect_id, alert_count FROM incidents
              WHERE id IN (SELECT incident_id FROM alerts WHERE last_activity >= ?1 AND incident_id IS NOT NULL)
                AND alert_count > 0 AND status != 'redirected'",
         )?;
-        let mut open: Vec<(i64, String, String, Option<String>)> = stmt
-            .query_map([cut], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        let mut open: Vec<(i64, String, String, Option<String>, i64)> = stmt
+            .query_map([cut], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
             .collect::<Result<_, _>>()?;
         open.sort_unstable_by_key(|(rid, ..)| *rid);
-        for (_, id, status, redirect) in open {
-            corr.restore_incident(&id, openness(&status), redirect.as_deref());
+        for (_, id, status, redirect, _) in &open {
+            corr.restore_incident(id, openness(status), redirect.as_deref());
         }
         let mut stmt = conn.prepare(
             "SELECT id, last_activity, incident_id, link_manual, keys FROM alerts
@@ -189,6 +191,10 @@ impl Engine {
                 &incident,
                 manual,
             );
+        }
+        // Their alerts older than the window still count when a merge picks its survivor.
+        for (_, id, _, _, count) in &open {
+            corr.restore_size(id, usize::try_from(*count).unwrap_or(0));
         }
         Ok(Engine {
             corr,
