@@ -136,14 +136,23 @@ pub fn is_generic(kind: EntityKind, value: &str) -> bool {
                 | "s-1-5-20"
                 | "s-1-5-7"
         ),
-        EntityKind::Ip => value.parse::<std::net::IpAddr>().is_ok_and(|ip| match ip {
-            std::net::IpAddr::V4(v4) => {
-                v4.is_loopback() || v4.is_unspecified() || v4.is_link_local()
-            }
-            std::net::IpAddr::V6(v6) => {
-                v6.is_loopback() || v6.is_unspecified() || v6.is_unicast_link_local()
-            }
-        }),
+        // Normalised addresses are in canonical form, so only these beginnings can be
+        // host-local: most addresses are told apart without parsing them.
+        EntityKind::Ip => {
+            [
+                "127.", "169.254.", "0.0.0.0", "::", "fe8", "fe9", "fea", "feb",
+            ]
+            .iter()
+            .any(|p| value.starts_with(p))
+                && value.parse::<std::net::IpAddr>().is_ok_and(|ip| match ip {
+                    std::net::IpAddr::V4(v4) => {
+                        v4.is_loopback() || v4.is_unspecified() || v4.is_link_local()
+                    }
+                    std::net::IpAddr::V6(v6) => {
+                        v6.is_loopback() || v6.is_unspecified() || v6.is_unicast_link_local()
+                    }
+                })
+        }
         _ => false,
     }
 }
