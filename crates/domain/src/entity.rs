@@ -86,6 +86,11 @@ pub fn value_digest(value: &str) -> i64 {
 /// Longest normalised value indexed; longer values are cut (they still match themselves).
 pub const MAX_ENTITY_VALUE: usize = 512;
 
+/// Whether a normalised account value is a Windows SID (`s-1-…`) rather than a name.
+pub fn is_sid(user: &str) -> bool {
+    user.starts_with("s-1-")
+}
+
 /// Normalises a raw value of `kind` so spellings of one entity meet:
 /// - devices: case-insensitive, and the short name stands for the FQDN (`WS-17.corp.local` ≡ `ws-17`);
 /// - users: case-insensitive account name without its domain (`CORP\alice` ≡ `alice@corp.com`
@@ -107,7 +112,7 @@ pub fn normalise(kind: EntityKind, raw: &str) -> Option<String> {
         },
         EntityKind::User => {
             let lower = raw.to_lowercase();
-            if lower.starts_with("s-1-") {
+            if is_sid(&lower) {
                 lower
             } else if let Some((_, name)) = lower.rsplit_once('\\') {
                 name.to_string()

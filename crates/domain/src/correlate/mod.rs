@@ -395,7 +395,7 @@ impl Counterparts {
         // seen with one real user and SYSTEM common after a few alerts.
         let named = keys.iter().any(|e| {
             e.kind == EntityKind::User
-                && !e.value.starts_with("s-1-")
+                && !crate::entity::is_sid(&e.value)
                 && !is_generic(e.kind, &e.value)
         });
         #[allow(clippy::cast_sign_loss)]
@@ -404,7 +404,7 @@ impl Counterparts {
                 .zip(digests)
                 .filter(|(e, _)| e.kind == k && !is_generic(e.kind, &e.value))
                 .filter(|(e, _)| {
-                    !(named && e.kind == EntityKind::User && e.value.starts_with("s-1-"))
+                    !(named && e.kind == EntityKind::User && crate::entity::is_sid(&e.value))
                 })
                 .map(|(_, d)| *d as u64)
                 .collect()

@@ -51,14 +51,27 @@ fn reachable(
         field,
         msg: format!("no incident {id:?}"),
     })?;
-    if let Some(s) = rec.service_sources.iter().find(|s| !grant.covers(s)) {
-        return Err(beyond(
-            grant,
-            &format!("incident {id} holds alerts from it"),
-            s,
-        ));
-    }
+    within(grant, &rec)?;
     Ok(rec)
+}
+
+/// Incident `id`, which must exist (404) and be within the grant.
+fn managed(conn: &Connection, grant: &Grant, id: &str) -> Result<IncidentRecord, StoreError> {
+    let rec = incidents::record(conn, id)?.ok_or(StoreError::NotFound)?;
+    within(grant, &rec)?;
+    Ok(rec)
+}
+
+/// A 403 unless the grant reaches every source of the incident's alerts.
+fn within(grant: &Grant, rec: &IncidentRecord) -> Result<(), StoreError> {
+    match rec.service_sources.iter().find(|s| !grant.covers(s)) {
+        Some(s) => Err(beyond(
+            grant,
+            &format!("incident {} holds alerts from it", rec.id),
+            s,
+        )),
+        None => Ok(()),
+    }
 }
 
 fn not_redirected(rec: &IncidentRecord, field: &'static str) -> Result<(), StoreError> {
@@ -86,14 +99,7 @@ pub(crate) fn update(
     expected: i64,
     now: Timestamp,
 ) -> Result<IncidentRecord, StoreError> {
-    let mut rec = incidents::record(conn, id)?.ok_or(StoreError::NotFound)?;
-    if let Some(s) = rec.service_sources.iter().find(|s| !grant.covers(s)) {
-        return Err(beyond(
-            grant,
-            &format!("incident {id} holds alerts from it"),
-            s,
-        ));
-    }
+    let mut rec = managed(conn, grant, id)?;
     if rec.version != expected {
         return Err(StoreError::Stale {
             current: rec.version,
@@ -179,14 +185,7 @@ pub(crate) fn comment(
     text: &str,
     now: Timestamp,
 ) -> Result<HistoryEvent, StoreError> {
-    let rec = incidents::record(conn, id)?.ok_or(StoreError::NotFound)?;
-    if let Some(s) = rec.service_sources.iter().find(|s| !grant.covers(s)) {
-        return Err(beyond(
-            grant,
-            &format!("incident {id} holds alerts from it"),
-            s,
-        ));
-    }
+    let rec = managed(conn, grant, id)?;
     not_redirected(&rec, "id")?;
     super::triage::record_comment(conn, TargetKind::Incident, id, grant, text, now)
 }
@@ -207,13 +206,7 @@ pub(crate) fn merge(
     }
     let f = incidents::record(conn, from)?.ok_or(StoreError::NotFound)?;
     not_redirected(&f, "id")?;
-    if let Some(s) = f.service_sources.iter().find(|s| !grant.covers(s)) {
-        return Err(beyond(
-            grant,
-            &format!("incident {from} holds alerts from it"),
-            s,
-        ));
-    }
+    within(grant, &f)?;
     let t = reachable(conn, grant, into, "into")?;
     not_redirected(&t, "into")?;
     // A merge by hand is an analyst's decision: its alerts become manual links, so a
