@@ -45,6 +45,7 @@ conformance!(
     rollups_within_one_batch,
     rollups_across_batches,
     rollups_of_a_merge_across_batches,
+    severity_follows_the_active_alerts,
     resend_moves_the_incident_rollup,
     resend_with_a_new_entity_merges_incidents,
     incident_queue_filters_by_alerts,
@@ -86,7 +87,7 @@ fn reopening_runs_no_migration_twice() {
     let v: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 12, "every migration ran once");
+    assert_eq!(v, 13, "every migration ran once");
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -143,6 +144,81 @@ async fn recorrelation_links_alerts_stored_before_incidents_existed() {
         "linked through the keys carried over from the entity index"
     );
     assert_eq!(a.entities.len(), 1, "keys were carried over");
+}
+
+/// Migration 13 counts each incident's unresolved alerts from the alert rows, so an
+/// incident of an older store whose alerts were all resolved takes the severity of the
+/// next, lower alert that joins it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_counts_the_active_alerts_of_stored_incidents() {
+    use conformance::{incident_of, on_devices};
+    use rampart_domain::access::{authorize, builtin, Permission, Principal, PrincipalKind};
+    use rampart_domain::history::Actor;
+    use rampart_domain::timestamp::Timestamp;
+    use rampart_domain::triage::AlertChange;
+    use rampart_domain::vocab::{AlertStatus, Severity};
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = Timestamp::parse_rfc3339("2026-11-23T08:00:00Z").unwrap();
+    let grant = authorize(
+        &Principal::new(
+            PrincipalKind::User,
+            "u-1",
+            "tester",
+            vec![builtin("Security operator").unwrap()],
+        ),
+        Permission::AlertsManage,
+        None,
+    )
+    .unwrap();
+    let (quiet, busy) = {
+        let s = SqliteStore::open_dir(dir.path()).unwrap();
+        let mut batch = vec![
+            on_devices("da-mig-0", t0, 0, &["m1"]),
+            on_devices("da-mig-1", t0, 1, &["m2"]),
+            on_devices("da-mig-2", t0, 2, &["m2"]),
+        ];
+        batch[0].record.severity = Severity::High;
+        s.ingest(batch, Actor::producer("p"), t0).await.unwrap();
+        let resolve = AlertChange {
+            status: Some(AlertStatus::Resolved),
+            ..Default::default()
+        };
+        for id in ["da-mig-0", "da-mig-1"] {
+            s.update_alert(&grant, id, &resolve, 1, None, t0)
+                .await
+                .unwrap();
+        }
+        (
+            incident_of(&s, "da-mig-0").await,
+            incident_of(&s, "da-mig-1").await,
+        )
+    };
+    {
+        // As schema 12 left it.
+        let conn = rusqlite::Connection::open(dir.path().join("rampart.db")).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE incidents DROP COLUMN active_count; PRAGMA user_version = 12;",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open_dir(dir.path()).unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("rampart.db")).unwrap();
+    let active = |id: &str| -> i64 {
+        conn.query_row(
+            "SELECT active_count FROM incidents WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!((active(&quiet), active(&busy)), (0, 1));
+    let mut low = on_devices("da-mig-3", t0, 3, &["m1"]);
+    low.record.severity = Severity::Low;
+    s.ingest(vec![low], Actor::producer("p"), t0).await.unwrap();
+    assert_eq!(incident_of(&s, "da-mig-3").await, quiet);
+    let inc = s.get_incident(&quiet).await.unwrap().unwrap().incident;
+    assert_eq!((inc.alert_count, inc.severity), (2, Severity::Low));
+    assert_eq!(active(&quiet), 1);
 }
 
 /// After a restart the engine is read back without the redirected incidents of earlier

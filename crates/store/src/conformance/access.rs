@@ -7,7 +7,7 @@ use rampart_domain::history::{Actor, TargetKind};
 use rampart_domain::triage::AlertChange;
 use rampart_domain::vocab::{AlertStatus, Classification, Determination};
 
-fn grant(role: &str, sources: Option<&[&str]>, perm: Permission) -> Grant {
+pub(super) fn grant(role: &str, sources: Option<&[&str]>, perm: Permission) -> Grant {
     let mut r = builtin(role).unwrap();
     r.sources = sources.map(|s| s.iter().map(|x| x.to_string()).collect());
     let p = Principal::new(PrincipalKind::User, "u-1", "tester", vec![r]);

@@ -5,12 +5,14 @@ use crate::query::{AlertQuery, SortKey};
 use crate::{IngestOutcome, Store};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, TestRunner};
+use rampart_domain::access::Permission;
 use rampart_domain::alert::{AlertFacts, AlertRecord, NewAlert};
 use rampart_domain::condition::{self, arbitrary, Condition};
 use rampart_domain::entity::EntityKey;
 use rampart_domain::history::{Actor, TargetKind};
 use rampart_domain::incident::IncidentStatus;
 use rampart_domain::timestamp::Timestamp;
+use rampart_domain::triage::AlertChange;
 use rampart_domain::vocab::{AlertStatus, Classification, Determination, Severity};
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -660,6 +662,82 @@ pub async fn rollups_of_a_merge_across_batches(s: &dyn Store) {
         gone.redirect_incident_id.as_deref(),
         Some(survivor.as_str())
     );
+}
+
+/// An incident's severity is its active alerts' highest, whichever way alerts arrive: once
+/// every alert is resolved it shows theirs, a lower alert that joins then replaces it (by a
+/// link or by a merge), and resolved alerts an absorbed incident brings do not raise it.
+pub async fn severity_follows_the_active_alerts(s: &dyn Store) {
+    let at = minute;
+    let severity = |id: String| async move {
+        s.get_incident(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .incident
+            .severity
+    };
+    let resolve = |id: &'static str| async move {
+        let g = access::grant("Security operator", None, Permission::AlertsManage);
+        let change = AlertChange {
+            status: Some(AlertStatus::Resolved),
+            ..Default::default()
+        };
+        let v = s.get_alert(id).await.unwrap().unwrap().record.version;
+        s.update_alert(&g, id, &change, v, None, at(60))
+            .await
+            .unwrap();
+    };
+    let mut high = on_devices("da-sev-0", T0, 0, &["sev1"]);
+    high.record.severity = Severity::High;
+    s.ingest(vec![high], Actor::producer("p"), at(1))
+        .await
+        .unwrap();
+    let id = incident_of(s, "da-sev-0").await;
+    resolve("da-sev-0").await;
+    assert_eq!(
+        severity(id.clone()).await,
+        Severity::High,
+        "all resolved: theirs"
+    );
+
+    let mut low = on_devices("da-sev-1", T0, 2, &["sev1"]);
+    low.record.severity = Severity::Low;
+    s.ingest(vec![low], Actor::producer("p"), at(3))
+        .await
+        .unwrap();
+    assert_eq!(incident_of(s, "da-sev-1").await, id);
+    assert_eq!(
+        severity(id.clone()).await,
+        Severity::Low,
+        "the one active alert's"
+    );
+    let mut medium = on_devices("da-sev-2", T0, 4, &["sev1"]);
+    medium.record.severity = Severity::Medium;
+    s.ingest(vec![medium], Actor::producer("p"), at(5))
+        .await
+        .unwrap();
+    assert_eq!(severity(id.clone()).await, Severity::Medium);
+
+    // An incident whose only alert is resolved (high) is absorbed by one with a low active
+    // alert: the survivor stays low.
+    let mut resolved = on_devices("da-sev-3", T0, 6, &["sev2"]);
+    resolved.record.severity = Severity::High;
+    let mut quiet = on_devices("da-sev-4", T0, 7, &["sev3"]);
+    quiet.record.severity = Severity::Low;
+    s.ingest(vec![resolved, quiet], Actor::producer("p"), at(8))
+        .await
+        .unwrap();
+    resolve("da-sev-3").await;
+    let mut bridge = on_devices("da-sev-5", T0, 9, &["sev2", "sev3"]);
+    bridge.record.severity = Severity::Low;
+    s.ingest(vec![bridge], Actor::producer("p"), at(10))
+        .await
+        .unwrap();
+    let merged = incident_of(s, "da-sev-5").await;
+    assert_eq!(incident_of(s, "da-sev-3").await, merged);
+    assert_eq!(incident_of(s, "da-sev-4").await, merged);
+    assert_eq!(severity(merged).await, Severity::Low);
 }
 
 /// A re-sent alert moves its incident's roll-up with it: a later last activity and a raised

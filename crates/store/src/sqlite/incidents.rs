@@ -34,8 +34,8 @@ pub(crate) fn create(
 /// per new incident at ingest.
 const INSERT_ROLLED: &str =
     "INSERT OR IGNORE INTO incidents (id, alert_count, severity, sources, categories, display_name,
-        first_activity, last_activity, created, last_update, status)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 'active')";
+        first_activity, last_activity, created, last_update, active_count, status)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, 'active')";
 
 fn insert(conn: &Connection, id: &str, r: &Rolled, now: Timestamp) -> Result<(), StoreError> {
     put_rolled(&mut *conn.prepare_cached(INSERT_ROLLED)?, &id, r, now)
@@ -46,6 +46,8 @@ fn insert(conn: &Connection, id: &str, r: &Rolled, now: Timestamp) -> Result<(),
 #[derive(Debug)]
 struct Owed {
     count: i64,
+    /// How many of them are not resolved.
+    active: i64,
     /// Highest severity among the unresolved alerts, and among all of them.
     severity_active: i64,
     severity_any: i64,
@@ -59,6 +61,7 @@ impl Default for Owed {
     fn default() -> Self {
         Owed {
             count: 0,
+            active: 0,
             severity_active: 0,
             severity_any: 0,
             sources: Vec::new(),
@@ -74,7 +77,9 @@ impl From<Rolled> for Owed {
     fn from(r: Rolled) -> Owed {
         Owed {
             count: r.count,
-            severity_active: r.severity,
+            active: r.active,
+            // Its stored severity is its active alerts' while it has any, else all of them.
+            severity_active: if r.active > 0 { r.severity } else { 0 },
             severity_any: r.severity,
             sources: r.sources,
             categories: r.categories,
@@ -88,6 +93,7 @@ impl Owed {
     fn add(&mut self, a: &AlertRecord) {
         self.count += 1;
         if a.status != rampart_domain::vocab::AlertStatus::Resolved {
+            self.active += 1;
             self.severity_active = self.severity_active.max(a.severity.rank());
         }
         self.severity_any = self.severity_any.max(a.severity.rank());
@@ -108,6 +114,7 @@ impl Owed {
 
     fn absorb(&mut self, o: Owed) {
         self.count += o.count;
+        self.active += o.active;
         self.severity_active = self.severity_active.max(o.severity_active);
         self.severity_any = self.severity_any.max(o.severity_any);
         union_into(&mut self.sources, o.sources);
@@ -117,12 +124,19 @@ impl Owed {
     }
 
     fn apply(self, r: &mut Rolled) {
-        // An incident whose alerts are all resolved still shows their severity.
-        r.severity = r.severity.max(if r.count == 0 {
+        // The highest of the active alerts; an incident whose alerts are all resolved shows
+        // theirs, until an active alert joins and its severity replaces theirs.
+        r.severity = if r.active > 0 {
+            r.severity.max(self.severity_active)
+        } else if self.active > 0 {
+            self.severity_active
+        } else if r.count == 0 {
+            // Emptied: what it showed described alerts it no longer holds.
             self.severity_any
         } else {
-            self.severity_active
-        });
+            r.severity.max(self.severity_any)
+        };
+        r.active += self.active;
         union_into(&mut r.sources, self.sources);
         union_into(&mut r.categories, self.categories);
         r.first = r.first.min(self.first);
@@ -303,6 +317,8 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 #[derive(Debug)]
 struct Rolled {
     count: i64,
+    /// How many of its alerts are not resolved: whether `severity` is theirs or all alerts'.
+    active: i64,
     severity: i64,
     sources: Vec<String>,
     categories: Vec<String>,
@@ -315,6 +331,7 @@ impl Rolled {
     fn seed(first: &AlertRecord) -> Rolled {
         Rolled {
             count: 1,
+            active: i64::from(first.status != rampart_domain::vocab::AlertStatus::Resolved),
             severity: first.severity.rank(),
             sources: vec![first.service_source.clone()],
             categories: first.category.iter().cloned().collect(),
@@ -331,7 +348,7 @@ fn rolled(conn: &Connection, id: &str) -> Result<Option<(i64, Rolled)>, StoreErr
     rolled_by(&mut *conn.prepare_cached(ROLLED)?, id)
 }
 
-const ROLLED: &str = "SELECT rid, alert_count, severity, sources, categories, display_name, first_activity, last_activity FROM incidents WHERE id = ?1";
+const ROLLED: &str = "SELECT rid, alert_count, severity, sources, categories, display_name, first_activity, last_activity, active_count FROM incidents WHERE id = ?1";
 
 /// [`rolled`] with the statement prepared from [`ROLLED`].
 fn rolled_by(stmt: &mut Statement<'_>, id: &str) -> Result<Option<(i64, Rolled)>, StoreError> {
@@ -341,6 +358,7 @@ fn rolled_by(stmt: &mut Statement<'_>, id: &str) -> Result<Option<(i64, Rolled)>
                 r.get(0)?,
                 Rolled {
                     count: r.get(1)?,
+                    active: r.get(8)?,
                     severity: r.get(2)?,
                     sources: json_list(&r.get::<_, String>(3)?),
                     categories: json_list(&r.get::<_, String>(4)?),
@@ -359,7 +377,8 @@ macro_rules! update_rolled {
     ($key:literal) => {
         concat!(
             "UPDATE incidents SET alert_count = ?2, severity = ?3, sources = ?4, categories = ?5, ",
-            "display_name = ?6, first_activity = ?7, last_activity = ?8, last_update = ?9 WHERE ",
+            "display_name = ?6, first_activity = ?7, last_activity = ?8, last_update = ?9, ",
+            "active_count = ?10 WHERE ",
             $key,
             " = ?1"
         )
@@ -376,8 +395,9 @@ fn write_rolled(conn: &Connection, id: &str, r: &Rolled, now: Timestamp) -> Resu
     )
 }
 
-/// Runs `stmt` (an insert or an update) with an incident's rolled-up columns as `?1`–`?9`:
-/// id (or rowid), count, severity, sources, categories, name, first, last activity, now.
+/// Runs `stmt` (an insert or an update) with an incident's rolled-up columns as `?1`–`?10`:
+/// id (or rowid), count, severity, sources, categories, name, first, last activity, now,
+/// active count.
 fn put_rolled(
     stmt: &mut Statement<'_>,
     id: &dyn rusqlite::ToSql,
@@ -393,7 +413,8 @@ fn put_rolled(
         r.name,
         r.first,
         r.last,
-        now.micros()
+        now.micros(),
+        r.active
     ])?;
     Ok(())
 }
@@ -410,6 +431,7 @@ fn union_into(into: &mut Vec<String>, more: impl IntoIterator<Item = String>) {
 #[derive(Debug)]
 struct Tally {
     count: i64,
+    active: i64,
     severity_active: Option<i64>,
     severity_any: Option<i64>,
     sources: BTreeSet<String>,
@@ -429,6 +451,7 @@ impl Default for Tally {
     fn default() -> Self {
         Tally {
             count: 0,
+            active: 0,
             severity_active: None,
             severity_any: None,
             sources: BTreeSet::new(),
@@ -450,6 +473,7 @@ impl Tally {
         let (first, last, rid): (i64, i64, i64) = (r.get(5)?, r.get(6)?, r.get(7)?);
         self.count += 1;
         if status != "resolved" {
+            self.active += 1;
             self.severity_active = self.severity_active.max(Some(severity));
         }
         self.severity_any = self.severity_any.max(Some(severity));
@@ -483,8 +507,8 @@ impl Tally {
             // decide who may see it.) Its name and severity stay, for whoever follows a
             // link to it.
             conn.prepare_cached(
-                "UPDATE incidents SET alert_count = 0, sources = '[]', categories = '[]',
-                    last_update = ?2 WHERE id = ?1",
+                "UPDATE incidents SET alert_count = 0, active_count = 0, sources = '[]',
+                    categories = '[]', last_update = ?2 WHERE id = ?1",
             )?
             .execute(params![id, now.micros()])?;
             return Ok(());
@@ -498,6 +522,7 @@ impl Tally {
             id,
             &Rolled {
                 count: self.count,
+                active: self.active,
                 severity: self.severity_active.or(self.severity_any).unwrap_or(0),
                 sources: self.sources.into_iter().collect(),
                 name: display_name(self.count, &title, &cats),
@@ -581,7 +606,7 @@ pub(crate) fn merge(
     conn.prepare_cached("UPDATE alerts SET incident_id = ?2 WHERE incident_id = ?1")?
         .execute(params![from, into])?;
     conn.prepare_cached(
-        "UPDATE incidents SET status = 'redirected', redirect_id = ?2, alert_count = 0, last_update = ?3, version = version + 1 WHERE id = ?1",
+        "UPDATE incidents SET status = 'redirected', redirect_id = ?2, alert_count = 0, active_count = 0, last_update = ?3, version = version + 1 WHERE id = ?1",
     )?
     .execute(params![from, into, now.micros()])?;
     let why = via.map(|r| {

@@ -58,6 +58,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0010_doc_dicts.sql"),
     include_str!("../../migrations/sqlite/0011_names_in_entity_index.sql"),
     include_str!("../../migrations/sqlite/0012_incident_queue_by_update.sql"),
+    include_str!("../../migrations/sqlite/0013_incident_active_alerts.sql"),
 ];
 
 /// Reader connections: reads block on I/O, so a few more than cores.
