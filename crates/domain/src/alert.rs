@@ -8,6 +8,12 @@ use crate::timestamp::Timestamp;
 use crate::vocab::{AlertStatus, Classification, Determination, Severity};
 use serde::{Deserialize, Serialize};
 
+/// How far ahead of the server's clock an alert's times may be. Correlation's window runs
+/// behind the newest alert it has seen, so one alert dated years ahead would make it forget
+/// every real one; producers' clocks are off by seconds, and a local time sent as UTC by
+/// hours, which is an error to report, not to store.
+pub const MAX_AHEAD_MICROS: i64 = 3_600_000_000;
+
 /// Longest title accepted (64 KiB, the ingest contract).
 pub const MAX_TITLE_BYTES: usize = 64 * 1024;
 /// Largest single alert document (1 MiB).

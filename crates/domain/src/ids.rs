@@ -106,6 +106,22 @@ pub fn check_id(field: &str, s: &str) -> Result<(), DomainError> {
     Ok(())
 }
 
+/// Names the alert routes use beside `/api/v1/alerts/{id}`: an alert with one of them as
+/// its id could be read or changed only by percent-encoding it.
+pub const RESERVED_ALERT_IDS: &[&str] = &["bulk", "bulk-update"];
+
+/// Checks an alert id a producer chose: [`check_id`], and not a route's name.
+pub fn check_alert_id(s: &str) -> Result<(), DomainError> {
+    check_id("id", s)?;
+    if RESERVED_ALERT_IDS.contains(&s) {
+        return Err(DomainError::invalid(
+            "id",
+            format!("{s:?} names an API route and cannot be an alert id"),
+        ));
+    }
+    Ok(())
+}
+
 /// A fresh random id with a prefix, for incidents, comments, tokens.
 pub fn random_id(prefix: &str) -> String {
     format!("{prefix}{}", Uuid::new_v4())
@@ -147,5 +163,9 @@ mod tests {
         assert!(check_id("id", "a\u{7}b").is_err());
         assert!(check_id("id", &"x".repeat(257)).is_err());
         assert!(check_id("id", "da123_-9").is_ok());
+        for reserved in RESERVED_ALERT_IDS {
+            assert!(check_alert_id(reserved).is_err(), "{reserved}");
+        }
+        assert!(check_alert_id("bulk-1").is_ok());
     }
 }

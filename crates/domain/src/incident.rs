@@ -3,9 +3,10 @@
 use crate::error::DomainError;
 use crate::timestamp::Timestamp;
 use crate::triage::{
-    check_tag, merged_tags, set_assignee, set_status, set_tags, set_verdict, FieldChange, MAX_TAGS,
+    check_tag, check_verdict, merged_tags, set_assignee, set_status, set_tags, set_verdict,
+    FieldChange, MAX_TAGS,
 };
-use crate::vocab::{check_pairing, Classification, Determination, Severity};
+use crate::vocab::{Classification, Determination, Severity};
 use serde::{Deserialize, Serialize};
 
 crate::vocab::vocab_enum!(
@@ -105,18 +106,7 @@ impl IncidentChange {
                 "expected one of active, inProgress, resolved (merge to redirect)",
             ));
         }
-        if matches!(
-            self.classification,
-            Some(Classification::UnknownFutureValue)
-        ) {
-            return Err(DomainError::invalid(
-                "classification",
-                "not a classification",
-            ));
-        }
-        if let (Some(c), Some(d)) = (self.classification, self.determination) {
-            check_pairing(c, d)?;
-        }
+        check_verdict(self.classification, self.determination)?;
         for (f, tags) in [
             ("addTags", &self.add_tags),
             ("removeTags", &self.remove_tags),

@@ -42,14 +42,14 @@ impl Timestamp {
         }
         let dt = OffsetDateTime::parse(s, &Rfc3339)
             .map_err(|e| format!("{s:?} is not an RFC 3339 date-time with an offset: {e}"))?;
-        if dt.year() < 1 || dt.year() > 9999 {
-            return Err(format!("{s:?}: year must be 0001-9999"));
+        // The instant, not the local date: an offset can carry a date inside the range to
+        // an instant outside it (`9999-12-31T23:59:59-00:01`), which would print as year 0001.
+        let micros = i64::try_from(dt.unix_timestamp_nanos().div_euclid(1000))
+            .map_err(|_| format!("{s:?} is out of range"))?;
+        if !(FIRST_MICROS..=LAST_MICROS).contains(&micros) {
+            return Err(format!("{s:?}: must fall within years 0001-9999 in UTC"));
         }
-        let nanos = dt.unix_timestamp_nanos();
-        let micros = nanos.div_euclid(1000);
-        i64::try_from(micros)
-            .map(Timestamp)
-            .map_err(|_| format!("{s:?} is out of range"))
+        Ok(Timestamp(micros))
     }
 
     /// RFC 3339 in UTC with microseconds, e.g. `2026-11-23T10:00:00.000000Z`.
@@ -71,6 +71,11 @@ impl Timestamp {
         }
     }
 }
+
+/// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z, in microseconds since the epoch:
+/// the instants Graph's DateTimeOffset can write in UTC.
+const FIRST_MICROS: i64 = -62_135_596_800_000_000;
+const LAST_MICROS: i64 = 253_402_300_799_999_999;
 
 impl Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

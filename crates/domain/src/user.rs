@@ -78,17 +78,20 @@ pub fn check_name(field: &str, name: &str) -> Result<(), DomainError> {
     Ok(())
 }
 
-/// Usernames: letters, digits and `. _ - @`, so they are unambiguous in audit lines,
-/// `assignedTo` and the condition language (`assignedTo:alice`).
+/// Usernames: ASCII letters and digits and `. _ - @`, so they are unambiguous in audit
+/// lines, `assignedTo` and the condition language (`assignedTo:alice`). ASCII because
+/// usernames are unique without regard to case, which the store folds for ASCII only, and
+/// because look-alike letters from other scripts (a Cyrillic `а` in `аdmin`) would let one
+/// account pass for another in the audit trail. Display names take any script.
 pub fn check_username(name: &str) -> Result<(), DomainError> {
     check_name("username", name)?;
     if !name
         .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
     {
         return Err(DomainError::invalid(
             "username",
-            "may contain only letters, digits and . _ - @",
+            "may contain only ASCII letters and digits and . _ - @",
         ));
     }
     Ok(())
@@ -158,4 +161,32 @@ pub fn resolve_role(
         (r, None) => r,
     };
     Ok(role)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_ascii_logins() {
+        for ok in ["alice", "a.ng_2-x@corp", "Bob"] {
+            assert!(check_username(ok).is_ok(), "{ok}");
+        }
+        // Letters outside ASCII: case folding and look-alikes (Cyrillic а, fullwidth).
+        for bad in [
+            "ü",
+            "Ü",
+            "\u{430}dmin",
+            "\u{ff41}dmin",
+            "a b",
+            "a/b",
+            " alice",
+            "",
+        ] {
+            assert!(
+                matches!(check_username(bad), Err(DomainError::Invalid { ref field, .. }) if field == "username"),
+                "{bad:?}"
+            );
+        }
+    }
 }

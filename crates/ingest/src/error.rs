@@ -42,11 +42,12 @@ impl std::fmt::Display for Location {
 }
 
 impl IngestError {
-    /// The field at fault, if one is.
+    /// The field at fault: `body` when it is the JSON or its size, as the triage routes
+    /// name it (with the item or line, when there is one, in the location).
     pub fn field(&self) -> Option<&str> {
         match self {
             IngestError::Field { field, .. } => Some(field),
-            _ => None,
+            IngestError::Json { .. } | IngestError::TooLarge { .. } => Some("body"),
         }
     }
     /// The location of the error.

@@ -7,11 +7,12 @@
 use crate::error::IngestError;
 use crate::json::Node;
 use rampart_domain::alert::{
-    AlertRecord, NewAlert, MAX_EVIDENCE, MAX_SYSTEM_TAGS, MAX_TITLE_BYTES,
+    AlertRecord, NewAlert, MAX_AHEAD_MICROS, MAX_EVIDENCE, MAX_SYSTEM_TAGS, MAX_TITLE_BYTES,
 };
 use rampart_domain::entity::{normalise, url_host, EntityKey, EntityKind, ImpactedAsset};
-use rampart_domain::ids::{check_id, PrefixRegistry};
+use rampart_domain::ids::{check_alert_id, check_id, PrefixRegistry};
 use rampart_domain::timestamp::Timestamp;
+use rampart_domain::triage::{check_tag, MAX_TAGS};
 use rampart_domain::vocab::{check_pairing, AlertStatus, Classification, Determination, Severity};
 use std::fmt::Display;
 
@@ -251,7 +252,7 @@ pub fn normalise_alert(
         }
     }
 
-    let id = id.map(|s| check_id("id", s).map(|()| s)).transpose()?;
+    let id = id.map(|s| check_alert_id(s).map(|()| s)).transpose()?;
     let provider_id = provider_id
         .map(|s| check_id("providerAlertId", s).map(|()| s))
         .transpose()?;
@@ -300,9 +301,38 @@ pub fn normalise_alert(
     let mut seen = std::collections::HashSet::new();
     impacted.retain(|a: &ImpactedAsset| seen.insert((a.kind, normalise(a.kind, &a.name))));
     impacted.truncate(MAX_IMPACTED);
+    // The rules an analyst's tags follow: a tag ingest lets in that triage refuses could
+    // never be removed or renamed.
+    for (i, t) in tags.iter().enumerate() {
+        check_tag(&format!("tags[{i}]"), t)?;
+    }
     let mut uniq_tags = std::collections::BTreeSet::new();
     tags.retain(|t| uniq_tags.insert(t.clone()));
+    if tags.len() > MAX_TAGS {
+        return Err(IngestError::field_err(
+            "tags",
+            format!("an alert can carry at most {MAX_TAGS} tags"),
+        ));
+    }
 
+    let latest = now.plus_micros(MAX_AHEAD_MICROS);
+    for (field, t) in [
+        ("createdDateTime", created),
+        ("firstActivityDateTime", first),
+        ("lastActivityDateTime", last),
+        ("lastUpdateDateTime", updated),
+        ("resolvedDateTime", resolved),
+    ] {
+        if t.is_some_and(|t| t > latest) {
+            return Err(IngestError::field_err(
+                field,
+                format!(
+                    "is more than an hour ahead of the server's clock ({})",
+                    now.to_rfc3339()
+                ),
+            ));
+        }
+    }
     let created = created.unwrap_or(now);
     let first = first.unwrap_or(created);
     let last = last.unwrap_or(first).max(first);

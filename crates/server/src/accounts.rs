@@ -23,7 +23,7 @@ pub async fn checked_role(
 ) -> ApiResult<(RoleDef, Option<Vec<String>>)> {
     let sources = normalise_sources(sources)?;
     let custom = store.list_roles().await?;
-    let def = resolve_role(role.trim(), sources.as_deref(), &custom)?;
+    let def = resolve_role(role, sources.as_deref(), &custom)?;
     if let Some(p) = minter {
         if !p.covers(&def) {
             return Err(ApiError::Forbidden(format!(

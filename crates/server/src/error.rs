@@ -191,12 +191,8 @@ impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         match e {
             IngestError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
-            IngestError::Field { ref field, .. } => ApiError::BadRequest {
-                field: Some(field.clone()),
-                detail: e.to_string(),
-            },
-            IngestError::Json { .. } => ApiError::BadRequest {
-                field: None,
+            IngestError::Field { .. } | IngestError::Json { .. } => ApiError::BadRequest {
+                field: e.field().map(str::to_string),
                 detail: e.to_string(),
             },
         }

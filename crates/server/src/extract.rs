@@ -21,6 +21,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
                 "query string longer than 32768 bytes",
             ));
         }
+        if !decodes_to_utf8(q.as_bytes()) {
+            return Err(ApiError::bad(
+                "query",
+                "query string: a percent-encoded value is not UTF-8",
+            ));
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
         serde_path_to_error::deserialize(de)
             .map(ApiQuery)
@@ -41,11 +47,36 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// Whether a query string's percent-decoded bytes are UTF-8. The form decoder replaces
+/// what is not with U+FFFD, so `q=%FF` searched for a replacement character instead of
+/// being refused as the same byte in a path is.
+fn decodes_to_utf8(q: &[u8]) -> bool {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let mut out = Vec::with_capacity(q.len());
+    let mut i = 0;
+    while let Some(&b) = q.get(i) {
+        let escaped = (b == b'%')
+            .then(|| Some((hex(*q.get(i + 1)?)?, hex(*q.get(i + 2)?)?)))
+            .flatten();
+        match escaped {
+            Some((hi, lo)) => {
+                out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
+                i += 3;
+            }
+            None => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    std::str::from_utf8(&out).is_ok()
+}
+
 /// The field a deserialisation error is about: its path (`ids[3]`), or, before the first
 /// key (`.`, or `?` for input cut short), the field serde names in its message (an unknown,
 /// missing or repeated one). `None` when neither names one.
 fn field_at_fault(path: String, msg: &str) -> Option<String> {
-    if path != "." && path != "?" {
+    if !path.is_empty() && path != "." && path != "?" {
         return Some(path);
     }
     ["unknown field `", "missing field `", "duplicate field `"]
@@ -177,6 +208,29 @@ impl<T: serde::Serialize> axum::response::IntoResponse for ApiJson<T> {
             Err(e) => {
                 ApiError::Internal(anyhow::anyhow!("serialising a response: {e}")).into_response()
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decodes_to_utf8;
+
+    #[test]
+    fn query_strings_must_decode_to_utf8() {
+        for ok in [
+            "",
+            "q=abc",
+            "q=%C3%BC",
+            "q=%EF%BF%BD",
+            "q=50%",
+            "q=%zz",
+            "a=1&b=%41",
+        ] {
+            assert!(decodes_to_utf8(ok.as_bytes()), "{ok}");
+        }
+        for bad in ["q=%FF", "q=%C3", "severity=%80high", "q=%ed%a0%80"] {
+            assert!(!decodes_to_utf8(bad.as_bytes()), "{bad}");
         }
     }
 }

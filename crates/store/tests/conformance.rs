@@ -3,7 +3,7 @@
 //! `RAMPART_TEST_PG_URL` (DESIGN.md); until its backend exists only SQLite runs.
 use rampart_store::conformance;
 use rampart_store::sqlite::SqliteStore;
-use rampart_store::Store;
+use rampart_store::{Store, StoreError};
 use std::sync::Arc;
 
 /// A fresh store in its own temporary directory (kept alive for the test's duration).
@@ -219,6 +219,58 @@ async fn migration_counts_the_active_alerts_of_stored_incidents() {
     let inc = s.get_incident(&quiet).await.unwrap().unwrap().incident;
     assert_eq!((inc.alert_count, inc.severity), (2, Severity::Low));
     assert_eq!(active(&quiet), 1);
+}
+
+/// A request refused before it reaches the correlation engine (a merge into an unknown
+/// incident) leaves the engine as it was. A reload would read back only the window behind
+/// the newest alert and forget an older alert still held, so a late alert beside it would
+/// open an incident of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_requests_keep_the_engine() {
+    use conformance::{incident_of, on_devices};
+    use rampart_domain::access::{authorize, builtin, Permission, Principal, PrincipalKind};
+    use rampart_domain::history::Actor;
+    use rampart_domain::timestamp::Timestamp;
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = Timestamp::parse_rfc3339("2026-11-23T08:00:00Z").unwrap();
+    let hours = |h: i64| h * 60;
+    let grant = authorize(
+        &Principal::new(
+            PrincipalKind::User,
+            "u-1",
+            "tester",
+            vec![builtin("Security operator").unwrap()],
+        ),
+        Permission::IncidentsManage,
+        None,
+    )
+    .unwrap();
+    let s = SqliteStore::open_dir(dir.path()).unwrap();
+    for (id, minute, device) in [("da-keep-0", 0, "k1"), ("da-keep-1", hours(25), "k2")] {
+        s.ingest(
+            vec![on_devices(id, t0, minute, &[device])],
+            Actor::producer("p"),
+            t0,
+        )
+        .await
+        .unwrap();
+    }
+    let held = incident_of(&s, "da-keep-0").await;
+    for _ in 0..3 {
+        let refused = s.merge_incidents(&grant, &held, "inc-nope", t0).await;
+        assert!(
+            matches!(refused, Err(StoreError::Invalid { .. })),
+            "{refused:?}"
+        );
+    }
+    s.ingest(
+        vec![on_devices("da-keep-2", t0, hours(1), &["k1"])],
+        Actor::producer("p"),
+        t0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(incident_of(&s, "da-keep-2").await, held);
 }
 
 /// After a restart the engine is read back without the redirected incidents of earlier

@@ -190,7 +190,9 @@ impl RoleDef {
         sources: Option<Vec<String>>,
     ) -> Result<Self, DomainError> {
         let role = RoleDef {
-            name: name.trim().to_string(),
+            // As sent: a name with blanks around it is refused by `validate`, as user and
+            // token names are, not quietly made another name.
+            name: name.to_string(),
             builtin: false,
             permissions: with_implied(permissions),
             sources: sources.map(|s| {

@@ -3,6 +3,7 @@
 use super::*;
 use crate::history::ActorKind;
 use crate::vocab::SERVICE_SOURCES;
+use crate::DomainError;
 use std::collections::BTreeSet;
 use Permission as P;
 
@@ -460,7 +461,12 @@ fn scope_and_authorize_agree() {
 fn custom_role_validation() {
     let ok = |name: &str| RoleDef::custom(name, [P::AlertsRead], None);
     assert!(ok("Tier 1").is_ok());
-    assert_eq!(ok("  Tier 1  ").map(|r| r.name), Ok("Tier 1".to_string()));
+    for padded in ["  Tier 1  ", " Tier 1", "Tier 1\u{a0}"] {
+        assert!(
+            matches!(ok(padded), Err(DomainError::Invalid { ref field, .. }) if field == "name"),
+            "{padded:?}"
+        );
+    }
     assert!(ok("").is_err());
     assert!(ok("   ").is_err());
     assert!(ok(&"x".repeat(MAX_ROLE_NAME_CHARS)).is_ok());

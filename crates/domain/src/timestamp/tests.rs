@@ -28,3 +28,19 @@ fn extreme_years_are_in_range() {
     assert!(lo < hi);
     assert_eq!(lo.to_rfc3339(), "0001-01-01T00:00:00.000000Z");
 }
+
+#[test]
+fn offsets_cannot_carry_an_instant_out_of_range() {
+    for s in [
+        "9999-12-31T23:59:59-00:01",
+        "0001-01-01T00:00:00+00:01",
+        "0001-01-01T00:59:59+01:00",
+    ] {
+        let e = Timestamp::parse_rfc3339(s).unwrap_err();
+        assert!(e.contains("0001-9999"), "{s}: {e}");
+    }
+    let edge = Timestamp::parse_rfc3339("9999-12-31T23:59:59.9999999+00:00").unwrap();
+    assert_eq!(edge.to_rfc3339(), "9999-12-31T23:59:59.999999Z");
+    let back = Timestamp::parse_rfc3339("0001-01-01T01:00:00+01:00").unwrap();
+    assert_eq!(back.to_rfc3339(), "0001-01-01T00:00:00.000000Z");
+}

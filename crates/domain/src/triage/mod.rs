@@ -40,6 +40,31 @@ pub struct FieldChange {
     pub new: Option<String>,
 }
 
+/// Checks a classification and determination sent for an alert or an incident: members a
+/// person can choose (`unknownFutureValue` is a Graph sentinel), and a valid pair when both
+/// are given.
+pub fn check_verdict(
+    classification: Option<Classification>,
+    determination: Option<Determination>,
+) -> Result<(), DomainError> {
+    if classification == Some(Classification::UnknownFutureValue) {
+        return Err(DomainError::invalid(
+            "classification",
+            "expected one of unknown, truePositive, falsePositive, informationalExpectedActivity",
+        ));
+    }
+    if determination == Some(Determination::UnknownFutureValue) {
+        return Err(DomainError::invalid(
+            "determination",
+            "unknownFutureValue is not a determination",
+        ));
+    }
+    if let (Some(c), Some(d)) = (classification, determination) {
+        check_pairing(c, d)?;
+    }
+    Ok(())
+}
+
 /// Checks a tag: trimmed, non-blank, no control characters, at most [`MAX_TAG_CHARS`].
 pub fn check_tag(field: &str, tag: &str) -> Result<(), DomainError> {
     if tag.trim().is_empty() {
@@ -108,21 +133,7 @@ impl AlertChange {
                 "expected one of new, inProgress, resolved",
             ));
         }
-        if self.classification == Some(Classification::UnknownFutureValue) {
-            return Err(DomainError::invalid(
-                "classification",
-                "expected one of unknown, truePositive, falsePositive, informationalExpectedActivity",
-            ));
-        }
-        if self.determination == Some(Determination::UnknownFutureValue) {
-            return Err(DomainError::invalid(
-                "determination",
-                "unknownFutureValue is not a determination",
-            ));
-        }
-        if let (Some(c), Some(d)) = (self.classification, self.determination) {
-            check_pairing(c, d)?;
-        }
+        check_verdict(self.classification, self.determination)?;
         if let Some(Some(who)) = &self.assigned_to {
             if who.trim().is_empty() {
                 return Err(DomainError::invalid(

@@ -134,3 +134,30 @@ fn comments_are_bounded() {
     assert!(check_comment("  ").is_err());
     assert!(check_comment(&"x".repeat(1024 * 1024)).is_err());
 }
+
+#[test]
+fn sentinels_are_no_verdict_for_alerts_or_incidents() {
+    use crate::incident::IncidentChange;
+    let alert = AlertChange {
+        determination: Some(Determination::UnknownFutureValue),
+        ..Default::default()
+    };
+    let incident = IncidentChange {
+        determination: Some(Determination::UnknownFutureValue),
+        ..Default::default()
+    };
+    for e in [alert.validate(), incident.validate()] {
+        assert!(
+            matches!(&e, Err(DomainError::Invalid { field, .. }) if field == "determination"),
+            "{e:?}"
+        );
+    }
+    let classification = IncidentChange {
+        classification: Some(Classification::UnknownFutureValue),
+        ..Default::default()
+    };
+    assert!(matches!(
+        classification.validate(),
+        Err(DomainError::Invalid { field, .. }) if field == "classification"
+    ));
+}

@@ -170,3 +170,45 @@ fn a_blank_dns_name_falls_back_to_the_host_name() {
         a.entities
     );
 }
+
+#[test]
+fn times_far_ahead_of_the_clock_are_refused() {
+    for field in [
+        "createdDateTime",
+        "firstActivityDateTime",
+        "lastActivityDateTime",
+        "lastUpdateDateTime",
+        "resolvedDateTime",
+    ] {
+        let e = parse(&with(&format!(r#""{field}":"9999-12-31T00:00:00Z""#))).unwrap_err();
+        assert_eq!(e.field(), Some(field), "{e}");
+        assert!(e.to_string().contains("ahead of the server's clock"), "{e}");
+    }
+    // Clock skew within the hour is the producer's and is kept.
+    let a = parse(&with(r#""lastActivityDateTime":"2026-11-23T12:59:00Z""#)).unwrap();
+    assert_eq!(
+        a.record.last_activity.to_rfc3339(),
+        "2026-11-23T12:59:00.000000Z"
+    );
+    assert!(parse(&with(r#""lastActivityDateTime":"2026-11-23T13:00:01Z""#)).is_err());
+}
+
+#[test]
+fn tags_follow_the_triage_rules() {
+    for (tags, field) in [
+        (r#"[""]"#, "tags[0]"),
+        (r#"["ok"," lead"]"#, "tags[1]"),
+        (r#"["a\u0000b"]"#, "tags[0]"),
+    ] {
+        let e = parse(&with(&format!(r#""tags":{tags}"#))).unwrap_err();
+        assert_eq!(e.field(), Some(field), "{tags}: {e}");
+    }
+    let long = format!(r#""tags":["{}"]"#, "x".repeat(500));
+    assert_eq!(parse(&with(&long)).unwrap_err().field(), Some("tags[0]"));
+    let many: Vec<String> = (0..101).map(|i| format!("\"t{i}\"")).collect();
+    let e = parse(&with(&format!(r#""tags":[{}]"#, many.join(",")))).unwrap_err();
+    assert_eq!(e.field(), Some("tags"));
+    // Repeats are folded before counting.
+    let a = parse(&with(r#""tags":["dup","dup","x"]"#)).unwrap();
+    assert_eq!(a.record.tags, ["dup", "x"]);
+}

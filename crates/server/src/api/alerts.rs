@@ -283,17 +283,29 @@ fn quote(v: &str) -> String {
     format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// The values of a comma-separated filter parameter, trimmed. An empty parameter and an
+/// empty value between commas are refused, as `q` refuses them (`high,,low` is a slip, and
+/// reading it as `high,low` would hide it).
+pub(crate) fn list_values<'a>(param: &str, raw: &'a str) -> ApiResult<Vec<&'a str>> {
+    if raw.trim().is_empty() {
+        return Err(ApiError::bad(
+            param,
+            format!("{param}: empty filter; give a value or leave {param} out"),
+        ));
+    }
+    let values: Vec<&str> = raw.split(',').map(str::trim).collect();
+    if values.iter().any(|v| v.is_empty()) {
+        return Err(ApiError::bad(
+            param,
+            format!("{param}: empty value in list {raw:?}"),
+        ));
+    }
+    Ok(values)
+}
+
 /// Turns one filter parameter into condition terms: `field:"v1","v2"`.
 pub(crate) fn filter_terms(field: &str, param: &str, raw: &str) -> ApiResult<Condition> {
-    let values: Vec<String> = raw
-        .split(',')
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(quote)
-        .collect();
-    if values.is_empty() {
-        return Err(ApiError::bad(param, format!("{param}: empty filter")));
-    }
+    let values: Vec<String> = list_values(param, raw)?.into_iter().map(quote).collect();
     let text = format!("{field}:{}", values.join(","));
     condition::parse(&text).map_err(|e| ApiError::bad(param, format!("{param}: {e}")))
 }

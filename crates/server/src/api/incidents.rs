@@ -52,23 +52,15 @@ pub struct IncidentParams {
     pub entity: Option<String>,
 }
 
-/// A comma-separated list of values. An empty one is refused: `status=` meaning "any" while
-/// an empty `serviceSource=` is a 400 was two rules for one shape.
+/// A comma-separated list of values ([`super::alerts::list_values`]), each a member.
 fn list<T>(
     field: &str,
     raw: &str,
     parse: impl Fn(&str) -> Option<T>,
     expected: String,
 ) -> ApiResult<Vec<T>> {
-    if raw.split(',').all(|s| s.trim().is_empty()) {
-        return Err(ApiError::bad(
-            field,
-            format!("{field}: give at least one of {expected}, or leave {field} out"),
-        ));
-    }
-    raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+    super::alerts::list_values(field, raw)?
+        .into_iter()
         .map(|s| {
             parse(s).ok_or_else(|| {
                 ApiError::bad(
@@ -137,6 +129,14 @@ pub fn incident_query(
     }
     if let Some(e) = &p.entity {
         alerts.terms.extend(super::alerts::entity_terms(e)?.terms);
+    }
+    for (field, value) in [("assignedTo", &p.assigned_to), ("tag", &p.tag)] {
+        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            return Err(ApiError::bad(
+                field,
+                format!("{field}: empty filter; give a value or leave {field} out"),
+            ));
+        }
     }
     Ok(IncidentQuery {
         statuses,

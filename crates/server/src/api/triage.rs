@@ -78,15 +78,21 @@ pub(crate) fn check_change(is_empty: bool, comment: Option<&str>) -> ApiResult<(
     Ok(())
 }
 
-/// The version from `If-Match` (`"3"`, `W/"3"` or `3`) or the body.
+/// The version from `If-Match` (`"3"`, `W/"3"` or `3`, exactly one header) or the body.
 pub(crate) fn expected_version(headers: &HeaderMap, body: Option<i64>) -> ApiResult<i64> {
-    if let Some(v) = headers.get(header::IF_MATCH) {
-        let s = v.to_str().unwrap_or("");
-        let s = s.trim().trim_start_matches("W/").trim_matches('"');
-        return s.parse().map_err(|_| {
+    let mut given = headers.get_all(header::IF_MATCH).iter();
+    if let Some(v) = given.next() {
+        if given.next().is_some() {
+            return Err(ApiError::bad(
+                "If-Match",
+                "send one If-Match header, with the version you read",
+            ));
+        }
+        let raw = String::from_utf8_lossy(v.as_bytes());
+        return version_tag(raw.trim()).ok_or_else(|| {
             ApiError::bad(
                 "If-Match",
-                format!("If-Match: {s:?} is not a version (a whole number, as read)"),
+                format!("{raw:?} is not a version: send \"3\", W/\"3\" or 3, as read"),
             )
         });
     }
@@ -95,6 +101,23 @@ pub(crate) fn expected_version(headers: &HeaderMap, body: Option<i64>) -> ApiRes
             "version: send the version you read (If-Match header or \"version\" in the body) so a concurrent change is not overwritten".into(),
         )
     })
+}
+
+/// A version as an entity tag: `"3"`, `W/"3"`, or the bare `3`; digits only.
+fn version_tag(s: &str) -> Option<i64> {
+    let (weak, s) = match s.strip_prefix("W/") {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let digits = match s.strip_prefix('"') {
+        Some(quoted) => quoted.strip_suffix('"')?,
+        None if !weak => s,
+        None => return None,
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// A JSON response carrying the object's version as its `ETag`, for the next `If-Match`.
@@ -257,4 +280,32 @@ pub async fn rename_tag(
         .rename_tag(&grant, &req.from, &req.to, state.clock.now())
         .await?;
     Ok(ApiJson(serde_json::json!({ "renamed": renamed })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_tag;
+
+    #[test]
+    fn versions_are_entity_tags_or_bare_numbers() {
+        for (tag, v) in [("\"3\"", 3), ("W/\"3\"", 3), ("3", 3), ("\"12\"", 12)] {
+            assert_eq!(version_tag(tag), Some(v), "{tag}");
+        }
+        for tag in [
+            "\"1",
+            "2\"",
+            "W/2",
+            "+2",
+            "\"\"2\"\"",
+            "",
+            "\"\"",
+            "W/",
+            "-1",
+            "1.0",
+            "\u{661}",
+            "3 4",
+        ] {
+            assert_eq!(version_tag(tag), None, "{tag}");
+        }
+    }
 }

@@ -98,10 +98,35 @@ async fn malformed_and_hostile_bodies() {
             "item 1:",
         ),
         (b"[]".to_vec(), 400, "no alerts"),
+        (
+            a(&|v| v["lastActivityDateTime"] = json!("2030-01-01T00:00:00Z")),
+            400,
+            "lastActivityDateTime: is more than an hour ahead of the server's clock",
+        ),
+        (
+            a(&|v| v["createdDateTime"] = json!("0001-01-01T00:00:00+00:01")),
+            400,
+            "years 0001-9999 in UTC",
+        ),
+        (
+            a(&|v| {
+                v["id"] = json!("bulk");
+            }),
+            400,
+            "id: \"bulk\" names an API route",
+        ),
+        (
+            a(&|v| v["tags"] = json!(["fine", " lead"])),
+            400,
+            "tags[1]: tag \" lead\" must not start or end with blanks",
+        ),
     ];
     for (body, status, needle) in cases {
         rejected(&app, "/api/v1/alerts", body, status, needle).await;
     }
+    // Problems with the JSON itself name the body, as the triage routes do.
+    let (s, v) = app.post("/api/v1/alerts", b"{not json".to_vec()).await;
+    assert_eq!((s, v["field"].as_str()), (400, Some("body")), "{v}");
     // NUL in a string is accepted (and kept), not rejected.
     let (s, _) = app
         .post(
@@ -148,6 +173,30 @@ async fn bad_queries_name_the_parameter() {
         ("/api/v1/alerts?severity=critical", "severity", "critical"),
         ("/api/v1/alerts?entity=ws-17", "entity", "kind:value"),
         ("/api/v1/alerts?entity=planet:mars", "entity", "entity kind"),
+        (
+            "/api/v1/alerts?severity=high,,low",
+            "severity",
+            "empty value in list",
+        ),
+        (
+            "/api/v1/alerts?severity=high,",
+            "severity",
+            "empty value in list",
+        ),
+        ("/api/v1/alerts?q=%FF", "query", "not UTF-8"),
+        ("/api/v1/incidents?q=%FF", "query", "not UTF-8"),
+        (
+            "/api/v1/incidents?status=active,,resolved",
+            "status",
+            "empty value in list",
+        ),
+        (
+            "/api/v1/incidents?assignedTo=",
+            "assignedTo",
+            "empty filter",
+        ),
+        ("/api/v1/incidents?tag=%20", "tag", "empty filter"),
+        ("/api/v1/incidents?status=", "status", "empty filter"),
     ];
     for (path, field, needle) in cases {
         let (s, v) = app.get(path).await;

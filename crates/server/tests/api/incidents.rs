@@ -277,6 +277,14 @@ async fn resolving_an_incident_resolves_its_alerts_and_closes_it_to_new_ones() {
             "determination",
         ),
         (json!({"assignedTo": "ghost", "version": 1}), "assignedTo"),
+        (
+            json!({"determination": "unknownFutureValue", "version": 1}),
+            "determination",
+        ),
+        (
+            json!({"classification": "unknownFutureValue", "version": 1}),
+            "classification",
+        ),
     ] {
         let inc2 = incident_of(&app, &c).await;
         let r = app

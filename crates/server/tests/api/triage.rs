@@ -213,6 +213,29 @@ async fn a_stale_update_loses_and_if_match_works() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
+    // Only `"N"`, `W/"N"` or `N`, in one header; anything else is a 400 that changes nothing.
+    let bad: [&[(&str, &str)]; 6] = [
+        &[("if-match", "\"3")],
+        &[("if-match", "3\"")],
+        &[("if-match", "W/3")],
+        &[("if-match", "+3")],
+        &[("if-match", "\"\"3\"\"")],
+        &[("if-match", "3"), ("if-match", "999")],
+    ];
+    for headers in bad {
+        let r = app
+            .send_raw(
+                Method::PATCH,
+                &format!("/api/v1/alerts/{id}"),
+                &app.admin,
+                Some(br#"{"status":"new"}"#.to_vec()),
+                headers,
+            )
+            .await;
+        assert_eq!(r.status, 400, "{headers:?}: {}", r.body);
+        assert_eq!(r.body["field"], "If-Match", "{headers:?}: {}", r.body);
+    }
+    assert_eq!(alert_json(&app, &id).await["version"], 3);
     // A no-op change keeps the version.
     let r = patch(
         &app,

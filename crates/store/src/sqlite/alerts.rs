@@ -239,7 +239,9 @@ fn same_source(id: &str, stored: &str, sent: &str) -> Result<(), StoreError> {
     }
     Err(StoreError::Invalid {
         field: "serviceSource",
-        msg: format!("alert {id} exists with service source {stored}; a re-send cannot change it"),
+        // Without naming the stored source: a producer limited to one source learns no more
+        // about another source's alerts than that the id is taken.
+        msg: format!("alert {id} exists under another service source; a re-send cannot change it"),
     })
 }
 

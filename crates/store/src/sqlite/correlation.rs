@@ -138,8 +138,15 @@ impl Engine {
     pub(crate) fn load(conn: &Connection, cfg: &CorrelationConfig) -> Result<Engine, StoreError> {
         let allow = cfg.allow_keys()?;
         let mut corr = Correlator::new(cfg, allow);
-        let newest: Option<i64> =
-            conn.query_row("SELECT max(last_activity) FROM alerts", [], |r| r.get(0))?;
+        // Ingest refuses alerts dated more than an hour ahead of the clock; one stored
+        // before it did must not carry the window past every real alert.
+        let latest = rampart_domain::clock::Clock::now(&rampart_domain::clock::SystemClock)
+            .plus_micros(rampart_domain::alert::MAX_AHEAD_MICROS);
+        let newest: Option<i64> = conn.query_row(
+            "SELECT max(last_activity) FROM alerts WHERE last_activity <= ?1",
+            [latest.micros()],
+            |r| r.get(0),
+        )?;
         let newest = Timestamp::from_micros(newest.unwrap_or(0));
         let cut = newest.micros() - cfg.window_micros();
         // Incidents without alerts are not read either: no alert names them.

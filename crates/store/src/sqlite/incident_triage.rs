@@ -6,6 +6,7 @@ use super::incidents::incident_event;
 use super::incidents::{self, rollup};
 use super::keys::StoredKeys;
 use super::triage::{beyond, by_id, record_by_id};
+use super::Lent;
 use crate::error::StoreError;
 use crate::incidents::CorrelateSummary;
 use rampart_domain::access::Grant;
@@ -92,7 +93,7 @@ fn not_redirected(rec: &IncidentRecord, field: &'static str) -> Result<(), Store
 
 pub(crate) fn update(
     conn: &Connection,
-    engine: Option<&mut Engine>,
+    engine: Option<&mut Lent<'_>>,
     grant: &Grant,
     id: &str,
     change: &IncidentChange,
@@ -170,7 +171,7 @@ pub(crate) fn update(
         } else {
             Openness::Open
         };
-        e.corr.set_openness(id, open);
+        e.get().corr.set_openness(id, open);
     }
     incidents::record(conn, id)?.ok_or(StoreError::NotFound)
 }
@@ -192,7 +193,7 @@ pub(crate) fn comment(
 
 pub(crate) fn merge(
     conn: &Connection,
-    engine: Option<&mut Engine>,
+    engine: Option<&mut Lent<'_>>,
     grant: &Grant,
     from: &str,
     into: &str,
@@ -240,14 +241,14 @@ pub(crate) fn merge(
     incidents::merge(conn, from, into, &grant.actor(), None, now)?;
     rollup(conn, into, now)?;
     if let Some(e) = engine {
-        e.corr.redirect(from, into);
+        e.get().corr.redirect(from, into);
     }
     incidents::record(conn, into)?.ok_or(StoreError::NotFound)
 }
 
 fn move_alert(
     conn: &Connection,
-    engine: Option<&mut Engine>,
+    engine: Option<&mut Lent<'_>>,
     grant: &Grant,
     alert: &str,
     to: &str,
@@ -298,14 +299,14 @@ fn move_alert(
     }
     rollup(conn, to, now)?;
     if let Some(e) = engine {
-        e.corr.pin(alert, to);
+        e.get().corr.pin(alert, to);
     }
     Ok(())
 }
 
 pub(crate) fn link(
     conn: &Connection,
-    engine: Option<&mut Engine>,
+    engine: Option<&mut Lent<'_>>,
     grant: &Grant,
     alert: &str,
     incident: &str,
@@ -317,7 +318,7 @@ pub(crate) fn link(
     if rec.incident_id.as_deref() == Some(incident) {
         conn.execute("UPDATE alerts SET link_manual = 1 WHERE rid = ?1", [rid])?;
         if let Some(e) = engine {
-            e.corr.pin(alert, incident);
+            e.get().corr.pin(alert, incident);
         }
         return Ok(t);
     }
@@ -327,7 +328,7 @@ pub(crate) fn link(
 
 pub(crate) fn unlink(
     conn: &Connection,
-    engine: Option<&mut Engine>,
+    engine: Option<&mut Lent<'_>>,
     grant: &Grant,
     alert: &str,
     now: Timestamp,
@@ -347,7 +348,7 @@ pub(crate) fn unlink(
     let id = correlation::new_incident_id();
     incidents::create(conn, &id, &rec, now)?;
     if let Some(e) = engine {
-        e.corr.restore_incident(&id, Openness::Open, None);
+        e.get().corr.restore_incident(&id, Openness::Open, None);
         move_alert(conn, Some(e), grant, alert, &id, now)?;
     } else {
         move_alert(conn, None, grant, alert, &id, now)?;

@@ -109,12 +109,29 @@ fn forget(slot: &Mutex<Option<Engine>>) {
     }
 }
 
-/// Runs `f` with the warmed engine on the writer thread; a failure forgets the engine.
+/// The warmed engine as a write job holds it: the job takes it out with [`Lent::get`] only
+/// when it is about to change it, so a job refused before that (an unknown incident, a
+/// stale version, a missing permission) keeps the engine instead of making the next job
+/// reload it, which takes seconds on a large store and could be driven by bad requests.
+pub(crate) struct Lent<'a> {
+    engine: &'a mut Engine,
+    touched: bool,
+}
+
+impl Lent<'_> {
+    pub(crate) fn get(&mut self) -> &mut Engine {
+        self.touched = true;
+        self.engine
+    }
+}
+
+/// Runs `f` with the warmed engine on the writer thread. A failure after `f` took the
+/// engine out forgets it: its memory may no longer match what the rollback left stored.
 fn with_engine<T, E: From<StoreError>>(
     conn: &Connection,
     slot: &Mutex<Option<Engine>>,
     cfg: &CorrelationConfig,
-    f: impl FnOnce(&mut Engine) -> Result<T, E>,
+    f: impl FnOnce(&mut Lent<'_>) -> Result<T, E>,
 ) -> Result<T, E> {
     let mut guard = slot
         .lock()
@@ -134,8 +151,12 @@ fn with_engine<T, E: From<StoreError>>(
     let engine = guard
         .as_mut()
         .ok_or_else(|| StoreError::Unavailable("correlation engine".into()))?;
-    let out = f(engine);
-    if out.is_err() {
+    let mut lent = Lent {
+        engine,
+        touched: false,
+    };
+    let out = f(&mut lent);
+    if out.is_err() && lent.touched {
         *guard = None;
     }
     out
@@ -499,7 +520,7 @@ impl Store for SqliteStore {
                 // Digests are gathered exactly when correlation is on.
                 let out = match digests {
                     Some(d) => with_engine(conn, &slot, &cfg, |e| {
-                        alerts::ingest(&at, prepared, &actor, now, Some((e, d)))
+                        alerts::ingest(&at, prepared, &actor, now, Some((e.get(), d)))
                     }),
                     None => alerts::ingest(&at, prepared, &actor, now, None),
                 };
