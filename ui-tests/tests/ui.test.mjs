@@ -2,7 +2,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { start, signIn, artifacts, repo } from "../lib/harness.mjs";
+import { start, signIn, artifacts, repo, PASSWORDS } from "../lib/harness.mjs";
 
 let env;
 before(async () => { env = await start(); });
@@ -321,6 +321,78 @@ test("settings: an administrator mints a token shown once, it works, revoking it
   await Promise.all([page.waitForEvent("load"), row.locator("button.revoke").click()]);
   assert.match(await page.locator('[data-testid="tokens"] tr', { hasText: "siem-forwarder" }).textContent(), /Revoked/);
   assert.equal((await send()).status, 401, "a revoked token is refused");
+  await page.context().close();
+});
+
+test("settings: an administrator adds a user, who signs in, then changes and disables them", async () => {
+  const page = await signIn(env, "admin");
+  await page.goto(env.base + "/settings");
+  PASSWORDS.triager = "Triager-pass-0001";
+  await page.fill("#user-name", "triager");
+  await page.fill("#user-display", "Tri Ager");
+  await page.fill("#user-password", PASSWORDS.triager);
+  await page.selectOption("#user-role", "Security reader");
+  await page.fill("#user-sources", "endpoint");
+  await Promise.all([page.waitForEvent("load"), page.click("#user-form button[type=submit]")]);
+  const row = () => page.locator('[data-testid="users"] tr', { hasText: "triager" });
+  const cells = async () => (await row().locator("td").allTextContents()).map((c) => c.trim());
+  assert.deepEqual((await cells()).slice(0, 5), ["triager", "Tri Ager", "Security reader", "microsoftDefenderForEndpoint", "Enabled"]);
+
+  // The API's refusal shows in the form, and nothing is added.
+  await page.fill("#user-name", "TRIAGER");
+  await page.fill("#user-password", "Another-pass-0001");
+  await page.click("#user-form button[type=submit]");
+  await page.locator("#user-error").filter({ hasText: /is taken/ }).waitFor();
+  assert.equal(await page.locator('[data-testid="users"] tbody tr').count(), 4);
+
+  // The new user signs in and sees only endpoint alerts, read-only.
+  const triager = await signIn(env, "triager");
+  assert.equal(await triager.textContent('[data-testid="signed-in-role"]'), "Security reader");
+  const sources = await (await triager.request.get(env.base + "/api/v1/alerts?pageSize=200")).json();
+  assert.ok(sources.items.length > 0 && sources.items.every((a) => a.serviceSource === "microsoftDefenderForEndpoint"));
+
+  // Edit: operator for every source, then disabled. Only what changed is sent.
+  await row().locator("button.user-edit").click();
+  const dialog = page.locator("#user-dialog");
+  await dialog.waitFor();
+  assert.equal(await page.inputValue("#edit-display"), "Tri Ager");
+  assert.equal(await page.inputValue("#edit-sources"), "microsoftDefenderForEndpoint");
+  await page.click("#user-edit-form button[type=submit]");
+  await page.locator("#user-edit-error").filter({ hasText: "Nothing changed." }).waitFor();
+  await page.selectOption("#edit-role", "Security operator");
+  assert.equal(await page.textContent("#user-edit-error"), "", "a change clears the last message");
+  await page.fill("#edit-sources", "");
+  await page.check("#edit-disabled");
+  await shot(page, "settings-users.png");
+  const [patch] = await Promise.all([
+    page.waitForRequest((r) => r.method() === "PATCH" && r.url().includes("/api/v1/users/")),
+    page.waitForEvent("load"),
+    page.click("#user-edit-form button[type=submit]"),
+  ]);
+  assert.deepEqual(JSON.parse(patch.postData()), { role: "Security operator", sources: null, disabled: true });
+  assert.deepEqual((await cells()).slice(2, 5), ["Security operator", "All", "Disabled"]);
+  // Disabling ended the session, and signing in again is refused.
+  assert.equal((await triager.request.get(env.base + "/api/v1/alerts")).status(), 401);
+  await triager.context().close();
+  const again = await fetch(env.base + "/api/v1/session", {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username: "triager", password: PASSWORDS.triager }),
+  });
+  assert.equal(again.status, 401);
+
+  // An administrator cannot disable their own account, nor demote the last enabled Global
+  // administrator: the form says why, and nothing changes.
+  await page.locator('[data-testid="users"] tr', { hasText: "Ad Min" }).locator("button.user-edit").click();
+  await page.check("#edit-disabled");
+  await page.click("#user-edit-form button[type=submit]");
+  await page.locator("#user-edit-error").filter({ hasText: /cannot disable your own account/ }).waitFor();
+  await page.uncheck("#edit-disabled");
+  await page.selectOption("#edit-role", "Security operator");
+  await page.click("#user-edit-form button[type=submit]");
+  await page.locator("#user-edit-error").filter({ hasText: /role: this is the last enabled Global administrator/ }).waitFor();
+  await page.reload();
+  assert.match(await page.locator('[data-testid="users"] tr', { hasText: "Ad Min" }).textContent(), /Global administrator.*Enabled/);
+  assert.deepEqual(page.errors, []);
   await page.context().close();
 });
 

@@ -139,6 +139,52 @@
     if (first) first.focus();
   }
 
+  // A comma-separated source list as the API takes it; empty for none.
+  function sourceList(text) {
+    return text.split(",").map(function (x) { return x.trim(); }).filter(Boolean);
+  }
+
+  // ---- Settings: users ----
+  // The edit dialog starts from the row's values; Save sends only what changed.
+  function openUserEdit(btn) {
+    var dlg = document.getElementById("user-dialog");
+    if (!dlg) return;
+    var form = document.getElementById("user-edit-form");
+    form.setAttribute("data-id", btn.getAttribute("data-id"));
+    document.getElementById("user-edit-name").textContent = btn.getAttribute("data-username");
+    var fields = { "edit-display": "data-display", "edit-role": "data-role", "edit-sources": "data-sources" };
+    Object.keys(fields).forEach(function (id) {
+      var el = document.getElementById(id);
+      el.value = btn.getAttribute(fields[id]) || "";
+      el.setAttribute("data-was", el.value);
+    });
+    var pw = document.getElementById("edit-password");
+    pw.value = "";
+    var dis = document.getElementById("edit-disabled");
+    dis.checked = btn.getAttribute("data-disabled") === "true";
+    dis.setAttribute("data-was", String(dis.checked));
+    document.getElementById("user-edit-error").textContent = "";
+    dlg.showModal();
+  }
+
+  function userChanges() {
+    var change = {};
+    var display = document.getElementById("edit-display");
+    if (display.value.trim() !== display.getAttribute("data-was")) change.displayName = display.value.trim();
+    var role = document.getElementById("edit-role");
+    if (role.value !== role.getAttribute("data-was")) change.role = role.value;
+    var src = document.getElementById("edit-sources");
+    if (sourceList(src.value).join(", ") !== sourceList(src.getAttribute("data-was")).join(", ")) {
+      var list = sourceList(src.value);
+      change.sources = list.length ? list : null;
+    }
+    var pw = document.getElementById("edit-password").value;
+    if (pw) change.password = pw;
+    var dis = document.getElementById("edit-disabled");
+    if (String(dis.checked) !== dis.getAttribute("data-was")) change.disabled = dis.checked;
+    return change;
+  }
+
   function closeManage() {
     var pane = document.getElementById("manage-pane");
     if (pane) pane.hidden = true;
@@ -155,6 +201,11 @@
       api("DELETE", "/api/v1/tokens/" + enc(t.getAttribute("data-id")))
         .then(function () { window.location.reload(); })
         .catch(function (e) { toast(e.message, true); });
+    }
+    if (t.classList.contains("user-edit")) openUserEdit(t);
+    if (t.id === "user-edit-cancel") {
+      var dlg = document.getElementById("user-dialog");
+      if (dlg) dlg.close();
     }
     if (t.id === "unlink") {
       var uerr = document.getElementById("link-error");
@@ -258,13 +309,38 @@
       var terr = document.getElementById("token-error");
       terr.textContent = "";
       var req = { name: document.getElementById("token-name").value.trim(), role: document.getElementById("token-role").value };
-      var src = document.getElementById("token-sources").value.split(",").map(function (x) { return x.trim(); }).filter(Boolean);
+      var src = sourceList(document.getElementById("token-sources").value);
       if (src.length) req.sources = src;
       api("POST", "/api/v1/tokens", req).then(function (t) {
         document.getElementById("token-secret").textContent = t.token;
         document.getElementById("token-created").hidden = false;
         form.reset();
       }).catch(function (e) { terr.textContent = e.message; });
+    } else if (form.id === "user-form") {
+      ev.preventDefault();
+      var uerr = document.getElementById("user-error");
+      uerr.textContent = "";
+      var user = {
+        username: document.getElementById("user-name").value.trim(),
+        password: document.getElementById("user-password").value,
+        role: document.getElementById("user-role").value
+      };
+      var display = document.getElementById("user-display").value.trim();
+      if (display) user.displayName = display;
+      var usrc = sourceList(document.getElementById("user-sources").value);
+      if (usrc.length) user.sources = usrc;
+      api("POST", "/api/v1/users", user)
+        .then(function () { window.location.reload(); })
+        .catch(function (e) { uerr.textContent = e.message; });
+    } else if (form.id === "user-edit-form") {
+      ev.preventDefault();
+      var eerr = document.getElementById("user-edit-error");
+      eerr.textContent = "";
+      var change = userChanges();
+      if (!Object.keys(change).length) { eerr.textContent = "Nothing changed."; return; }
+      api("PATCH", "/api/v1/users/" + enc(form.getAttribute("data-id")), change)
+        .then(function () { window.location.reload(); })
+        .catch(function (e) { eerr.textContent = e.message; });
     } else if (form.id === "comment-form") {
       ev.preventDefault();
       var text = document.getElementById("comment-text").value.trim();
@@ -275,6 +351,14 @@
       api("POST", "/api/v1/" + kind + "/" + enc(form.getAttribute("data-id")) + "/comments", { text: text })
         .then(function () { window.location.reload(); })
         .catch(function (e) { cerr.textContent = e.message; });
+    }
+  });
+
+  // A message about the last Save stops applying once the form changes.
+  document.addEventListener("input", function (ev) {
+    var t = ev.target;
+    if (t instanceof Element && t.closest("#user-edit-form")) {
+      document.getElementById("user-edit-error").textContent = "";
     }
   });
 

@@ -1,5 +1,6 @@
-//! Settings (`/settings`): the users and API tokens an administrator manages. Minting and
-//! revoking go through the REST API like every other change; the page only lists.
+//! Settings (`/settings`): the users and API tokens an administrator manages. Adding and
+//! changing users, minting and revoking tokens go through the REST API like every other
+//! change; the page lists, and its forms call the API.
 use super::view::{self, Chrome};
 use super::{html, PageResult, Viewer};
 use crate::error::ApiError;
@@ -10,10 +11,13 @@ use axum::http::StatusCode;
 use rampart_domain::access::{builtin_roles, Permission};
 
 struct UserRow {
+    id: String,
     username: String,
     display_name: String,
     role: String,
     sources: String,
+    /// The source limit as the edit form shows it: empty for all sources.
+    sources_raw: String,
     disabled: bool,
     last_login: String,
 }
@@ -63,6 +67,8 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer) -> PageResult {
             .into_iter()
             .map(|u| UserRow {
                 sources: sources(&u.sources),
+                sources_raw: u.sources.map(|v| v.join(", ")).unwrap_or_default(),
+                id: u.id,
                 username: u.username,
                 display_name: u.display_name,
                 role: u.role,
