@@ -332,6 +332,17 @@
       api("POST", "/api/v1/users", user)
         .then(function () { window.location.reload(); })
         .catch(function (e) { uerr.textContent = e.message; });
+    } else if (form.id === "role-form") {
+      ev.preventDefault();
+      var rerr = document.getElementById("role-error");
+      rerr.textContent = "";
+      var perms = Array.prototype.map.call(form.querySelectorAll('input[name="perm"]:checked'), function (c) { return c.value; });
+      var role = { name: document.getElementById("role-name").value.trim(), permissions: perms };
+      var rsrc = sourceList(document.getElementById("role-sources").value);
+      if (rsrc.length) role.sources = rsrc;
+      api("POST", "/api/v1/roles", role)
+        .then(function () { window.location.reload(); })
+        .catch(function (e) { rerr.textContent = e.message; });
     } else if (form.id === "user-edit-form") {
       ev.preventDefault();
       var eerr = document.getElementById("user-edit-error");

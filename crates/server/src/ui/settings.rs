@@ -33,6 +33,13 @@ struct TokenRow {
     revoked: String,
 }
 
+struct RoleRow {
+    name: String,
+    builtin: bool,
+    permissions: String,
+    sources: String,
+}
+
 #[derive(Template)]
 #[template(path = "settings.html")]
 struct SettingsPage {
@@ -40,8 +47,13 @@ struct SettingsPage {
     users: Vec<UserRow>,
     tokens: Vec<TokenRow>,
     roles: Vec<String>,
+    /// Every role with what it grants, for those who may make roles.
+    role_rows: Vec<RoleRow>,
+    /// The permissions a custom role can be made of.
+    permissions: Vec<&'static str>,
     can_users: bool,
     can_tokens: bool,
+    can_roles: bool,
 }
 
 fn sources(s: &Option<Vec<String>>) -> String {
@@ -53,9 +65,10 @@ fn sources(s: &Option<Vec<String>>) -> String {
 pub async fn page(State(state): State<AppState>, viewer: Viewer) -> PageResult {
     let can_users = viewer.can(Permission::UsersManage, None);
     let can_tokens = viewer.can(Permission::TokensManage, None);
-    if !can_users && !can_tokens {
+    let can_roles = viewer.can(Permission::RolesManage, None);
+    if !can_users && !can_tokens && !can_roles {
         return Err(ApiError::Forbidden(
-            "settings need the users.manage or tokens.manage permission".into(),
+            "settings need the users.manage, tokens.manage or roles.manage permission".into(),
         )
         .into());
     }
@@ -99,20 +112,47 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer) -> PageResult {
     } else {
         Vec::new()
     };
-    let mut roles: Vec<String> = builtin_roles().into_iter().map(|r| r.name).collect();
-    roles.extend(state.store.list_roles().await?.into_iter().map(|r| r.name));
+    let mut defs = builtin_roles();
+    defs.extend(state.store.list_roles().await?);
+    let roles = defs.iter().map(|r| r.name.clone()).collect();
+    let role_rows = if can_roles {
+        defs.iter()
+            .map(|r| RoleRow {
+                name: r.name.clone(),
+                builtin: r.builtin,
+                permissions: r
+                    .effective_permissions()
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                sources: sources(&r.sources.as_ref().map(|s| s.iter().cloned().collect())),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let t = SettingsPage {
         chrome: Chrome::new(&viewer, "settings", "Settings"),
         users,
         tokens,
         roles,
+        role_rows,
+        permissions: Permission::ALL.iter().map(|p| p.as_str()).collect(),
         can_users,
         can_tokens,
+        can_roles,
     };
     Ok(html(StatusCode::OK, t))
 }
 
 /// Whether the header shows the Settings link.
 pub fn visible(v: &Viewer) -> bool {
-    v.can(Permission::UsersManage, None) || v.can(Permission::TokensManage, None)
+    [
+        Permission::UsersManage,
+        Permission::TokensManage,
+        Permission::RolesManage,
+    ]
+    .into_iter()
+    .any(|p| v.can(p, None))
 }
