@@ -25,8 +25,12 @@ test("sign in shows who is signed in; signed-out pages lead to sign-in", async (
   assert.equal(await page.textContent('[data-testid="signed-in-user"]'), "Ana Lyst");
   assert.equal(await page.textContent('[data-testid="signed-in-role"]'), "Security operator");
   assert.deepEqual(page.errors, []);
+  assert.equal((await page.goto(env.base + "/alerts")).headers()["cache-control"], "no-store", "pages are not kept");
   await page.click("#sign-out");
   await page.waitForURL(/\/login/);
+  // Back after signing out asks the server again, which sends it to sign in.
+  await page.goBack();
+  assert.match(page.url(), /\/login\?next=/, "no page from the browser's cache");
   await page.goto(env.base + "/alerts");
   assert.match(page.url(), /\/login\?next=/, "signed out for real");
   await page.context().close();
@@ -163,9 +167,16 @@ test("bulk: select rows and assign them in one go", async () => {
   assert.equal(await page.textContent("#selected-count"), "2");
   const ids = [await boxes.nth(0).getAttribute("value"), await boxes.nth(1).getAttribute("value")];
   await page.click("#manage-open");
+  // The pane's count follows the selection while it is open.
+  assert.equal(await page.textContent("#manage-target"), "2 alerts selected");
+  await boxes.nth(2).check();
+  assert.equal(await page.textContent("#manage-target"), "3 alerts selected");
+  await boxes.nth(2).uncheck();
+  assert.equal(await page.textContent("#manage-target"), "2 alerts selected");
   await page.selectOption("#m-assigned", { label: "Assign to me (analyst)" });
   await page.selectOption("#m-status", "inProgress");
   await Promise.all([page.waitForEvent("load"), page.click("#manage-save")]);
+  await page.locator("#toast.show").filter({ hasText: /^2 changed, 0 unchanged$/ }).waitFor();
   for (const id of ids) {
     const r = await page.request.get(env.base + "/api/v1/alerts/" + encodeURIComponent(id));
     const a = await r.json();
@@ -237,6 +248,14 @@ test("manual incident control: unlink an alert, refuse a bad target, link it bac
   const id = decodeURIComponent(page.url().split("/alerts/")[1]);
   const before = (await (await page.request.get(env.base + "/api/v1/alerts/" + encodeURIComponent(id))).json()).incidentId;
   assert.ok(before);
+  // Unlinking asks first; declined, nothing moves.
+  page.removeAllListeners("dialog");
+  const asked = [];
+  page.once("dialog", (d) => { asked.push(d.message()); d.dismiss(); });
+  await page.click("#unlink");
+  assert.match(asked[0], /new incident of its own/);
+  assert.equal((await (await page.request.get(env.base + "/api/v1/alerts/" + encodeURIComponent(id))).json()).incidentId, before);
+  page.once("dialog", (d) => d.accept());
   await Promise.all([page.waitForEvent("load"), page.click("#unlink")]);
   const alone = (await (await page.request.get(env.base + "/api/v1/alerts/" + encodeURIComponent(id))).json()).incidentId;
   assert.ok(alone && alone !== before, "unlinked into a new incident");
@@ -424,6 +443,48 @@ test("settings: an administrator makes a custom role and gives it to a user", as
   const reader = (await page.locator('[data-testid="users"] tr', { hasText: "Rea Der" }).locator("td").allTextContents()).map((c) => c.trim());
   assert.deepEqual(reader.slice(2, 4), ["Identity triage", "All"], "a new role without sources keeps the user's (none)");
   await shot(page, "settings-roles.png", true);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("a session that ends while a page is open sends the window to sign in, then back", async () => {
+  const page = await signIn(env, "analyst");
+  await page.goto(env.base + "/alerts/" + encodeURIComponent(env.hostileId));
+  const other = await page.context().newPage();
+  await other.goto(env.base + "/alerts");
+  await Promise.all([other.waitForURL(/\/login/), other.click("#sign-out")]);
+  await other.close();
+  // The entity button's fragment request meets the ended session.
+  await Promise.all([page.waitForURL(/\/login\?next=/), page.locator("button.entity").first().click()]);
+  assert.equal(new URL(page.url()).searchParams.get("next"), "/alerts/" + encodeURIComponent(env.hostileId));
+  assert.equal(await page.locator("#details #login-form").count(), 0, "no sign-in form inside the pane");
+  assert.equal(await page.getAttribute("#login-form", "method"), "post", "a form without its script never puts the password in the URL");
+  await page.fill("#username", "analyst");
+  await page.fill("#password", PASSWORDS.analyst);
+  await Promise.all([page.waitForURL(/\/alerts\/[^/]+$/), page.click("button[type=submit]")]);
+  assert.ok(await page.locator("#manage-open").count() > 0, "back on the whole alert page");
+  await page.context().close();
+});
+
+test("search: a status term takes over from the status boxes", async () => {
+  const page = await signIn(env, "analyst");
+  const id = await page.locator("#alert-table tbody tr").first().getAttribute("data-id");
+  const version = await page.locator("#alert-table tbody tr").first().getAttribute("data-version");
+  const status = await page.evaluate(async ([alertId, v]) => {
+    const csrf = document.querySelector('meta[name="csrf-token"]').content;
+    const r = await fetch("/api/v1/alerts/" + encodeURIComponent(alertId), {
+      method: "PATCH", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify({ status: "resolved", version: Number(v) }),
+    });
+    return r.status;
+  }, [id, version]);
+  assert.equal(status, 200);
+  await page.fill("#q", "status:resolved");
+  await Promise.all([page.waitForResponse((r) => r.url().includes("q=status")), page.press("#q", "Enter")]);
+  await page.waitForURL(/q=status/);
+  assert.doesNotMatch(page.url(), /status=new/, "the boxes were cleared before the search was sent");
+  const statuses = await page.locator("#alert-table td.status").allTextContents();
+  assert.ok(statuses.length > 0 && statuses.every((s) => s.trim() === "Resolved"), JSON.stringify(statuses));
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });

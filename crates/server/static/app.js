@@ -95,6 +95,7 @@
       var c = tr.querySelector(".row-select");
       tr.classList.toggle("selected", !!(c && c.checked));
     });
+    syncManageTarget();
   }
 
   document.addEventListener("change", function (ev) {
@@ -125,15 +126,36 @@
     });
   }
 
+  // A bulk update's summary in words: the counts, and why any alert was left as it was.
+  function bulkSaid(res) {
+    var n = function (list) { return (list && list.length) || 0; };
+    var parts = [res.changed + " changed", res.unchanged + " unchanged"];
+    if (n(res.notFound)) parts.push(n(res.notFound) + " not found");
+    if (n(res.forbidden)) parts.push(n(res.forbidden) + " outside your sources");
+    if (n(res.failed)) {
+      parts.push(n(res.failed) + " refused (" + res.failed.slice(0, 3).map(function (f) {
+        return f.id + ": " + f.error;
+      }).join("; ") + (res.failed.length > 3 ? "; …" : "") + ")");
+    }
+    return parts.join(", ");
+  }
+
+  // The manage pane for selected alerts names how many it will change: kept in step with
+  // the selection, and closed when nothing is selected any more (a filter change clears it).
+  function syncManageTarget() {
+    var pane = document.getElementById("manage-pane");
+    if (!pane || pane.getAttribute("data-kind") !== "alerts") return;
+    var n = selectedIds().length;
+    var target = document.getElementById("manage-target");
+    if (target) target.textContent = n + " alert" + (n === 1 ? "" : "s") + " selected";
+    if (n === 0 && !pane.hidden) closeManage();
+  }
+
   function openManage() {
     var pane = document.getElementById("manage-pane");
     if (!pane) return;
-    var target = document.getElementById("manage-target");
-    if (pane.getAttribute("data-kind") === "alerts" && target) {
-      var n = selectedIds().length;
-      target.textContent = n + " alert" + (n === 1 ? "" : "s") + " selected";
-    }
     pane.hidden = false;
+    syncManageTarget();
     filterDeterminations();
     var first = pane.querySelector("select");
     if (first) first.focus();
@@ -208,6 +230,7 @@
       if (dlg) dlg.close();
     }
     if (t.id === "unlink") {
+      if (!window.confirm("Move this alert into a new incident of its own? It stays there: correlation will not move it back.")) return;
       var uerr = document.getElementById("link-error");
       api("POST", "/api/v1/alerts/" + enc(t.getAttribute("data-id")) + "/unlink")
         .then(function () { window.location.reload(); })
@@ -283,7 +306,7 @@
       call.then(function (res) {
         var said = "Saved";
         if (res && typeof res.changed === "number") {
-          said = res.changed + " changed, " + res.unchanged + " unchanged" + (res.forbidden ? ", " + res.forbidden + " not allowed" : "") + (res.failed ? ", " + res.failed + " failed" : "");
+          said = bulkSaid(res);
         }
         // Shown after the reload (see DOMContentLoaded): a toast shown now is gone with it.
         try { sessionStorage.setItem("rampart-toast", said); } catch (_) { toast(said); }
@@ -299,6 +322,7 @@
       var lerr = document.getElementById(isLink ? "link-error" : "merge-error");
       lerr.textContent = "";
       if (!target) { lerr.textContent = "Give the incident id, e.g. inc-…"; return; }
+      if (!isLink && !window.confirm("Merge this incident into " + target + "? Its alerts, comments and history move there and this incident points to it. Its status, assignee and tags are not carried over, and a merge cannot be undone.")) return;
       var id = enc(form.getAttribute("data-id"));
       var done = isLink
         ? api("POST", "/api/v1/alerts/" + id + "/link", { incidentId: target }).then(function () { window.location.reload(); })
@@ -398,6 +422,23 @@
   document.addEventListener("change", function (ev) {
     var t = ev.target;
     if (t instanceof HTMLInputElement && t.type === "text" && t.form && t.form.id === "filters") ev.stopPropagation();
+  }, true);
+
+  // A status term in the search takes over from the status boxes (query-language.md): the
+  // boxes still showed the default New and In progress, and sent with the search they made
+  // `status:resolved` match nothing. Capturing, so the boxes are cleared before htmx reads
+  // the form.
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!(form instanceof HTMLFormElement) || form.id !== "filters") return;
+    // Through `elements`: the search box and the filter pane sit outside the form element
+    // and join it with `form="filters"`.
+    var q = form.elements.namedItem("q");
+    if (q instanceof HTMLInputElement && q.value.indexOf("status") >= 0) {
+      Array.prototype.forEach.call(form.elements, function (c) {
+        if (c instanceof HTMLInputElement && c.name === "status") c.checked = false;
+      });
+    }
   }, true);
 
   document.addEventListener("htmx:afterSwap", updateSelection);

@@ -34,6 +34,9 @@ struct EntityPage {
     more: bool,
     queue_href: String,
     incidents: Vec<IncidentLine>,
+    /// Whether its alerts name more incidents than the page lists.
+    incidents_more: bool,
+    incidents_href: String,
 }
 
 /// `GET /entities/{kind}/{value}`.
@@ -66,22 +69,33 @@ pub async fn page(
             }
         }
     }
+    // The incidents of the newest alerts, newest activity first; when there are more, a
+    // link to the incident queue searching for the entity lists them all.
     let mut incident_ids: Vec<&str> = Vec::new();
     for r in &records {
         if let Some(i) = r.incident_id.as_deref() {
-            if !incident_ids.contains(&i) && incident_ids.len() < PAGE_INCIDENTS {
+            if !incident_ids.contains(&i) {
                 incident_ids.push(i);
             }
         }
     }
-    let mut incidents = Vec::new();
+    let incidents_more = more || incident_ids.len() > PAGE_INCIDENTS;
+    incident_ids.truncate(PAGE_INCIDENTS);
+    let mut found = Vec::new();
     for id in incident_ids {
         if let Some(d) = state.store.get_incident(id).await? {
             if viewer.can_incident(&d.incident, Permission::IncidentsRead) {
-                incidents.push(IncidentLine::new(&d.incident));
+                found.push(d.incident);
             }
         }
     }
+    found.sort_by_key(|i| std::cmp::Reverse(i.last_activity));
+    let incidents = found.iter().map(IncidentLine::new).collect();
+    let quoted = key.replace('\\', "\\\\").replace('"', "\\\"");
+    let incidents_href = format!(
+        "/incidents?statusShown=1&q={}",
+        enc(&format!("entity.{}:\"{quoted}\"", kind.as_str()))
+    );
     let first_seen = records.iter().map(|r| r.first_activity).min();
     let last_seen = records.iter().map(|r| r.last_activity).max();
     let t = EntityPage {
@@ -102,6 +116,8 @@ pub async fn page(
             enc(&format!("{}:{}", kind.as_str(), key))
         ),
         incidents,
+        incidents_more,
+        incidents_href,
         value: key,
     };
     Ok(html(StatusCode::OK, t))

@@ -304,7 +304,7 @@ pub async fn page(
     let mut history: Vec<HistoryRow> = incident_history(&state, i)
         .await?
         .iter()
-        .map(HistoryRow::new)
+        .map(|e| HistoryRow::on_page(e, &i.id))
         .collect();
     history.reverse();
     let mut reasons: Vec<ReasonRow> = Vec::new();

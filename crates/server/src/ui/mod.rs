@@ -96,7 +96,25 @@ impl From<rampart_store::StoreError> for PageError {
 }
 
 /// Where the sign-in page should send the analyst back to.
-fn login_redirect(uri: &str) -> Response {
+fn login_redirect(uri: &str, headers: &axum::http::HeaderMap) -> Response {
+    // A fragment htmx asked for (an entity's facts, a queue page) is not a page to come back
+    // to, and a redirect would be followed inside the request and the sign-in page swapped
+    // into the pane. htmx instead sends the whole window to sign in, then back to the page
+    // it was on.
+    if headers.contains_key("hx-request") {
+        let page = headers
+            .get("hx-current-url")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|u| u.parse::<axum::http::Uri>().ok())
+            .and_then(|u| u.path_and_query().map(ToString::to_string))
+            .unwrap_or_else(|| "/alerts".into());
+        let next = percent_encoding::utf8_percent_encode(&page, view::QUERY_SET).to_string();
+        return (
+            StatusCode::UNAUTHORIZED,
+            [("hx-redirect", format!("/login?next={next}"))],
+        )
+            .into_response();
+    }
     let next = percent_encoding::utf8_percent_encode(uri, view::QUERY_SET).to_string();
     Redirect::to(&format!("/login?next={next}")).into_response()
 }
@@ -167,12 +185,12 @@ where
             .unwrap_or_else(|_| "/alerts".into());
         let caller = match authenticate(&state, &parts.headers, &Method::GET).await {
             Ok(c) => c,
-            Err(ApiError::Unauthorized(_)) => return Err(login_redirect(&uri)),
+            Err(ApiError::Unauthorized(_)) => return Err(login_redirect(&uri, &parts.headers)),
             Err(e) => return Err(PageError(e).into_response()),
         };
         let Some(session) = caller.session.clone() else {
             // Pages are for people; API tokens use the API.
-            return Err(login_redirect(&uri));
+            return Err(login_redirect(&uri, &parts.headers));
         };
         Ok(Viewer {
             csrf: session.csrf,

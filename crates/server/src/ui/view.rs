@@ -374,6 +374,18 @@ impl HistoryRow {
             text: history_sentence(e),
         }
     }
+
+    /// A row of the history shown on `page`'s page. An incident's history includes that of
+    /// the incidents merged into it; their rows say which incident they happened to, or
+    /// "Status changed to In progress" and "Merged into incident <this one>" read as if
+    /// they were this incident's.
+    pub fn on_page(e: &HistoryEvent, page: &str) -> Self {
+        let mut row = HistoryRow::new(e);
+        if e.target_id != page {
+            row.text = format!("In {} (merged here): {}", e.target_id, row.text);
+        }
+        row
+    }
 }
 
 /// How a history row names a field.
@@ -490,6 +502,24 @@ mod tests {
     }
 
     /// History rows read as sentences with the UI's labels, not as stored field names.
+    #[test]
+    fn merged_incidents_rows_name_their_incident() {
+        let e = event(
+            "changed",
+            Some("status"),
+            Some("active"),
+            Some("inProgress"),
+        );
+        assert_eq!(
+            super::HistoryRow::on_page(&e, "inc-1").text,
+            "Status changed from Active to In progress"
+        );
+        assert_eq!(
+            super::HistoryRow::on_page(&e, "inc-2").text,
+            "In inc-1 (merged here): Status changed from Active to In progress"
+        );
+    }
+
     #[test]
     fn history_rows_read_as_sentences() {
         let s = |e: &HistoryEvent| history_sentence(e);
