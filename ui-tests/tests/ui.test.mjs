@@ -325,6 +325,9 @@ test("settings: an administrator mints a token shown once, it works, revoking it
   await secret.waitFor();
   const token = (await secret.textContent()).trim();
   assert.match(token, /^rmp_/);
+  // Listed at once, beside the secret, without a reload.
+  const fresh = (await page.locator('[data-testid="tokens"] tbody tr').first().locator("td").allTextContents()).map((c) => c.trim());
+  assert.deepEqual(fresh.slice(0, 3), ["siem-forwarder", "Ingest only", "All"]);
   const send = () => fetch(env.base + "/api/v1/alerts", {
     method: "POST",
     headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },

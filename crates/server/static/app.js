@@ -166,6 +166,32 @@
     return text.split(",").map(function (x) { return x.trim(); }).filter(Boolean);
   }
 
+  // ---- Settings: tokens ----
+  // A minted token joins the list at once (the page is not reloaded: the secret shown once
+  // would go with it). Cells are text, as everywhere.
+  function addTokenRow(t) {
+    var body = document.querySelector('[data-testid="tokens"] tbody');
+    if (!body || !t) return;
+    var tr = document.createElement("tr");
+    tr.setAttribute("data-id", t.id);
+    [t.name, t.role, t.sources ? t.sources.join(", ") : "All", t.createdBy || "you", "just now", "never"].forEach(function (v, i) {
+      var td = document.createElement("td");
+      if (i >= 4) td.className = "time";
+      td.textContent = v;
+      tr.appendChild(td);
+    });
+    var last = document.createElement("td");
+    var btn = document.createElement("button");
+    btn.type = "button";
+    btn.className = "revoke";
+    btn.setAttribute("data-id", t.id);
+    btn.setAttribute("data-name", t.name);
+    btn.textContent = "Revoke";
+    last.appendChild(btn);
+    tr.appendChild(last);
+    body.insertBefore(tr, body.firstChild);
+  }
+
   // ---- Settings: users ----
   // The edit dialog starts from the row's values; Save sends only what changed.
   function openUserEdit(btn) {
@@ -338,6 +364,7 @@
       api("POST", "/api/v1/tokens", req).then(function (t) {
         document.getElementById("token-secret").textContent = t.token;
         document.getElementById("token-created").hidden = false;
+        addTokenRow(t);
         form.reset();
       }).catch(function (e) { terr.textContent = e.message; });
     } else if (form.id === "user-form") {

@@ -410,6 +410,8 @@ fn value_label(field: &str, v: Option<&str>) -> String {
         "classification" => Classification::parse(v).map(|c| c.label().to_string()),
         "determination" => Determination::parse(v).map(|d| d.label().to_string()),
         "severity" => Severity::parse(v).map(|s| severity_label(s).to_string()),
+        // Times as the rest of the page shows them, not as stored.
+        f if f.ends_with("DateTime") => Timestamp::parse_rfc3339(v).ok().map(when),
         _ => None,
     };
     label.unwrap_or_else(|| v.to_string())
@@ -502,6 +504,23 @@ mod tests {
     }
 
     /// History rows read as sentences with the UI's labels, not as stored field names.
+    #[test]
+    fn history_times_read_as_the_page_shows_them() {
+        let e = event(
+            "changed",
+            Some("resolvedDateTime"),
+            None,
+            Some("2026-12-06T15:23:37.033999Z"),
+        );
+        assert_eq!(
+            history_sentence(&e),
+            format!(
+                "Resolved date time set to {}",
+                super::when(Timestamp::parse_rfc3339("2026-12-06T15:23:37Z").unwrap())
+            )
+        );
+    }
+
     #[test]
     fn merged_incidents_rows_name_their_incident() {
         let e = event(
