@@ -140,7 +140,11 @@ test("alert page: story, entities, resolve as a true alert, history", async () =
   assert.ok(offered.includes("malware") && !offered.includes("notMalicious"), "determinations follow the classification");
   await page.selectOption("#m-det", "malware");
   await page.fill("#m-comment", "Confirmed: macro dropper, host isolated.");
+  // A comment half written in the comment box survives the pane's save and reload.
+  await page.fill("#comment-text", "Draft: check the other hosts");
   await Promise.all([page.waitForEvent("load"), page.click("#manage-save")]);
+  assert.equal(await page.inputValue("#comment-text"), "Draft: check the other hosts");
+  await page.fill("#comment-text", "");
   assert.equal(await page.textContent('[data-testid="alert-status"]'), "Resolved");
   assert.equal(await page.textContent('[data-testid="alert-classification"]'), "True alert");
   assert.equal(await page.textContent('[data-testid="alert-determination"]'), "Malware");
@@ -162,7 +166,16 @@ test("bulk: select rows and assign them in one go", async () => {
   const page = await signIn(env, "analyst");
   await page.goto(env.base + "/alerts?severity=low");
   const boxes = page.locator(".row-select");
+  // Keyboard: the skip link goes straight to the results, and j moves on from a ticked box.
+  await page.keyboard.press("Tab");
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to the alerts");
+  await page.keyboard.press("Enter");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "results");
   await boxes.nth(0).check();
+  await page.keyboard.press("j");
+  assert.equal(await page.evaluate(() => document.activeElement.closest("tr").getAttribute("data-id")),
+    await page.locator("#alert-table tbody tr").nth(1).getAttribute("data-id"));
   await boxes.nth(1).check();
   assert.equal(await page.textContent("#selected-count"), "2");
   const ids = [await boxes.nth(0).getAttribute("value"), await boxes.nth(1).getAttribute("value")];

@@ -166,6 +166,21 @@
     return text.split(",").map(function (x) { return x.trim(); }).filter(Boolean);
   }
 
+  // A comment being written when the manage pane saves and reloads the page is put back
+  // after the reload, not lost with it.
+  function draftKey() { return "rampart-draft:" + location.pathname; }
+  function keepDraft() {
+    var box = document.getElementById("comment-text");
+    if (!box || !box.value.trim()) return;
+    try { sessionStorage.setItem(draftKey(), box.value); } catch (_) { /* private mode */ }
+  }
+  function restoreDraft() {
+    var box = document.getElementById("comment-text");
+    var draft = null;
+    try { draft = sessionStorage.getItem(draftKey()); sessionStorage.removeItem(draftKey()); } catch (_) { return; }
+    if (box && draft && !box.value) box.value = draft;
+  }
+
   // ---- Settings: tokens ----
   // A minted token joins the list at once (the page is not reloaded: the secret shown once
   // would go with it). Cells are text, as everywhere.
@@ -336,6 +351,7 @@
         }
         // Shown after the reload (see DOMContentLoaded): a toast shown now is gone with it.
         try { sessionStorage.setItem("rampart-toast", said); } catch (_) { toast(said); }
+        keepDraft();
         window.location.reload();
       }).catch(function (e) {
         err.textContent = e.message;
@@ -427,7 +443,9 @@
   // ---- Keyboard ----
   document.addEventListener("keydown", function (ev) {
     var t = ev.target;
-    var typing = t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement || t instanceof HTMLSelectElement;
+    // Boxes and buttons take no letters: j and k still move from a ticked row.
+    var typing = (t instanceof HTMLInputElement && t.type !== "checkbox" && t.type !== "radio") ||
+      t instanceof HTMLTextAreaElement || t instanceof HTMLSelectElement;
     if (ev.key === "/" && !typing) {
       var q = document.getElementById("q");
       if (q) { ev.preventDefault(); q.focus(); q.select(); }
@@ -437,7 +455,10 @@
     } else if ((ev.key === "j" || ev.key === "k") && !typing) {
       var links = Array.prototype.slice.call(document.querySelectorAll("table.grid td.title a"));
       if (!links.length) return;
-      var i = links.indexOf(document.activeElement);
+      // From a row's box, the row's own link counts as where focus is.
+      var row = document.activeElement && document.activeElement.closest ? document.activeElement.closest("tr") : null;
+      var here = row ? row.querySelector("td.title a") : null;
+      var i = links.indexOf(here || document.activeElement);
       i = ev.key === "j" ? Math.min(links.length - 1, i + 1) : Math.max(0, i - 1);
       links[i].focus();
     }
@@ -478,7 +499,7 @@
     if (r.top > window.innerHeight || r.bottom < 0) d.scrollIntoView({ block: "start", behavior: "smooth" });
   });
   document.addEventListener("DOMContentLoaded", function () {
-    setupLogin(); updateSelection(); filterDeterminations();
+    setupLogin(); updateSelection(); filterDeterminations(); restoreDraft();
     var said = null;
     try { said = sessionStorage.getItem("rampart-toast"); sessionStorage.removeItem("rampart-toast"); } catch (_) { /* private mode */ }
     if (said) toast(said);
