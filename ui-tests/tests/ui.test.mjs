@@ -15,6 +15,8 @@ test("sign in shows who is signed in; signed-out pages lead to sign-in", async (
   const anon = await env.browser.newPage();
   await anon.goto(env.base + "/incidents");
   assert.match(anon.url(), /\/login\?next=%2Fincidents$/);
+  await anon.click("button[type=submit]");
+  await anon.locator("#login-error").filter({ hasText: "Give your username and password." }).waitFor();
   await anon.fill("#username", "analyst");
   await anon.fill("#password", "wrong password");
   await anon.click("button[type=submit]");

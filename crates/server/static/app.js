@@ -51,6 +51,10 @@
       var err = document.getElementById("login-error");
       err.textContent = "";
       var body = { username: form.username.value, password: form.password.value };
+      if (!body.username.trim() || !body.password) {
+        err.textContent = "Give your username and password.";
+        return;
+      }
       var btn = form.querySelector("button[type=submit]");
       btn.disabled = true;
       fetch("/api/v1/session", {

@@ -155,7 +155,7 @@ pub async fn queue(
             summary = format!(
                 "{} shown of {}{}",
                 rows.len(),
-                page.total,
+                super::queue::thousands(page.total),
                 if page.total_is_exact { "" } else { "+" }
             );
             if let Some(c) = next_cursor(page.next) {

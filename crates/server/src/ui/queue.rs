@@ -257,7 +257,8 @@ struct QueuePage {
     sort_last: SortLink,
 }
 
-fn thousands(n: u64) -> String {
+/// A count with thousands separators, as both queues show their totals.
+pub(super) fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
