@@ -128,7 +128,20 @@ pub fn facts(ev: &Value) -> Vec<(String, String)> {
     if let Value::Object(o) = ev {
         walk("", o, &mut out);
     }
-    out
+    // Read as words, times as the page shows them: `userAccount.accountName` broke mid-word
+    // in the narrow pane, and stored times carried their microseconds and offset.
+    out.into_iter()
+        .map(|(k, v)| {
+            let label = k
+                .split('.')
+                .map(super::view::words)
+                .collect::<Vec<_>>()
+                .join(" › ");
+            let value = rampart_domain::timestamp::Timestamp::parse_rfc3339(&v)
+                .map_or(v, super::view::when);
+            (label, value)
+        })
+        .collect()
 }
 
 /// The entity one evidence item names, if it names one a button can stand for.

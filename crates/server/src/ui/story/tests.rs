@@ -135,5 +135,8 @@ fn entities_are_deduplicated_by_normalised_value_and_keep_roles() {
     assert_eq!(es[1].key, "ws-17");
     assert_eq!(es[2].kind, EntityKind::FileSha256);
     assert_eq!(es[2].key, "abc");
-    assert!(es[2].facts.iter().any(|(k, _)| k == "fileDetails.fileName"));
+    assert!(es[2]
+        .facts
+        .iter()
+        .any(|(k, _)| k == "File details › File name"));
 }
