@@ -42,6 +42,14 @@
 
   function enc(s) { return encodeURIComponent(s); }
 
+  // Sends a change and reloads the page once it is stored, or shows the API's message in
+  // `err` and leaves the form as it was.
+  function sendThenReload(method, url, body, err) {
+    return api(method, url, body)
+      .then(function () { window.location.reload(); })
+      .catch(function (e) { err.textContent = e.message; });
+  }
+
   // ---- Sign in / sign out ----
   function setupLogin() {
     var form = document.getElementById("login-form");
@@ -400,9 +408,7 @@
       if (display) user.displayName = display;
       var usrc = sourceList(document.getElementById("user-sources").value);
       if (usrc.length) user.sources = usrc;
-      api("POST", "/api/v1/users", user)
-        .then(function () { window.location.reload(); })
-        .catch(function (e) { uerr.textContent = e.message; });
+      sendThenReload("POST", "/api/v1/users", user, uerr);
     } else if (form.id === "role-form") {
       ev.preventDefault();
       var rerr = document.getElementById("role-error");
@@ -411,18 +417,14 @@
       var role = { name: document.getElementById("role-name").value.trim(), permissions: perms };
       var rsrc = sourceList(document.getElementById("role-sources").value);
       if (rsrc.length) role.sources = rsrc;
-      api("POST", "/api/v1/roles", role)
-        .then(function () { window.location.reload(); })
-        .catch(function (e) { rerr.textContent = e.message; });
+      sendThenReload("POST", "/api/v1/roles", role, rerr);
     } else if (form.id === "user-edit-form") {
       ev.preventDefault();
       var eerr = document.getElementById("user-edit-error");
       eerr.textContent = "";
       var change = userChanges();
       if (!Object.keys(change).length) { eerr.textContent = "Nothing changed."; return; }
-      api("PATCH", "/api/v1/users/" + enc(form.getAttribute("data-id")), change)
-        .then(function () { window.location.reload(); })
-        .catch(function (e) { eerr.textContent = e.message; });
+      sendThenReload("PATCH", "/api/v1/users/" + enc(form.getAttribute("data-id")), change, eerr);
     } else if (form.id === "comment-form") {
       ev.preventDefault();
       var text = document.getElementById("comment-text").value.trim();
@@ -430,9 +432,7 @@
       cerr.textContent = "";
       if (!text) { cerr.textContent = "Write a comment first."; return; }
       var kind = form.getAttribute("data-kind") === "incidents" ? "incidents" : "alerts";
-      api("POST", "/api/v1/" + kind + "/" + enc(form.getAttribute("data-id")) + "/comments", { text: text })
-        .then(function () { window.location.reload(); })
-        .catch(function (e) { cerr.textContent = e.message; });
+      sendThenReload("POST", "/api/v1/" + kind + "/" + enc(form.getAttribute("data-id")) + "/comments", { text: text }, cerr);
     }
   });
 

@@ -152,24 +152,14 @@ async fn recorrelation_links_alerts_stored_before_incidents_existed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migration_counts_the_active_alerts_of_stored_incidents() {
     use conformance::{incident_of, on_devices};
-    use rampart_domain::access::{authorize, builtin, Permission, Principal, PrincipalKind};
+    use rampart_domain::access::Permission;
     use rampart_domain::history::Actor;
     use rampart_domain::timestamp::Timestamp;
     use rampart_domain::triage::AlertChange;
     use rampart_domain::vocab::{AlertStatus, Severity};
     let dir = tempfile::tempdir().unwrap();
     let t0 = Timestamp::parse_rfc3339("2026-11-23T08:00:00Z").unwrap();
-    let grant = authorize(
-        &Principal::new(
-            PrincipalKind::User,
-            "u-1",
-            "tester",
-            vec![builtin("Security operator").unwrap()],
-        ),
-        Permission::AlertsManage,
-        None,
-    )
-    .unwrap();
+    let grant = conformance::grant("Security operator", None, Permission::AlertsManage);
     let (quiet, busy) = {
         let s = SqliteStore::open_dir(dir.path()).unwrap();
         let mut batch = vec![
@@ -228,23 +218,13 @@ async fn migration_counts_the_active_alerts_of_stored_incidents() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_requests_keep_the_engine() {
     use conformance::{incident_of, on_devices};
-    use rampart_domain::access::{authorize, builtin, Permission, Principal, PrincipalKind};
+    use rampart_domain::access::Permission;
     use rampart_domain::history::Actor;
     use rampart_domain::timestamp::Timestamp;
     let dir = tempfile::tempdir().unwrap();
     let t0 = Timestamp::parse_rfc3339("2026-11-23T08:00:00Z").unwrap();
     let hours = |h: i64| h * 60;
-    let grant = authorize(
-        &Principal::new(
-            PrincipalKind::User,
-            "u-1",
-            "tester",
-            vec![builtin("Security operator").unwrap()],
-        ),
-        Permission::IncidentsManage,
-        None,
-    )
-    .unwrap();
+    let grant = conformance::grant("Security operator", None, Permission::IncidentsManage);
     let s = SqliteStore::open_dir(dir.path()).unwrap();
     for (id, minute, device) in [("da-keep-0", 0, "k1"), ("da-keep-1", hours(25), "k2")] {
         s.ingest(

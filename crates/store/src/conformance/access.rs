@@ -7,7 +7,8 @@ use rampart_domain::history::{Actor, TargetKind};
 use rampart_domain::triage::AlertChange;
 use rampart_domain::vocab::{AlertStatus, Classification, Determination};
 
-pub(super) fn grant(role: &str, sources: Option<&[&str]>, perm: Permission) -> Grant {
+/// What a principal holding built-in `role` (limited to `sources`) may do with `perm`.
+pub fn grant(role: &str, sources: Option<&[&str]>, perm: Permission) -> Grant {
     let mut r = builtin(role).unwrap();
     r.sources = sources.map(|s| s.iter().map(|x| x.to_string()).collect());
     let p = Principal::new(PrincipalKind::User, "u-1", "tester", vec![r]);
