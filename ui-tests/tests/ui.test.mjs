@@ -201,6 +201,36 @@ test("bulk: select rows and assign them in one go", async () => {
   await page.context().close();
 });
 
+test("bulk: select every alert that matches the view, beyond the page, and tag them all", async () => {
+  const page = await signIn(env, "analyst");
+  await page.goto(env.base + "/alerts?severity=medium");
+  const total = Number((await page.textContent('[data-testid="summary"]')).match(/of ([\d,]+)/)[1].replace(/,/g, ""));
+  assert.ok(total > 50, `more than a page (${total})`);
+  const offer = page.locator("#select-matching");
+  assert.equal(await offer.isVisible(), false, "offered once the page is ticked");
+  await page.check("#select-all");
+  assert.equal(await offer.textContent(), `Select all ${total.toLocaleString("en-US")} alerts that match`);
+  await offer.click();
+  await offer.filter({ hasText: `All ${total} matching alerts selected` }).waitFor();
+  assert.equal(await page.textContent("#selected-count"), String(total));
+  await shot(page, "select-matching.png");
+  await page.click("#manage-open");
+  assert.equal(await page.textContent("#manage-target"), `${total} alerts selected`);
+  await page.fill("#m-tags", "every-medium");
+  await Promise.all([page.waitForEvent("load"), page.click("#manage-save")]);
+  await page.locator("#toast.show").filter({ hasText: new RegExp(`^${total} changed, 0 unchanged$`) }).waitFor();
+  const tagged = await (await page.request.get(env.base + "/api/v1/alerts?severity=medium&tag=every-medium&pageSize=1")).json();
+  assert.equal(tagged.total, total, "exactly the view's alerts");
+  // Unticking a row goes back to the ticked rows.
+  await page.check("#select-all");
+  await page.click("#select-matching");
+  await page.locator("#select-matching").filter({ hasText: "matching alerts selected" }).waitFor();
+  await page.locator(".row-select").first().uncheck();
+  assert.equal(await page.textContent("#selected-count"), "49");
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
 test("a reader sees no controls that would fail, and the API refuses a resolve", async () => {
   const page = await signIn(env, "reader");
   assert.equal(await page.locator("#manage-open").count(), 0);

@@ -93,8 +93,44 @@
   });
 
   // ---- Queue selection ----
+  // Every alert of the view, once "Select all … that match" has gathered them; null while
+  // the selection is the ticked rows.
+  var matching = null;
+
   function selectedIds() {
+    if (matching) return matching;
     return Array.prototype.map.call(document.querySelectorAll(".row-select:checked"), function (c) { return c.value; });
+  }
+
+  // Pages through the API listing of the view (the server renders its address) and selects
+  // every alert in it.
+  function selectMatching(btn) {
+    var ids = [];
+    btn.disabled = true;
+    btn.textContent = "Selecting…";
+    var step = function (url) {
+      return api("GET", url).then(function (page) {
+        page.items.forEach(function (a) { ids.push(a.id); });
+        if (page.nextCursor) return step(btn.getAttribute("data-href") + "&cursor=" + enc(page.nextCursor));
+        return ids;
+      });
+    };
+    step(btn.getAttribute("data-href")).then(function (all) {
+      matching = all;
+      btn.textContent = "All " + all.length + " matching alerts selected";
+      updateSelection();
+    }).catch(function (e) {
+      btn.disabled = false;
+      btn.textContent = "Select all that match";
+      toast(e.message, true);
+    });
+  }
+
+  function clearMatching() {
+    if (!matching) return;
+    matching = null;
+    var btn = document.getElementById("select-matching");
+    if (btn) { btn.hidden = true; btn.disabled = false; }
   }
 
   function updateSelection() {
@@ -114,9 +150,15 @@
     var t = ev.target;
     if (!(t instanceof Element)) return;
     if (t.id === "select-all") {
+      clearMatching();
       document.querySelectorAll(".row-select").forEach(function (c) { c.checked = t.checked; });
+      var more = document.getElementById("select-matching");
+      if (more) more.hidden = !t.checked;
       updateSelection();
     } else if (t.classList.contains("row-select")) {
+      clearMatching();
+      var offer = document.getElementById("select-matching");
+      if (offer) offer.hidden = true;
       updateSelection();
     } else if (t.id === "m-class") {
       filterDeterminations();
@@ -271,6 +313,7 @@
     var t = ev.target;
     if (!(t instanceof Element)) return;
     if (t.id === "manage-open") openManage();
+    if (t.id === "select-matching" && !matching) selectMatching(t);
     if (t.classList.contains("revoke")) {
       if (!window.confirm("Revoke the token " + t.getAttribute("data-name") + "? Requests that present it are refused from now on.")) return;
       api("DELETE", "/api/v1/tokens/" + enc(t.getAttribute("data-id")))
@@ -341,8 +384,8 @@
       var call;
       if (kind === "alerts") {
         var ids = selectedIds();
-        if (ids.length === 1) {
-          var row = document.querySelector('#alert-table tr[data-id="' + CSS.escape(ids[0]) + '"]');
+        var row = ids.length === 1 ? document.querySelector('#alert-table tr[data-id="' + CSS.escape(ids[0]) + '"]') : null;
+        if (row) {
           body.version = Number(row.getAttribute("data-version"));
           call = api("PATCH", "/api/v1/alerts/" + enc(ids[0]), body);
         } else {
@@ -493,6 +536,8 @@
     }
   }, true);
 
+  // A new view (filter, page) is a new selection.
+  document.addEventListener("htmx:afterSwap", function () { matching = null; });
   document.addEventListener("htmx:afterSwap", updateSelection);
   // In a narrow window the details pane sits below the story and comments: bring it into
   // view when an entity fills it, or the click seems to do nothing.

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use rampart_domain::access::Permission;
 use rampart_domain::timestamp::DAY_MICROS;
 use rampart_domain::vocab::{Classification, Determination, INVESTIGATION_STATES, SERVICE_SOURCES};
+use rampart_store::query::MAX_PAGE_SIZE;
 use rampart_store::AlertPage;
 
 /// The queue's filter parameters, as the URL carries them. Multi-valued filters repeat
@@ -255,6 +256,40 @@ struct QueuePage {
     sort_severity: SortLink,
     sort_first: SortLink,
     sort_last: SortLink,
+    /// The API listing of this view's alerts, for selecting every one that matches (empty
+    /// when the view has an error or nothing beyond this page to select).
+    matching_href: String,
+    /// How many match, as the selection link says it.
+    matching_label: String,
+}
+
+/// Most alerts "select all that match" gathers: one bulk update's limit.
+const MATCHING_MAX: u64 = rampart_store::access::MAX_BULK as u64;
+
+/// The API query (`/api/v1/alerts?…`) that lists what a view with these parameters lists.
+/// Selecting every matching alert pages through it, so the selection is exactly the queue's,
+/// rather than the filters restated as a condition that could drift from it.
+fn api_list_href(p: &ListParams) -> String {
+    let mut parts = vec![format!("pageSize={MAX_PAGE_SIZE}")];
+    for (k, v) in [
+        ("severity", &p.severity),
+        ("status", &p.status),
+        ("serviceSource", &p.service_source),
+        ("detectionSource", &p.detection_source),
+        ("entity", &p.entity),
+        ("investigationState", &p.investigation_state),
+        ("tag", &p.tag),
+        ("assignedTo", &p.assigned_to),
+        ("category", &p.category),
+        ("q", &p.q),
+        ("since", &p.since),
+        ("until", &p.until),
+    ] {
+        if let Some(v) = v {
+            parts.push(format!("{k}={}", enc(v)));
+        }
+    }
+    format!("/api/v1/alerts?{}", parts.join("&"))
 }
 
 /// A count with thousands separators, as both queues show their totals.
@@ -320,6 +355,18 @@ pub async fn page(
             format!("/alerts?{base}{sep}cursor={}", enc(c))
         })
         .unwrap_or_default();
+    let beyond_page = page.next_cursor.is_some() || !filters.cursor.is_empty();
+    let matching_href = match filters.to_params(now) {
+        Ok(p)
+            if error.is_empty()
+                && beyond_page
+                && page.total_is_exact
+                && page.total <= MATCHING_MAX =>
+        {
+            api_list_href(&p)
+        }
+        _ => String::new(),
+    };
     let status_default: Vec<String> = if filters.status.is_empty() && !filters.q.contains("status")
     {
         vec!["new".into(), "inProgress".into()]
@@ -398,6 +445,8 @@ pub async fn page(
             })
             .collect(),
         rows: page.items.iter().map(AlertRow::new).collect(),
+        matching_href,
+        matching_label: thousands(page.total),
         summary,
         next_href,
         first_href: format!("/alerts?{base}"),
