@@ -344,8 +344,8 @@ pub struct IncidentUpdate {
 /// Changes an incident: status, assignment, classification and determination, tags, and a
 /// comment. Needs the version read (409 when stale).
 #[utoipa::path(patch, path = "/api/v1/incidents/{id}", tag = "incidents", request_body = IncidentUpdate,
-    params(("id" = String, Path, description = "Incident id")),
-    responses((status = 200, description = "The incident"), (status = 400, description = "Invalid field", body = crate::error::Problem),
+    params(("id" = String, Path, description = "Incident id"), ("If-Match" = Option<String>, Header, description = "The incident's version: `\"3\"`, `W/\"3\"` or `3` (or `version` in the body)")),
+    responses((status = 200, description = "The incident", headers(("ETag" = String, description = "The new version, for the next If-Match"))), (status = 400, description = "Invalid field", body = crate::error::Problem),
         (status = 409, description = "Stale version", body = crate::error::Problem), (status = 428, description = "No version", body = crate::error::Problem)))]
 pub async fn update_incident(
     State(state): State<AppState>,

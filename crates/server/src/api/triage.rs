@@ -135,9 +135,9 @@ fn etag(version: i64) -> HeaderValue {
 /// classification with a fitting determination, tags, and optionally a comment. Needs the
 /// version read (409 if someone changed the alert since).
 #[utoipa::path(patch, path = "/api/v1/alerts/{id}", tag = "triage", request_body = AlertUpdate,
-    params(("id" = String, Path, description = "Alert id"), ("If-Match" = Option<String>, Header, description = "The alert's version")),
+    params(("id" = String, Path, description = "Alert id"), ("If-Match" = Option<String>, Header, description = "The alert's version: `\"3\"`, `W/\"3\"` or `3` (or `version` in the body)")),
     responses(
-        (status = 200, description = "The updated alert record; `ETag` carries the new version"),
+        (status = 200, description = "The updated alert record", headers(("ETag" = String, description = "The new version, for the next If-Match"))),
         (status = 400, description = "Invalid field, or a determination that does not fit", body = crate::error::Problem),
         (status = 403, description = "Your role may not manage this alert", body = crate::error::Problem),
         (status = 409, description = "Stale version", body = crate::error::Problem),

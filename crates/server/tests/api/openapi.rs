@@ -70,3 +70,24 @@ async fn errors_are_problem_json_and_parameters_sit_where_they_are_sent() {
     }
     assert!(errors > 20, "{errors} error responses with a body");
 }
+
+#[tokio::test]
+async fn versioned_changes_declare_if_match_and_etag() {
+    let app = TestApp::new().await;
+    let (_, doc) = app.get("/api/v1/openapi.json").await;
+    for path in ["/api/v1/alerts/{id}", "/api/v1/incidents/{id}"] {
+        let op = &doc["paths"][path]["patch"];
+        let params = op["parameters"].as_array().unwrap();
+        assert!(
+            params
+                .iter()
+                .any(|p| p["name"] == "If-Match" && p["in"] == "header"),
+            "{path}: {params:?}"
+        );
+        assert!(
+            op["responses"]["200"]["headers"]["ETag"].is_object(),
+            "{path}: {}",
+            op["responses"]["200"]
+        );
+    }
+}
