@@ -203,7 +203,30 @@ impl RoleDef {
         };
         role.validate()?;
         role.refuse_email_without_email_read()?;
+        role.refuse_look_alike_of_a_builtin()?;
         Ok(role)
+    }
+
+    /// A new role whose name reads as a built-in one once fullwidth letters are folded
+    /// (`ＳＥＣＵＲＩＴＹ ＲＥＡＤＥＲ`) would pass for it in user lists and the audit
+    /// trail. Checked when a role is made, as the e-mail rule is, so stored roles still read.
+    fn refuse_look_alike_of_a_builtin(&self) -> Result<(), DomainError> {
+        let folded: String = self
+            .name
+            .chars()
+            .map(|c| match u32::from(c) {
+                0xFF01..=0xFF5E => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
+                0x3000 => ' ',
+                _ => c,
+            })
+            .collect();
+        match builtin(&folded) {
+            Some(b) => Err(DomainError::invalid(
+                "name",
+                format!("{:?} reads as the built-in role {:?}", self.name, b.name),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// A new role limited to e-mail alone whose every permission needs `email.read` there

@@ -479,6 +479,19 @@ fn custom_role_validation() {
     for name in ROLE_NAMES {
         assert!(ok(name).is_err(), "{name}");
         assert!(ok(&name.to_uppercase()).is_err(), "{name}");
+        // Fullwidth letters and ideographic spaces fold to the built-in name.
+        let wide: String = name
+            .chars()
+            .map(|c| match c {
+                ' ' => '\u{3000}',
+                c if c.is_ascii_graphic() => char::from_u32(u32::from(c) + 0xFEE0).unwrap(),
+                c => c,
+            })
+            .collect();
+        assert!(
+            matches!(ok(&wide), Err(DomainError::Invalid { ref msg, .. }) if msg.contains("reads as the built-in role")),
+            "{wide}"
+        );
     }
     assert!(RoleDef::custom("Nothing", [], None).is_err());
     assert!(RoleDef::custom("No sources", [P::AlertsRead], Some(vec![])).is_err());
