@@ -291,8 +291,8 @@
     var role = document.getElementById("edit-role");
     if (role.value !== role.getAttribute("data-was")) change.role = role.value;
     var src = document.getElementById("edit-sources");
-    if (sourceList(src.value).join(", ") !== sourceList(src.getAttribute("data-was")).join(", ")) {
-      var list = sourceList(src.value);
+    var list = sourceList(src.value);
+    if (list.join(", ") !== sourceList(src.getAttribute("data-was")).join(", ")) {
       change.sources = list.length ? list : null;
     }
     var pw = document.getElementById("edit-password").value;
@@ -537,8 +537,7 @@
   }, true);
 
   // A new view (filter, page) is a new selection.
-  document.addEventListener("htmx:afterSwap", function () { matching = null; });
-  document.addEventListener("htmx:afterSwap", updateSelection);
+  document.addEventListener("htmx:afterSwap", function () { matching = null; updateSelection(); });
   // In a narrow window the details pane sits below the story and comments: bring it into
   // view when an entity fills it, or the click seems to do nothing.
   document.addEventListener("htmx:afterSwap", function (ev) {

@@ -279,20 +279,27 @@ pub struct ListParams {
     pub cursor: Option<String>,
 }
 
-fn quote(v: &str) -> String {
+/// A value as a quoted string of the condition language.
+pub(crate) fn quote(v: &str) -> String {
     format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// The values of a comma-separated filter parameter, trimmed. An empty parameter and an
-/// empty value between commas are refused, as `q` refuses them (`high,,low` is a slip, and
-/// reading it as `high,low` would hide it).
-pub(crate) fn list_values<'a>(param: &str, raw: &'a str) -> ApiResult<Vec<&'a str>> {
+/// A filter parameter sent blank is refused: leaving it out is how to ask for no filter.
+pub(crate) fn non_blank(param: &str, raw: &str) -> ApiResult<()> {
     if raw.trim().is_empty() {
         return Err(ApiError::bad(
             param,
             format!("{param}: empty filter; give a value or leave {param} out"),
         ));
     }
+    Ok(())
+}
+
+/// The values of a comma-separated filter parameter, trimmed. An empty parameter and an
+/// empty value between commas are refused, as `q` refuses them (`high,,low` is a slip, and
+/// reading it as `high,low` would hide it).
+pub(crate) fn list_values<'a>(param: &str, raw: &'a str) -> ApiResult<Vec<&'a str>> {
+    non_blank(param, raw)?;
     let values: Vec<&str> = raw.split(',').map(str::trim).collect();
     if values.iter().any(|v| v.is_empty()) {
         return Err(ApiError::bad(

@@ -131,11 +131,8 @@ pub fn incident_query(
         alerts.terms.extend(super::alerts::entity_terms(e)?.terms);
     }
     for (field, value) in [("assignedTo", &p.assigned_to), ("tag", &p.tag)] {
-        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
-            return Err(ApiError::bad(
-                field,
-                format!("{field}: empty filter; give a value or leave {field} out"),
-            ));
+        if let Some(v) = value {
+            super::alerts::non_blank(field, v)?;
         }
     }
     Ok(IncidentQuery {

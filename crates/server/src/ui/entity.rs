@@ -91,10 +91,13 @@ pub async fn page(
     }
     found.sort_by_key(|i| std::cmp::Reverse(i.last_activity));
     let incidents = found.iter().map(IncidentLine::new).collect();
-    let quoted = key.replace('\\', "\\\\").replace('"', "\\\"");
     let incidents_href = format!(
         "/incidents?statusShown=1&q={}",
-        enc(&format!("entity.{}:\"{quoted}\"", kind.as_str()))
+        enc(&format!(
+            "entity.{}:{}",
+            kind.as_str(),
+            crate::api::alerts::quote(&key)
+        ))
     );
     let first_seen = records.iter().map(|r| r.first_activity).min();
     let last_seen = records.iter().map(|r| r.last_activity).max();

@@ -101,22 +101,26 @@ fn login_redirect(uri: &str, headers: &axum::http::HeaderMap) -> Response {
     // to, and a redirect would be followed inside the request and the sign-in page swapped
     // into the pane. htmx instead sends the whole window to sign in, then back to the page
     // it was on.
-    if headers.contains_key("hx-request") {
-        let page = headers
+    let htmx = headers.contains_key("hx-request");
+    let page = if htmx {
+        headers
             .get("hx-current-url")
             .and_then(|v| v.to_str().ok())
             .and_then(|u| u.parse::<axum::http::Uri>().ok())
             .and_then(|u| u.path_and_query().map(ToString::to_string))
-            .unwrap_or_else(|| "/alerts".into());
-        let next = percent_encoding::utf8_percent_encode(&page, view::QUERY_SET).to_string();
-        return (
-            StatusCode::UNAUTHORIZED,
-            [("hx-redirect", format!("/login?next={next}"))],
-        )
-            .into_response();
+            .unwrap_or_else(|| "/alerts".into())
+    } else {
+        uri.to_string()
+    };
+    let login = format!(
+        "/login?next={}",
+        percent_encoding::utf8_percent_encode(&page, view::QUERY_SET)
+    );
+    if htmx {
+        (StatusCode::UNAUTHORIZED, [("hx-redirect", login)]).into_response()
+    } else {
+        Redirect::to(&login).into_response()
     }
-    let next = percent_encoding::utf8_percent_encode(uri, view::QUERY_SET).to_string();
-    Redirect::to(&format!("/login?next={next}")).into_response()
 }
 
 /// The error page.

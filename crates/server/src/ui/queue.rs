@@ -322,7 +322,12 @@ pub async fn page(
     };
     let (mut error_field, mut error) = (String::new(), String::new());
     let mut status = StatusCode::OK;
-    match filters.to_params(now).and_then(|p| build_query(p, now)) {
+    // The view's API listing, for "select all that match", from the same parameters.
+    let mut listing = String::new();
+    match filters.to_params(now).and_then(|p| {
+        listing = api_list_href(&p);
+        build_query(p, now)
+    }) {
         Ok(mut query) => {
             limit_to_scope(&mut query, &grant);
             page = state.store.list_alerts(&query).await?;
@@ -356,17 +361,12 @@ pub async fn page(
         })
         .unwrap_or_default();
     let beyond_page = page.next_cursor.is_some() || !filters.cursor.is_empty();
-    let matching_href = match filters.to_params(now) {
-        Ok(p)
-            if error.is_empty()
-                && beyond_page
-                && page.total_is_exact
-                && page.total <= MATCHING_MAX =>
-        {
-            api_list_href(&p)
-        }
-        _ => String::new(),
-    };
+    let matching_href =
+        if error.is_empty() && beyond_page && page.total_is_exact && page.total <= MATCHING_MAX {
+            listing
+        } else {
+            String::new()
+        };
     let status_default: Vec<String> = if filters.status.is_empty() && !filters.q.contains("status")
     {
         vec!["new".into(), "inProgress".into()]

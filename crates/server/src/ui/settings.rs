@@ -56,9 +56,17 @@ struct SettingsPage {
     can_roles: bool,
 }
 
-fn sources(s: &Option<Vec<String>>) -> String {
-    s.as_ref()
-        .map_or_else(|| "All".to_string(), |v| v.join(", "))
+/// A source limit as the lists show it: the sources, or "All" for none.
+fn sources<'a>(s: Option<impl IntoIterator<Item = &'a String>>) -> String {
+    s.map_or_else(
+        || "All".to_string(),
+        |v| {
+            v.into_iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    )
 }
 
 /// `GET /settings`.
@@ -79,7 +87,7 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer) -> PageResult {
             .await?
             .into_iter()
             .map(|u| UserRow {
-                sources: sources(&u.sources),
+                sources: sources(u.sources.as_ref()),
                 sources_raw: u.sources.map(|v| v.join(", ")).unwrap_or_default(),
                 id: u.id,
                 username: u.username,
@@ -99,7 +107,7 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer) -> PageResult {
             .await?
             .into_iter()
             .map(|t| TokenRow {
-                sources: sources(&t.sources),
+                sources: sources(t.sources.as_ref()),
                 id: t.id,
                 name: t.name,
                 role: t.role,
@@ -126,7 +134,7 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer) -> PageResult {
                     .map(|p| p.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
-                sources: sources(&r.sources.as_ref().map(|s| s.iter().cloned().collect())),
+                sources: sources(r.sources.as_ref()),
             })
             .collect()
     } else {

@@ -5,7 +5,7 @@ use super::correlation::{self, Engine, Reuse};
 use super::incidents::incident_event;
 use super::incidents::{self, rollup};
 use super::keys::StoredKeys;
-use super::triage::{beyond, by_id, record_by_id};
+use super::triage::{beyond, by_id, out_of_scope, record_by_id};
 use super::Lent;
 use crate::error::StoreError;
 use crate::incidents::CorrelateSummary;
@@ -256,11 +256,7 @@ fn move_alert(
 ) -> Result<(), StoreError> {
     let (rid, rec) = by_id(conn, alert)?.ok_or(StoreError::NotFound)?;
     if !grant.covers(&rec.service_source) {
-        return Err(beyond(
-            grant,
-            &format!("alert {alert} is from it"),
-            &rec.service_source,
-        ));
+        return Err(out_of_scope(grant, &rec));
     }
     conn.execute(
         "UPDATE alerts SET incident_id = ?2, link_manual = 1, link_reasons = NULL, version = version + 1, last_update = ?3 WHERE rid = ?1",

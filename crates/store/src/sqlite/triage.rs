@@ -142,7 +142,8 @@ fn persist(
     Ok(())
 }
 
-fn out_of_scope(grant: &Grant, rec: &AlertRecord) -> StoreError {
+/// The 403 for a write to an alert the grant does not reach.
+pub(crate) fn out_of_scope(grant: &Grant, rec: &AlertRecord) -> StoreError {
     beyond(
         grant,
         &format!("alert {} is from it", rec.id),
