@@ -629,15 +629,16 @@ impl Correlator {
         }
     }
 
+    /// The state of the incident with this id, if the engine holds it.
+    fn incident_named(&mut self, id: &str) -> Option<&mut IncidentState> {
+        let r = self.incident_ix.get(id).copied()?;
+        self.incidents.get_mut(r)
+    }
+
     /// Tells the engine how many alerts a stored incident holds in all, after its alerts of
     /// the window were restored: the rest count as forgotten.
     pub fn restore_size(&mut self, id: &str, stored_alerts: usize) {
-        if let Some(i) = self
-            .incident_ix
-            .get(id)
-            .copied()
-            .and_then(|r| self.incidents.get_mut(r))
-        {
+        if let Some(i) = self.incident_named(id) {
             i.forgotten = stored_alerts.saturating_sub(i.members.len());
         }
     }
@@ -654,12 +655,7 @@ impl Correlator {
 
     /// Tells the engine an incident's status changed (resolved, reopened).
     pub fn set_openness(&mut self, id: &str, open: Openness) {
-        if let Some(i) = self
-            .incident_ix
-            .get(id)
-            .copied()
-            .and_then(|r| self.incidents.get_mut(r))
-        {
+        if let Some(i) = self.incident_named(id) {
             i.open = open;
         }
     }
