@@ -331,6 +331,15 @@ async fn bad_account_input_is_refused_by_field() {
             json!({"username": 7, "password": PASSWORD, "role": "Security reader"}),
             "username",
         ),
+        // Letters outside ASCII: case folding and look-alikes of other accounts.
+        (
+            json!({"username": "ü", "password": PASSWORD, "role": "Security reader"}),
+            "username",
+        ),
+        (
+            json!({"username": "\u{430}dmin", "password": PASSWORD, "role": "Security reader"}),
+            "username",
+        ),
     ];
     for (body, field) in cases {
         let r = app
@@ -360,6 +369,29 @@ async fn bad_account_input_is_refused_by_field() {
         )
         .await;
     assert_eq!(r.status, 409, "usernames are case-insensitive: {}", r.body);
+    // Custom role names: blanks around them and fullwidth forms of a built-in are refused,
+    // and no role is made.
+    for name in [" Tier 1", "Tier 1 ", "\u{ff33}ecurity reader"] {
+        let r = app
+            .send(
+                Method::POST,
+                "/api/v1/roles",
+                &app.admin,
+                Some(json!({"name": name, "permissions": ["alerts.read"]})),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{name:?} → {}", r.body);
+        assert_eq!(r.body["field"], "name", "{name:?} → {}", r.body);
+    }
+    let (_, roles) = app.get("/api/v1/roles").await;
+    assert!(
+        roles["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["builtin"] == true),
+        "no custom role made: {roles}"
+    );
 }
 
 #[tokio::test]
