@@ -87,7 +87,7 @@ fn reopening_runs_no_migration_twice() {
     let v: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 13, "every migration ran once");
+    assert_eq!(v, 14, "every migration ran once");
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();

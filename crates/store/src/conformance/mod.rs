@@ -610,8 +610,8 @@ pub async fn rollups_across_batches(s: &dyn Store) {
 
 /// A merge of stored incidents: the survivor's roll-up takes in the absorbed incident's
 /// (count, severity, sources, categories, time span, name), which is left empty and
-/// redirected. Categories keep their order of arrival: the absorbed incident's stored ones
-/// before those of the merging batch's alerts.
+/// redirected. Categories: the survivor's, in their order of arrival, then those the
+/// absorbed incident brings.
 pub async fn rollups_of_a_merge_across_batches(s: &dyn Store) {
     let (t0, at) = (T0, minute);
     let mut first = on_devices("da-join-0", t0, 10, &["j1"]);
@@ -649,12 +649,12 @@ pub async fn rollups_of_a_merge_across_batches(s: &dyn Store) {
     assert_endpoint_and_identity(&inc);
     assert_eq!(
         inc.categories,
-        ["Execution", "CredentialAccess", "Exfiltration"].map(String::from)
+        ["Execution", "Exfiltration", "CredentialAccess"].map(String::from)
     );
     assert_eq!((inc.first_activity, inc.last_activity), (at(2), at(20)));
     assert_eq!(
         inc.display_name,
-        "Multi-stage incident involving Execution & CredentialAccess & Exfiltration (5 alerts)"
+        "Multi-stage incident involving Execution & Exfiltration & CredentialAccess (5 alerts)"
     );
     let gone = s.get_incident(&absorbed).await.unwrap().unwrap().incident;
     assert_eq!(gone.alert_count, 0);

@@ -159,6 +159,12 @@ pub(crate) fn ingest(
             .collect(),
     );
     let (tx, rx) = crossbeam_channel::unbounded();
+    // What the engine owes from earlier batches stays with the writer while the engine
+    // decides beside it; it goes back with the engine at the end.
+    let mut correlation = correlation;
+    let owed = correlation
+        .as_mut()
+        .map(|(e, _)| std::mem::take(&mut e.owed));
     let mut decider =
         correlation.map(|(e, d)| Decider::start(e, &keys_of, Arc::new(d), batch.len(), tx));
     let mut seen = Vec::with_capacity(batch.len());
@@ -211,7 +217,7 @@ pub(crate) fn ingest(
         actor,
         now,
     };
-    let out = ingest_classified(&cx, batch, seen, decider, &rx);
+    let out = ingest_classified(&cx, batch, seen, decider, &rx, owed.unwrap_or_default());
     super::discard::later(keys_of);
     Ok(out?)
 }
@@ -362,17 +368,16 @@ fn ingest_classified(
     seen: Vec<Seen>,
     decider: Option<Decider<'_>>,
     rx: &crossbeam_channel::Receiver<Effects>,
+    mut owed: super::incidents::Rollups,
 ) -> Result<Vec<IngestOutcome>, StoreError> {
     let (conn, entities, now) = (cx.at.conn, cx.entities, cx.now);
     let Some(decider) = decider else {
-        // Without correlation only re-sends owe roll-ups.
-        let mut rollups = super::incidents::Rollups::default();
-        let (out, _) = write_batch(cx, batch, seen, None, &mut rollups)?;
-        rollups.flush(conn, now)?;
+        // Without correlation only re-sends owe roll-ups, and they are written at once.
+        let (out, _) = write_batch(cx, batch, seen, None, &mut owed)?;
+        owed.flush(conn, now)?;
         return Ok(out);
     };
-    let mut rollups = super::incidents::Rollups::with_capacity(batch.len());
-    let rollups = &mut rollups;
+    let rollups = &mut owed;
     let (engine, (out, resent)) = match decider {
         Decider::Here {
             engine,
@@ -400,7 +405,8 @@ fn ingest_classified(
         let effects = engine.resend(&r.id, r.at, &r.keys, &mut mint);
         super::correlation::apply_resend(conn, &r.id, &r.keys, effects, now, rollups)?;
     }
-    std::mem::take(rollups).flush(conn, now)?;
+    owed.end_batch(conn, now)?;
+    engine.owed = owed;
     Ok(out)
 }
 

@@ -34,6 +34,10 @@ pub(crate) struct Engine {
     newest: Timestamp,
     /// Placements since the last prune.
     placed: u64,
+    /// The roll-ups ingest owes incidents (see [`Rollups`]): kept with the engine because
+    /// they describe what it decided, and forgotten with it when a write fails, which
+    /// [`super::incidents::recover`] then mends from the stored alerts.
+    pub(crate) owed: Rollups,
 }
 
 /// The correlation actor in history events.
@@ -137,11 +141,14 @@ impl Engine {
     /// correlates exactly as a running one would.
     pub(crate) fn load(conn: &Connection, cfg: &CorrelationConfig) -> Result<Engine, StoreError> {
         let allow = cfg.allow_keys()?;
+        // What an engine forgotten with debts, or a process stopped without settling,
+        // owed: the window's incidents are read below.
+        let now = rampart_domain::clock::Clock::now(&rampart_domain::clock::SystemClock);
+        incidents::recover(conn, now)?;
         let mut corr = Correlator::new(cfg, allow);
         // Ingest refuses alerts dated more than an hour ahead of the clock; one stored
         // before it did must not carry the window past every real alert.
-        let latest = rampart_domain::clock::Clock::now(&rampart_domain::clock::SystemClock)
-            .plus_micros(rampart_domain::alert::MAX_AHEAD_MICROS);
+        let latest = now.plus_micros(rampart_domain::alert::MAX_AHEAD_MICROS);
         let newest: Option<i64> = conn.query_row(
             "SELECT max(last_activity) FROM alerts WHERE last_activity <= ?1",
             [latest.micros()],
@@ -207,6 +214,7 @@ impl Engine {
             corr,
             newest,
             placed: 0,
+            owed: Rollups::default(),
         })
     }
 
@@ -216,6 +224,7 @@ impl Engine {
             corr: Correlator::new(cfg, cfg.allow_keys()?),
             newest: Timestamp::from_micros(0),
             placed: 0,
+            owed: Rollups::default(),
         })
     }
 
@@ -226,6 +235,7 @@ impl Engine {
             corr: Correlator::new(&CorrelationConfig::default(), BTreeSet::new()),
             newest: Timestamp::from_micros(0),
             placed: 0,
+            owed: Rollups::default(),
         }
     }
 
@@ -303,9 +313,9 @@ pub(crate) fn apply(
                 // A new incident starts out rolled up from its first alert; an existing
                 // one is owed an increment at the end of the batch.
                 if fresh.contains(&incident) {
-                    rollups.create(&incident, rec);
+                    rollups.create(&incident, rec, now);
                 } else {
-                    rollups.linked(&incident, rec);
+                    rollups.linked(&incident, rec, now);
                 }
                 linked = Some((incident, via));
             }
@@ -376,7 +386,7 @@ fn reshape(
         Effect::Merge { from, into, via } => {
             // `from`'s row must exist for the merge to redirect it; `into`'s is written
             // at the flush with everything it absorbed.
-            rollups.write_fresh(conn, &from, now)?;
+            rollups.write_fresh(conn, &from)?;
             rollups.merged(conn, &from, &into)?;
             incidents::merge(conn, &from, &into, &actor(), Some(&via), now)?;
         }

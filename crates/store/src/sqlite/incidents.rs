@@ -35,15 +35,21 @@ pub(crate) fn create(
 const INSERT_ROLLED: &str =
     "INSERT OR IGNORE INTO incidents (id, alert_count, severity, sources, categories, display_name,
         first_activity, last_activity, created, last_update, active_count, status)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, 'active')";
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?10, 'active')";
 
 fn insert(conn: &Connection, id: &str, r: &Rolled, now: Timestamp) -> Result<(), StoreError> {
-    put_rolled(&mut *conn.prepare_cached(INSERT_ROLLED)?, &id, r, now)
+    put_fresh(
+        &mut *conn.prepare_cached(INSERT_ROLLED)?,
+        id,
+        r,
+        now.micros(),
+        now.micros(),
+    )
 }
 
 /// What new links owe an incident's roll-up, summed over a batch (the few columns a
 /// roll-up reads, not a copy of each alert).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Owed {
     count: i64,
     /// How many of them are not resolved.
@@ -55,6 +61,8 @@ struct Owed {
     categories: Vec<String>,
     first: i64,
     last: i64,
+    /// When the latest of them linked: the incident's last update.
+    at: i64,
 }
 
 impl Default for Owed {
@@ -68,6 +76,7 @@ impl Default for Owed {
             categories: Vec::new(),
             first: i64::MAX,
             last: i64::MIN,
+            at: i64::MIN,
         }
     }
 }
@@ -85,12 +94,14 @@ impl From<Rolled> for Owed {
             categories: r.categories,
             first: r.first,
             last: r.last,
+            at: i64::MIN,
         }
     }
 }
 
 impl Owed {
-    fn add(&mut self, a: &AlertRecord) {
+    fn add(&mut self, a: &AlertRecord, at: Timestamp) {
+        self.at = self.at.max(at.micros());
         self.count += 1;
         if a.status != rampart_domain::vocab::AlertStatus::Resolved {
             self.active += 1;
@@ -121,6 +132,7 @@ impl Owed {
         union_into(&mut self.categories, o.categories);
         self.first = self.first.min(o.first);
         self.last = self.last.max(o.last);
+        self.at = self.at.max(o.at);
     }
 
     fn apply(self, r: &mut Rolled) {
@@ -153,46 +165,54 @@ impl Owed {
 /// and the hasher is seeded per process all the same.)
 type ById<V> = HashMap<String, V, foldhash::fast::RandomState>;
 
-/// Roll-ups owed at the end of an ingest batch: cheap increments for new links, full
-/// recomputation for incidents that merges or splits reshaped.
+/// Roll-ups owed to incidents: cheap increments for new links, full recomputation for
+/// incidents that merges or splits reshaped.
 ///
-/// Incidents opened in the batch are held here and inserted once, with everything the
-/// batch linked to them, instead of inserted and then read back and updated. Only a merge
-/// that involves one writes it early (its SQL reads the rows).
-#[derive(Debug, Default)]
+/// Incidents opened by ingest are held here and inserted once, with everything linked to
+/// them since, instead of inserted and then read back and updated. Only a merge that
+/// involves one writes it early (its SQL reads the rows).
+///
+/// With correlation on, the engine keeps what ingest owes across batches and writes it
+/// together at most [`SETTLE_AFTER`] later ([`Rollups::end_batch`]): in a backfill most
+/// incidents a batch links were opened or linked a few batches before, and each write of
+/// an incident is a read, an update and a move in the queue index. Incident rows therefore
+/// lag the alerts by up to that long; everything that reads or writes them settles first
+/// (`settle.rs`), and `rollups_settled` lets a process that stopped without settling be
+/// mended by the next ([`recover`]).
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Rollups {
-    /// In creation order (ids are time-ordered, so rows go in at the table's end); `None`
-    /// once written early.
-    fresh: Vec<Option<(String, Rolled)>>,
+    /// In creation order (ids are time-ordered, so rows go in at the table's end), with
+    /// when they were opened; `None` once written early.
+    fresh: Vec<Option<(String, Rolled, i64)>>,
     /// Where each unwritten fresh incident is in `fresh`.
     fresh_at: ById<usize>,
     adds: ById<Owed>,
     full: BTreeSet<String>,
+    /// When the oldest roll-up still owed was first owed.
+    since: Option<std::time::Instant>,
 }
 
-impl Rollups {
-    /// Room for a batch of `alerts` new alerts. Growing these step by step made glibc
-    /// consolidate its free lists on each large reallocation (5 % of the writer thread).
-    pub(crate) fn with_capacity(alerts: usize) -> Rollups {
-        Rollups {
-            fresh: Vec::with_capacity(alerts),
-            fresh_at: ById::with_capacity_and_hasher(alerts, Default::default()),
-            adds: ById::with_capacity_and_hasher(alerts, Default::default()),
-            full: BTreeSet::new(),
-        }
-    }
+/// How long ingest may owe roll-ups: a reader that does not settle (another process, a
+/// backup) sees incident rows at most this much behind their alerts.
+const SETTLE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Most incidents ingest may owe roll-ups to, whatever their age, to bound the memory held
+/// and the length of the write that settles them.
+const SETTLE_AT: usize = 100_000;
+
+impl Rollups {
     /// A new incident whose first alert is `first`.
-    pub(crate) fn create(&mut self, id: &str, first: &AlertRecord) {
+    pub(crate) fn create(&mut self, id: &str, first: &AlertRecord, now: Timestamp) {
         self.fresh_at.insert(id.to_string(), self.fresh.len());
-        self.fresh.push(Some((id.to_string(), Rolled::seed(first))));
+        self.fresh
+            .push(Some((id.to_string(), Rolled::seed(first), now.micros())));
     }
-    pub(crate) fn linked(&mut self, incident: &str, rec: &AlertRecord) {
+    pub(crate) fn linked(&mut self, incident: &str, rec: &AlertRecord, now: Timestamp) {
         match self.adds.get_mut(incident) {
-            Some(o) => o.add(rec),
+            Some(o) => o.add(rec, now),
             None => {
                 let mut o = Owed::default();
-                o.add(rec);
+                o.add(rec, now);
                 self.adds.insert(incident.to_string(), o);
             }
         }
@@ -222,15 +242,14 @@ impl Rollups {
         let stored = rolled(conn, from)?.map(|(_, r)| Owed::from(r));
         let owed = self.adds.remove(from);
         if stored.is_some() || owed.is_some() {
-            // `from`'s stored alerts came before this batch's links to either incident, so
-            // its sources and categories go first, as when the rows were combined at once.
+            // The survivor's sources and categories come first (its row's, then what it is
+            // owed), then those the absorbed incident brings: the same order whether or not
+            // the survivor's debts were written before the merge.
             let to = self.adds.entry(into.to_string()).or_default();
-            let mut sum = stored.unwrap_or_default();
-            sum.absorb(std::mem::take(to));
+            to.absorb(stored.unwrap_or_default());
             if let Some(o) = owed {
-                sum.absorb(o);
+                to.absorb(o);
             }
-            *to = sum;
         }
         if self.full.remove(from) {
             self.full.insert(into.to_string());
@@ -243,17 +262,12 @@ impl Rollups {
     /// incident of their own batch (43 of 4,772 in the bench), so the rest stay for
     /// [`Rollups::flush`]: writing them all before each merge cost a read and an update per
     /// later link.
-    pub(crate) fn write_fresh(
-        &mut self,
-        conn: &Connection,
-        id: &str,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
+    pub(crate) fn write_fresh(&mut self, conn: &Connection, id: &str) -> Result<(), StoreError> {
         let Some(at) = self.fresh_at.remove(id) else {
             return Ok(());
         };
-        if let Some((id, r)) = self.fresh.get_mut(at).and_then(Option::take) {
-            self.insert_fresh(&mut *conn.prepare_cached(INSERT_ROLLED)?, &id, r, now)?;
+        if let Some((id, r, created)) = self.fresh.get_mut(at).and_then(Option::take) {
+            self.insert_fresh(&mut *conn.prepare_cached(INSERT_ROLLED)?, &id, r, created)?;
         }
         Ok(())
     }
@@ -265,24 +279,59 @@ impl Rollups {
         insert: &mut Statement<'_>,
         id: &str,
         mut r: Rolled,
-        now: Timestamp,
+        created: i64,
     ) -> Result<(), StoreError> {
+        let mut updated = created;
         if let Some(o) = self.adds.remove(id) {
+            updated = updated.max(o.at);
             o.apply(&mut r);
         }
-        put_rolled(insert, &id, &r, now)
+        put_fresh(insert, id, &r, created, updated)
     }
 
-    /// Writes the roll-ups. Each statement is taken from the cache once for the whole
-    /// loop: looking it up by its text for every row was a twentieth of the flush.
-    pub(crate) fn flush(mut self, conn: &Connection, now: Timestamp) -> Result<(), StoreError> {
+    /// Whether nothing is owed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.fresh_at.is_empty() && self.adds.is_empty() && self.full.is_empty()
+    }
+
+    /// Ends an ingest batch that keeps owing: recomputes the incidents the batch reshaped
+    /// (their alerts are all stored, so what was owed them is in the result) and writes
+    /// everything once the oldest debt is [`SETTLE_AFTER`] old or [`SETTLE_AT`] incidents
+    /// are owed.
+    pub(crate) fn end_batch(
+        &mut self,
+        conn: &Connection,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let since = *self.since.get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() >= SETTLE_AFTER || self.fresh_at.len() + self.adds.len() >= SETTLE_AT {
+            return self.flush(conn, now);
+        }
+        for id in std::mem::take(&mut self.full) {
+            self.write_fresh(conn, &id)?;
+            self.adds.remove(&id);
+            rollup(conn, &id, now)?;
+        }
+        if self.is_empty() {
+            self.since = None;
+        }
+        Ok(())
+    }
+
+    /// Writes every roll-up owed, and records that every stored alert's roll-ups are
+    /// written. Each statement is taken from the cache once for the whole loop: looking it
+    /// up by its text for every row was a twentieth of the flush. The maps keep their room
+    /// for the next debts.
+    pub(crate) fn flush(&mut self, conn: &Connection, now: Timestamp) -> Result<(), StoreError> {
         let mut insert = conn.prepare_cached(INSERT_ROLLED)?;
-        for (id, r) in std::mem::take(&mut self.fresh).into_iter().flatten() {
-            self.insert_fresh(&mut insert, &id, r, now)?;
+        let fresh: Vec<(String, Rolled, i64)> = self.fresh.drain(..).flatten().collect();
+        self.fresh_at.clear();
+        for (id, r, created) in fresh {
+            self.insert_fresh(&mut insert, &id, r, created)?;
         }
         // In id order: ids are time-ordered (UUIDv7), so the rows come in rowid order and
         // each page of the table is visited once, not at random.
-        let mut adds: Vec<(String, Owed)> = self.adds.into_iter().collect();
+        let mut adds: Vec<(String, Owed)> = self.adds.drain().collect();
         adds.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let (mut read, mut write) = (
             conn.prepare_cached(ROLLED)?,
@@ -295,14 +344,56 @@ impl Rollups {
             let Some((rid, mut r)) = rolled_by(&mut read, &id)? else {
                 continue;
             };
+            // Updated when its latest alert linked, not when the debt was written.
+            let at = Timestamp::from_micros(owed.at);
             owed.apply(&mut r);
-            put_rolled(&mut write, &rid, &r, now)?;
+            put_rolled(&mut write, &rid, &r, at)?;
         }
-        for id in self.full {
+        for id in std::mem::take(&mut self.full) {
             rollup(conn, &id, now)?;
         }
+        self.since = None;
+        conn.prepare_cached(
+            "UPDATE rollups_settled SET through_rid = (SELECT coalesce(max(rid), 0) FROM alerts)",
+        )?
+        .execute([])?;
         Ok(())
     }
+}
+
+/// Recomputes the roll-ups of the incidents of every alert stored after the last
+/// [`Rollups::flush`], creating the rows of incidents that were never written, and records
+/// them settled. For what a process owed when it stopped without settling (a crash) or
+/// when it forgot its engine (a failed write): every debt belongs to such an alert, whose
+/// incident is recomputed from its rows, so nothing is lost or counted twice. Cheap when
+/// nothing is owed (two lookups); returns how many incidents it mended.
+pub(crate) fn recover(conn: &Connection, now: Timestamp) -> Result<usize, StoreError> {
+    let (through, newest): (i64, i64) = conn.query_row(
+        "SELECT through_rid, (SELECT coalesce(max(rid), 0) FROM alerts) FROM rollups_settled",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if newest <= through {
+        return Ok(0);
+    }
+    let ids: std::collections::HashSet<String> = conn
+        .prepare(
+            "SELECT DISTINCT incident_id FROM alerts WHERE rid > ?1 AND incident_id IS NOT NULL",
+        )?
+        .query_map([through], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut seed = conn.prepare(
+        "INSERT OR IGNORE INTO incidents (id, display_name, severity, status, first_activity,
+            last_activity, created, last_update)
+         VALUES (?1, '', 0, 'active', 0, 0,
+            coalesce((SELECT min(created) FROM alerts WHERE incident_id = ?1), ?2), ?2)",
+    )?;
+    for id in &ids {
+        seed.execute(params![id, now.micros()])?;
+    }
+    rollup_many(conn, &ids, now)?;
+    conn.execute("UPDATE rollups_settled SET through_rid = ?1", [newest])?;
+    Ok(ids.len())
 }
 
 fn json_list(s: &str) -> Vec<String> {
@@ -314,7 +405,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 }
 
 /// An incident's rolled-up columns.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Rolled {
     count: i64,
     /// How many of its alerts are not resolved: whether `severity` is theirs or all alerts'.
@@ -415,6 +506,31 @@ fn put_rolled(
         r.last,
         now.micros(),
         r.active
+    ])?;
+    Ok(())
+}
+
+/// Runs [`INSERT_ROLLED`] with an incident's rolled-up columns, when it was opened
+/// (`created`) and when its latest alert linked (`updated`).
+fn put_fresh(
+    stmt: &mut Statement<'_>,
+    id: &str,
+    r: &Rolled,
+    created: i64,
+    updated: i64,
+) -> Result<(), StoreError> {
+    stmt.execute(params![
+        id,
+        r.count,
+        r.severity,
+        to_json(&r.sources),
+        to_json(&r.categories),
+        r.name,
+        r.first,
+        r.last,
+        created,
+        r.active,
+        updated
     ])?;
     Ok(())
 }

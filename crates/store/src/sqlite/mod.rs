@@ -14,6 +14,7 @@ mod keys;
 mod known;
 mod names;
 mod recent;
+mod settle;
 mod triage;
 mod writer;
 
@@ -59,6 +60,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0011_names_in_entity_index.sql"),
     include_str!("../../migrations/sqlite/0012_incident_queue_by_update.sql"),
     include_str!("../../migrations/sqlite/0013_incident_active_alerts.sql"),
+    include_str!("../../migrations/sqlite/0014_rollups_settled.sql"),
 ];
 
 /// Reader connections: reads block on I/O, so a few more than cores.
@@ -78,6 +80,8 @@ pub struct SqliteStore {
     /// contended). `None` until first needed, and again after a failed transaction, so the
     /// engine never remembers what was rolled back: it is then re-read from the store.
     engine: Arc<Mutex<Option<Engine>>>,
+    /// Whether incident roll-ups may be owed (see `settle.rs`).
+    owing: Arc<settle::Owing>,
     /// The part of the entity index being filled, in memory (see `recent.rs`).
     recent: Arc<RecentIndex>,
     /// Which alert ids and provider keys may be stored (see `known.rs`).
@@ -318,23 +322,30 @@ impl SqliteStore {
         let docs = Arc::new(docs::DocCodec::load(&conn)?);
         let opened_at = data_version(&conn)?;
         let engine: Arc<Mutex<Option<Engine>>> = Arc::new(Mutex::new(None));
+        let owing = Arc::new(settle::Owing::new());
         let (engine_slot, unstage, publish, names) = (
             Arc::clone(&engine),
             Arc::clone(&recent),
             Arc::clone(&recent),
             Arc::clone(&known),
         );
+        let (lost, settled) = (Arc::clone(&owing), Arc::clone(&owing));
+        let (last_slot, last_owing) = (Arc::clone(&engine), Arc::clone(&owing));
         let writer = Writer::start(
             conn,
             Some(path),
             Box::new(move || {
                 forget(&engine_slot);
+                lost.lost();
                 unstage.rolled_back();
             }),
             Box::new(move || {
                 publish.committed();
                 names.committed();
+                settled.committed();
             }),
+            // A server stopped cleanly leaves no roll-up owed.
+            Box::new(move |conn| settle::on_close(conn, &last_slot, &last_owing)),
         )?;
         let (tx, rx) = crossbeam_channel::bounded(READERS);
         for _ in 0..READERS {
@@ -357,6 +368,7 @@ impl SqliteStore {
             readers: Arc::new(ReaderPool { tx, rx }),
             correlation,
             engine,
+            owing,
             recent,
             known,
             docs,
@@ -399,6 +411,32 @@ impl SqliteStore {
         // Cannot be set already: this is the only setter, and it runs under `claiming`.
         let _ = self.claimed.set(lock);
         Ok(())
+    }
+
+    /// [`Writer::write`] for work that reads or writes incident rows: the roll-ups ingest
+    /// owes are written first (see `settle.rs`). Only in the process that holds the writer
+    /// lock: the only one that can owe, and the only one that may mend.
+    async fn write_settled<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        if self.claimed.get().is_none() {
+            return self.writer.write(work).await;
+        }
+        let (slot, owing) = (Arc::clone(&self.engine), Arc::clone(&self.owing));
+        self.writer
+            .write(move |c| settle::settled(c, &slot, &owing, work))
+            .await
+    }
+
+    /// Before a read of incident rows: has the writer write what ingest owes them, if
+    /// anything may be owed, so a reader sees every alert ingest acknowledged counted.
+    async fn settle_reads(&self) -> Result<(), StoreError> {
+        if !self.owing.pending() || self.claimed.get().is_none() {
+            return Ok(());
+        }
+        self.write_settled(|_| Ok(())).await
     }
 
     /// The database file.
@@ -508,6 +546,7 @@ impl Store for SqliteStore {
         let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
         let recent = Arc::clone(&self.recent);
         let (codec, known) = (Arc::clone(&self.docs), Arc::clone(&self.known));
+        let owing = Arc::clone(&self.owing);
         self.writer
             .write_unguarded(move |conn| {
                 let mark = recent.mark();
@@ -520,9 +559,19 @@ impl Store for SqliteStore {
                 // Digests are gathered exactly when correlation is on.
                 let out = match digests {
                     Some(d) => with_engine(conn, &slot, &cfg, |e| {
-                        alerts::ingest(&at, prepared, &actor, now, Some((e.get(), d)))
+                        let out = alerts::ingest(&at, prepared, &actor, now, Some((e.get(), d)));
+                        match &out {
+                            Ok(_) => owing.ingested(!e.get().owed.is_empty()),
+                            // The engine, and what it owed, is forgotten.
+                            Err(_) => owing.lost(),
+                        }
+                        out
                     }),
-                    None => alerts::ingest(&at, prepared, &actor, now, None),
+                    None => {
+                        // Correlated ingest may have left debts in an earlier process.
+                        incidents::recover(conn, now).map_err(writer::Failure::Broken)?;
+                        alerts::ingest(&at, prepared, &actor, now, None)
+                    }
                 };
                 if out.is_err() {
                     // The job's SQL is rolled back; so is what it staged.
@@ -553,6 +602,10 @@ impl Store for SqliteStore {
         kind: TargetKind,
         target_id: &str,
     ) -> Result<Vec<HistoryEvent>, StoreError> {
+        if kind == TargetKind::Incident {
+            // An incident opened by ingest may not have its row yet.
+            self.settle_reads().await?;
+        }
         let id = target_id.to_string();
         self.read(move |conn| alerts::history(conn, kind, &id))
             .await
@@ -577,15 +630,14 @@ impl Store for SqliteStore {
     ) -> Result<Updated, StoreError> {
         let (grant, id, change) = (grant.clone(), id.to_string(), change.clone());
         let comment = comment.map(str::to_string);
-        self.writer
-            .write(move |c| {
-                let u = triage::update_alert(c, &grant, &id, &change, expected_version, now)?;
-                if let Some(text) = &comment {
-                    triage::add_comment(c, &grant, &id, text, now)?;
-                }
-                Ok(u)
-            })
-            .await
+        self.write_settled(move |c| {
+            let u = triage::update_alert(c, &grant, &id, &change, expected_version, now)?;
+            if let Some(text) = &comment {
+                triage::add_comment(c, &grant, &id, text, now)?;
+            }
+            Ok(u)
+        })
+        .await
     }
 
     async fn add_comment(
@@ -612,19 +664,18 @@ impl Store for SqliteStore {
         let (grant, change) = (grant.clone(), change.clone());
         let comment = comment.map(str::to_string);
         let recent = Arc::clone(&self.recent);
-        self.writer
-            .write(move |c| {
-                triage::bulk_update(
-                    c,
-                    &recent,
-                    &grant,
-                    &target,
-                    &change,
-                    comment.as_deref(),
-                    now,
-                )
-            })
-            .await
+        self.write_settled(move |c| {
+            triage::bulk_update(
+                c,
+                &recent,
+                &grant,
+                &target,
+                &change,
+                comment.as_deref(),
+                now,
+            )
+        })
+        .await
     }
 
     async fn rename_tag(
@@ -635,8 +686,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<u64, StoreError> {
         let (grant, from, to) = (grant.clone(), from.to_string(), to.to_string());
-        self.writer
-            .write(move |c| triage::rename_tag(c, &grant, &from, &to, now))
+        self.write_settled(move |c| triage::rename_tag(c, &grant, &from, &to, now))
             .await
     }
 
@@ -794,12 +844,14 @@ impl Store for SqliteStore {
     }
 
     async fn list_incidents(&self, query: &IncidentQuery) -> Result<IncidentPage, StoreError> {
+        self.settle_reads().await?;
         let q = query.clone();
         let recent = Arc::clone(&self.recent);
         self.read(move |c| incidents::list(c, &recent, &q)).await
     }
 
     async fn get_incident(&self, id: &str) -> Result<Option<IncidentDetail>, StoreError> {
+        self.settle_reads().await?;
         let id = id.to_string();
         self.read(move |c| incidents::detail(c, &id)).await
     }
@@ -817,25 +869,24 @@ impl Store for SqliteStore {
         let comment = comment.map(str::to_string);
         self.claim().await?;
         let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
-        self.writer
-            .write(move |c| {
-                with_engine(c, &slot, &cfg, |e| {
-                    let rec = incident_triage::update(
-                        c,
-                        Some(e),
-                        &grant,
-                        &id,
-                        &change,
-                        expected_version,
-                        now,
-                    )?;
-                    if let Some(text) = &comment {
-                        incident_triage::comment(c, &grant, &id, text, now)?;
-                    }
-                    Ok(rec)
-                })
+        self.write_settled(move |c| {
+            with_engine(c, &slot, &cfg, |e| {
+                let rec = incident_triage::update(
+                    c,
+                    Some(e),
+                    &grant,
+                    &id,
+                    &change,
+                    expected_version,
+                    now,
+                )?;
+                if let Some(text) = &comment {
+                    incident_triage::comment(c, &grant, &id, text, now)?;
+                }
+                Ok(rec)
             })
-            .await
+        })
+        .await
     }
 
     async fn add_incident_comment(
@@ -846,8 +897,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<HistoryEvent, StoreError> {
         let (grant, id, text) = (grant.clone(), id.to_string(), text.to_string());
-        self.writer
-            .write(move |c| incident_triage::comment(c, &grant, &id, &text, now))
+        self.write_settled(move |c| incident_triage::comment(c, &grant, &id, &text, now))
             .await
     }
 
@@ -861,13 +911,12 @@ impl Store for SqliteStore {
         let (grant, from, into) = (grant.clone(), from.to_string(), into.to_string());
         self.claim().await?;
         let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
-        self.writer
-            .write(move |c| {
-                with_engine(c, &slot, &cfg, |e| {
-                    incident_triage::merge(c, Some(e), &grant, &from, &into, now)
-                })
+        self.write_settled(move |c| {
+            with_engine(c, &slot, &cfg, |e| {
+                incident_triage::merge(c, Some(e), &grant, &from, &into, now)
             })
-            .await
+        })
+        .await
     }
 
     async fn link_alert(
@@ -880,13 +929,12 @@ impl Store for SqliteStore {
         let (grant, alert, incident) = (grant.clone(), alert.to_string(), incident.to_string());
         self.claim().await?;
         let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
-        self.writer
-            .write(move |c| {
-                with_engine(c, &slot, &cfg, |e| {
-                    incident_triage::link(c, Some(e), &grant, &alert, &incident, now)
-                })
+        self.write_settled(move |c| {
+            with_engine(c, &slot, &cfg, |e| {
+                incident_triage::link(c, Some(e), &grant, &alert, &incident, now)
             })
-            .await
+        })
+        .await
     }
 
     async fn unlink_alert(
@@ -898,13 +946,12 @@ impl Store for SqliteStore {
         let (grant, alert) = (grant.clone(), alert.to_string());
         self.claim().await?;
         let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
-        self.writer
-            .write(move |c| {
-                with_engine(c, &slot, &cfg, |e| {
-                    incident_triage::unlink(c, Some(e), &grant, &alert, now)
-                })
+        self.write_settled(move |c| {
+            with_engine(c, &slot, &cfg, |e| {
+                incident_triage::unlink(c, Some(e), &grant, &alert, now)
             })
-            .await
+        })
+        .await
     }
 
     async fn correlate(
@@ -914,8 +961,12 @@ impl Store for SqliteStore {
     ) -> Result<CorrelateSummary, StoreError> {
         self.claim().await?;
         let (slot, cfg) = (Arc::clone(&self.engine), self.correlation.clone());
+        let owing = Arc::clone(&self.owing);
         self.writer
             .write_alone(move |c| {
+                // A rebuild reads incident rows and starts a new engine: the old one's
+                // debts are written first.
+                settle::settled(c, &slot, &owing, |_| Ok(()))?;
                 let mut guard = slot
                     .lock()
                     .map_err(|_| StoreError::Unavailable("correlation engine poisoned".into()))?;
@@ -934,6 +985,8 @@ mod docs_tests;
 mod rebuild_tests;
 #[cfg(test)]
 mod recent_tests;
+#[cfg(test)]
+mod settle_tests;
 
 #[cfg(all(test, target_os = "linux"))]
 mod owner_tests {

@@ -12,7 +12,7 @@ use rusqlite::Connection;
 
 /// Incidents whose rolled-up count, activity span or severity disagree with their alerts'
 /// rows (redirected incidents hold none, and count zero).
-fn wrong_rollups(conn: &Connection) -> i64 {
+pub(super) fn wrong_rollups(conn: &Connection) -> i64 {
     conn.query_row(
         "SELECT count(*) FROM incidents i WHERE i.alert_count != (SELECT count(*) FROM alerts a WHERE a.incident_id = i.id)
             OR (i.alert_count > 0 AND (

@@ -49,6 +49,9 @@ enum Ran {
     Broken,
 }
 
+/// The writer's last work before it stops (see `close`).
+pub(crate) type OnClose = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
+
 trait Job: Send {
     /// Whether the job runs in a transaction of its own (see the module docs).
     fn alone(&self) -> bool;
@@ -137,6 +140,7 @@ impl Writer {
         file: Option<&Path>,
         on_rollback: Box<dyn Fn() + Send>,
         on_commit: Box<dyn Fn() + Send>,
+        on_close: OnClose,
     ) -> Result<Writer, StoreError> {
         let (tx, rx) = crossbeam_channel::unbounded::<Box<dyn Job>>();
         let checkpointer = file.and_then(Checkpointer::start);
@@ -145,7 +149,10 @@ impl Writer {
         }
         let thread = std::thread::Builder::new()
             .name("rampart-sqlite-writer".into())
-            .spawn(move || run(&conn, checkpointer, &rx, &*on_rollback, &*on_commit))
+            .spawn(move || {
+                run(&conn, checkpointer, &rx, &*on_rollback, &*on_commit);
+                close(&conn, on_close);
+            })
             .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
         Ok(Writer {
             tx: Some(tx),
@@ -261,9 +268,22 @@ fn run(
             job.finish(outcome.clone());
         }
     }
-    // Every handle is gone: stop the checkpoint thread, then fold the WAL back into the main
-    // file.
+    // Every handle is gone: stop the checkpoint thread.
     drop(checkpointer);
+}
+
+/// The writer's last transaction, `on_close`'s, then the WAL folded back into the main
+/// file.
+fn close(conn: &Connection, on_close: OnClose) {
+    let last = conn
+        .execute_batch("BEGIN IMMEDIATE")
+        .map_err(StoreError::from)
+        .and_then(|()| on_close(conn))
+        .and_then(|()| Ok(conn.execute_batch("COMMIT")?));
+    if let Err(e) = last {
+        let _ = conn.execute_batch("ROLLBACK");
+        tracing::warn!(error = %e, "the writer's last transaction failed");
+    }
     match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
         r.get::<_, i64>(0)
     }) {
