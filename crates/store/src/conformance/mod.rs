@@ -657,7 +657,15 @@ pub async fn rollups_of_a_merge_across_batches(s: &dyn Store) {
         "Multi-stage incident involving Execution & Exfiltration & CredentialAccess (5 alerts)"
     );
     let gone = s.get_incident(&absorbed).await.unwrap().unwrap().incident;
-    assert_eq!(gone.alert_count, 0);
+    assert_eq!(
+        (gone.alert_count, gone.status),
+        (0, IncidentStatus::Redirected)
+    );
+    // Its name and severity stay, for whoever follows a link to it.
+    assert_eq!(
+        (gone.display_name.as_str(), gone.severity),
+        ("alert da-join-0", Severity::High)
+    );
     assert_eq!(
         gone.redirect_incident_id.as_deref(),
         Some(survivor.as_str())

@@ -384,11 +384,13 @@ fn reshape(
 ) -> Result<(), StoreError> {
     match effect {
         Effect::Merge { from, into, via } => {
-            // `from`'s row must exist for the merge to redirect it; `into`'s is written
-            // at the flush with everything it absorbed.
-            rollups.write_fresh(conn, &from)?;
-            rollups.merged(conn, &from, &into)?;
-            incidents::merge(conn, &from, &into, &actor(), Some(&via), now)?;
+            // `into`'s row is written at the flush with everything it absorbed.
+            if rollups.merge_unwritten(conn, &from, &into, now)? {
+                incidents::absorb(conn, &from, &into, &actor(), Some(&via), now)?;
+            } else {
+                rollups.merged(conn, &from, &into)?;
+                incidents::merge(conn, &from, &into, &actor(), Some(&via), now)?;
+            }
         }
         Effect::Split {
             alert,

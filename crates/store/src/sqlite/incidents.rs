@@ -257,12 +257,59 @@ impl Rollups {
         Ok(())
     }
 
-    /// Inserts incident `id` now if this batch opened it and has not written it yet, so
-    /// that SQL which reads or updates its row (a merge) finds it. Merges rarely involve an
-    /// incident of their own batch (43 of 4,772 in the bench), so the rest stay for
-    /// [`Rollups::flush`]: writing them all before each merge cost a read and an update per
-    /// later link.
-    pub(crate) fn write_fresh(&mut self, conn: &Connection, id: &str) -> Result<(), StoreError> {
+    /// Merges `from` into `into` if ingest opened `from` and has not written it yet:
+    /// its roll-up, with what it is owed, is owed to `into`, and its row is written once,
+    /// already redirected (as [`merge`] would leave it), instead of inserted, read back
+    /// and emptied. Returns whether it was; the caller then moves its alerts ([`absorb`]).
+    pub(crate) fn merge_unwritten(
+        &mut self,
+        conn: &Connection,
+        from: &str,
+        into: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let Some(at) = self.fresh_at.remove(from) else {
+            return Ok(false);
+        };
+        let Some((_, mut r, created)) = self.fresh.get_mut(at).and_then(Option::take) else {
+            return Ok(false);
+        };
+        if let Some(o) = self.adds.remove(from) {
+            o.apply(&mut r);
+        }
+        conn.prepare_cached(
+            "INSERT INTO incidents (id, alert_count, severity, sources, categories, display_name,
+                first_activity, last_activity, created, last_update, active_count, status,
+                redirect_id, version)
+             VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, 'redirected', ?10, 2)",
+        )?
+        .execute(params![
+            from,
+            r.severity,
+            to_json(&r.sources),
+            to_json(&r.categories),
+            r.name,
+            r.first,
+            r.last,
+            created,
+            now.micros(),
+            into
+        ])?;
+        // As in `merged`: the survivor's own first, then what the absorbed one brings.
+        self.adds
+            .entry(into.to_string())
+            .or_default()
+            .absorb(Owed::from(r));
+        if self.full.remove(from) {
+            self.full.insert(into.to_string());
+        }
+        Ok(true)
+    }
+
+    /// Inserts incident `id` now if ingest opened it and has not written it yet, so that
+    /// a recomputation of its roll-up from its alerts finds its row. The rest stay for
+    /// [`Rollups::flush`].
+    fn write_fresh(&mut self, conn: &Connection, id: &str) -> Result<(), StoreError> {
         let Some(at) = self.fresh_at.remove(id) else {
             return Ok(());
         };
@@ -719,12 +766,25 @@ pub(crate) fn merge(
     via: Option<&Reason>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE alerts SET incident_id = ?2 WHERE incident_id = ?1")?
-        .execute(params![from, into])?;
     conn.prepare_cached(
         "UPDATE incidents SET status = 'redirected', redirect_id = ?2, alert_count = 0, active_count = 0, last_update = ?3, version = version + 1 WHERE id = ?1",
     )?
     .execute(params![from, into, now.micros()])?;
+    absorb(conn, from, into, actor, via, now)
+}
+
+/// [`merge`] of an incident whose row is already redirected: moves its alerts and writes
+/// both histories.
+pub(crate) fn absorb(
+    conn: &Connection,
+    from: &str,
+    into: &str,
+    actor: &Actor,
+    via: Option<&Reason>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE alerts SET incident_id = ?2 WHERE incident_id = ?1")?
+        .execute(params![from, into])?;
     let why = via.map(|r| {
         format!(
             // The key is the one the alert shares with the absorbed incident; it reached
