@@ -54,7 +54,7 @@ pub fn record(id: &str, provider: Option<&str>, last: Timestamp) -> AlertRecord 
     }
 }
 
-pub(crate) fn new_alert(record: AlertRecord, entities: Vec<EntityKey>, doc: &[u8]) -> NewAlert {
+pub fn new_alert(record: AlertRecord, entities: Vec<EntityKey>, doc: &[u8]) -> NewAlert {
     NewAlert {
         record,
         entities,

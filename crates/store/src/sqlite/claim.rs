@@ -6,8 +6,9 @@
 //! process writing the same database (`rampart ingest FILE` beside a running `rampart
 //! serve`, say) would stage entity rows the first never sees; when the first sealed that
 //! part, the second's rows were lost from the index for good, and each engine would
-//! correlate without the other's alerts. So the first ingest, correlation or incident
-//! change of a process takes an exclusive lock on `rampart.db-lock` beside the database,
+//! correlate without the other's alerts; and incident roll-ups the first owes (see
+//! `settle.rs`) would be counted twice after the second recomputed them. So the first
+//! ingest, correlation, triage or incident change of a process takes an exclusive lock on `rampart.db-lock` beside the database,
 //! held until the process exits; `serve`, `ingest`, `demo` and `correlate` take it at start
 //! (`Store::claim_writer`), so a second one fails at once. Commands that only manage users
 //! and tokens take no lock and run beside a server.

@@ -162,11 +162,13 @@ impl Engine {
         // the engine for the life of the store (47,931 on the 1M bench store).
         // The incidents active in the window are those its alerts name (an incident's last
         // activity is its latest alert's): found through `alerts_queue` and the id index,
-        // as no index on incidents serves last activity. Registered in row order, which is
-        // creation order as a running engine saw it: the order breaks ties between merge
-        // candidates of equal size.
+        // as no index on incidents serves last activity. Registered in creation order as a
+        // running engine saw it (by the time of the batch that opened them, then by id:
+        // ids are minted in order), which breaks ties between merge candidates of equal
+        // size. Not in row order: ingest writes new incidents up to a second after it
+        // opens them, and a split's or a merge's at once.
         let mut stmt = conn.prepare(
-            "SELECT rid, id, status, redirect_id, alert_count FROM incidents
+            "SELECT created, id, status, redirect_id, alert_count FROM incidents
              WHERE id IN (SELECT incident_id FROM alerts WHERE last_activity >= ?1 AND incident_id IS NOT NULL)
                AND alert_count > 0 AND status != 'redirected'",
         )?;
@@ -175,7 +177,7 @@ impl Engine {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })?
             .collect::<Result<_, _>>()?;
-        open.sort_unstable_by_key(|(rid, ..)| *rid);
+        open.sort_unstable_by(|(c, id, ..), (d, other, ..)| (c, id).cmp(&(d, other)));
         for (_, id, status, redirect, _) in &open {
             corr.restore_incident(id, openness(status), redirect.as_deref());
         }
@@ -319,7 +321,14 @@ pub(crate) fn apply(
                 }
                 linked = Some((incident, via));
             }
-            other => reshape(conn, other, now, rollups)?,
+            other => {
+                // A split writes the incident it opens (its row must hold the alerts it
+                // moves), so a link to it is owed as to any written incident.
+                if let Effect::Split { incident, .. } = &other {
+                    fresh.retain(|f| f != incident);
+                }
+                reshape(conn, other, now, rollups)?;
+            }
         }
     }
     linked.ok_or_else(|| StoreError::Unavailable("correlation placed no alert".into()))

@@ -194,7 +194,7 @@ pub(crate) struct Rollups {
 
 /// How long ingest may owe roll-ups: a reader that does not settle (another process, a
 /// backup) sees incident rows at most this much behind their alerts.
-const SETTLE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+pub(crate) const SETTLE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Most incidents ingest may owe roll-ups to, whatever their age, to bound the memory held
 /// and the length of the write that settles them.
@@ -370,12 +370,27 @@ impl Rollups {
     /// up by its text for every row was a twentieth of the flush. The maps keep their room
     /// for the next debts.
     pub(crate) fn flush(&mut self, conn: &Connection, now: Timestamp) -> Result<(), StoreError> {
-        let mut insert = conn.prepare_cached(INSERT_ROLLED)?;
         let fresh: Vec<(String, Rolled, i64)> = self.fresh.drain(..).flatten().collect();
         self.fresh_at.clear();
-        for (id, r, created) in fresh {
-            self.insert_fresh(&mut insert, &id, r, created)?;
-        }
+        let rows: Vec<FreshRow> = fresh
+            .into_iter()
+            .map(|(id, mut r, created)| {
+                let mut updated = created;
+                if let Some(o) = self.adds.remove(&id) {
+                    updated = updated.max(o.at);
+                    o.apply(&mut r);
+                }
+                FreshRow {
+                    sources: to_json(&r.sources),
+                    categories: to_json(&r.categories),
+                    id,
+                    r,
+                    created,
+                    updated,
+                }
+            })
+            .collect();
+        insert_fresh_rows(conn, &rows)?;
         // In id order: ids are time-ordered (UUIDv7), so the rows come in rowid order and
         // each page of the table is visited once, not at random.
         let mut adds: Vec<(String, Owed)> = self.adds.drain().collect();
@@ -554,6 +569,64 @@ fn put_rolled(
         now.micros(),
         r.active
     ])?;
+    Ok(())
+}
+
+/// A new incident's row as [`insert_fresh_rows`] writes it.
+struct FreshRow {
+    id: String,
+    r: Rolled,
+    sources: String,
+    categories: String,
+    created: i64,
+    updated: i64,
+}
+
+/// New incidents per `INSERT` statement when many are written at once.
+const FRESH_PER_INSERT: usize = 32;
+
+/// [`INSERT_ROLLED`] for [`FRESH_PER_INSERT`] rows.
+static INSERT_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')";
+    format!(
+        "INSERT OR IGNORE INTO incidents (id, alert_count, severity, sources, categories,
+            display_name, first_activity, last_activity, created, last_update, active_count, status)
+         VALUES {}",
+        vec![row; FRESH_PER_INSERT].join(", ")
+    )
+});
+
+/// Inserts new incidents in creation order, [`FRESH_PER_INSERT`] to a statement: a
+/// backfill opens about one incident for every two alerts, and one statement each spent
+/// as much on running a statement as on the rows.
+fn insert_fresh_rows(conn: &Connection, rows: &[FreshRow]) -> Result<(), StoreError> {
+    let mut chunks = rows.chunks_exact(FRESH_PER_INSERT);
+    if chunks.len() > 0 {
+        let mut many = conn.prepare_cached(&INSERT_MANY)?;
+        for chunk in chunks.by_ref() {
+            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 11);
+            for f in chunk {
+                values.extend([
+                    &f.id as &dyn rusqlite::ToSql,
+                    &f.r.count,
+                    &f.r.severity,
+                    &f.sources,
+                    &f.categories,
+                    &f.r.name,
+                    &f.r.first,
+                    &f.r.last,
+                    &f.created,
+                    &f.updated,
+                    &f.r.active,
+                ]);
+            }
+            many.execute(values.as_slice())?;
+        }
+    }
+    let mut one = conn.prepare_cached(INSERT_ROLLED)?;
+    for f in chunks.remainder() {
+        put_fresh(&mut one, &f.id, &f.r, f.created, f.updated)?;
+    }
     Ok(())
 }
 

@@ -140,7 +140,8 @@ fn with_engine<T, E: From<StoreError>>(
     let mut guard = slot
         .lock()
         .map_err(|_| StoreError::Unavailable("correlation engine poisoned".into()))?;
-    if guard.is_none() {
+    let loaded = guard.is_none();
+    if loaded {
         // Logged: on a large store this takes seconds, once per process and again after a
         // failed transaction, and the request that triggers it waits.
         let started = std::time::Instant::now();
@@ -155,9 +156,11 @@ fn with_engine<T, E: From<StoreError>>(
     let engine = guard
         .as_mut()
         .ok_or_else(|| StoreError::Unavailable("correlation engine".into()))?;
+    // An engine loaded by this job mended what its predecessor owed (`Engine::load`):
+    // if the job fails, that is rolled back with it, and the engine must go too.
     let mut lent = Lent {
         engine,
-        touched: false,
+        touched: loaded,
     };
     let out = f(&mut lent);
     if out.is_err() && lent.touched {
@@ -331,6 +334,7 @@ impl SqliteStore {
         );
         let (lost, settled) = (Arc::clone(&owing), Arc::clone(&owing));
         let (last_slot, last_owing) = (Arc::clone(&engine), Arc::clone(&owing));
+        let (idle_slot, idle_owing) = (Arc::clone(&engine), Arc::clone(&owing));
         let writer = Writer::start(
             conn,
             Some(path),
@@ -346,6 +350,10 @@ impl SqliteStore {
             }),
             // A server stopped cleanly leaves no roll-up owed.
             Box::new(move |conn| settle::on_close(conn, &last_slot, &last_owing)),
+            (
+                incidents::SETTLE_AFTER,
+                Box::new(move |conn| settle::when_idle(conn, &idle_slot, &idle_owing)),
+            ),
         )?;
         let (tx, rx) = crossbeam_channel::bounded(READERS);
         for _ in 0..READERS {
@@ -414,16 +422,15 @@ impl SqliteStore {
     }
 
     /// [`Writer::write`] for work that reads or writes incident rows: the roll-ups ingest
-    /// owes are written first (see `settle.rs`). Only in the process that holds the writer
-    /// lock: the only one that can owe, and the only one that may mend.
+    /// owes are written first (see `settle.rs`). Takes the writer lock first: a process
+    /// that recomputed an incident while another owed it increments would have them
+    /// counted twice, and only the lock's holder may mend what was lost.
     async fn write_settled<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        if self.claimed.get().is_none() {
-            return self.writer.write(work).await;
-        }
+        self.claim().await?;
         let (slot, owing) = (Arc::clone(&self.engine), Arc::clone(&self.owing));
         self.writer
             .write(move |c| settle::settled(c, &slot, &owing, work))

@@ -81,38 +81,48 @@ pub(crate) fn settled<T>(
     owing: &Owing,
     work: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let written = settle(conn, slot, owing)?;
+    let done = settle(conn, slot, owing)?;
     let out = work(conn);
     if out.is_err() {
-        match (written, slot.lock().as_deref_mut()) {
-            (Some(owed), Ok(Some(e))) if e.owed.is_empty() => {
+        match (done, slot.lock().as_deref_mut()) {
+            (Settled::Nothing, _) => {}
+            (Settled::Wrote(owed), Ok(Some(e))) if e.owed.is_empty() => {
                 e.owed = owed;
                 owing.ingested(true);
             }
-            // Forgotten by `work`, or owing anew: recovery mends either.
-            (Some(_), Ok(e)) => {
+            // Forgotten by `work`, or owing anew; or what recovery wrote is undone, and an
+            // engine loaded since would not know. The next settle mends it without one.
+            (_, Ok(e)) => {
                 *e = None;
                 owing.lost();
             }
-            // What recovery wrote, if anything, is undone too: the next settle looks again.
-            _ => owing.lost(),
+            (_, Err(_)) => owing.lost(),
         }
     }
     out
 }
 
-/// Writes every roll-up owed; returns a copy of what it wrote, if anything.
+/// What [`settle`] did.
+enum Settled {
+    Nothing,
+    /// Wrote these debts (a copy, to put back if the transaction does not keep them).
+    Wrote(incidents::Rollups),
+    /// Had no engine and mended from the stored alerts.
+    Recovered,
+}
+
+/// Writes every roll-up owed, or mends what a forgotten engine owed.
 fn settle(
     conn: &Connection,
     slot: &Mutex<Option<Engine>>,
     owing: &Owing,
-) -> Result<Option<incidents::Rollups>, StoreError> {
+) -> Result<Settled, StoreError> {
     let now = SystemClock.now();
     let mut guard = slot
         .lock()
         .map_err(|_| StoreError::Unavailable("correlation engine poisoned".into()))?;
-    let written = match guard.as_mut() {
-        Some(e) if e.owed.is_empty() => None,
+    let done = match guard.as_mut() {
+        Some(e) if e.owed.is_empty() => Settled::Nothing,
         Some(e) => {
             let copy = e.owed.clone();
             if let Err(err) = e.owed.flush(conn, now) {
@@ -121,15 +131,49 @@ fn settle(
                 owing.lost();
                 return Err(err);
             }
-            Some(copy)
+            Settled::Wrote(copy)
         }
         None => {
             incidents::recover(conn, now)?;
-            None
+            Settled::Recovered
         }
     };
     owing.settled();
-    Ok(written)
+    Ok(done)
+}
+
+/// When the writer has had nothing to do for a while: writes what a loaded engine owes, in
+/// a transaction of its own, so that other processes and backups see incident rows at most
+/// about [`super::incidents::SETTLE_AFTER`] behind their alerts. Without debts it writes
+/// nothing and takes no lock. Returns whether it committed.
+pub(crate) fn when_idle(conn: &Connection, slot: &Mutex<Option<Engine>>, owing: &Owing) -> bool {
+    let owes = slot
+        .lock()
+        .map(|e| e.as_ref().is_some_and(|e| !e.owed.is_empty()))
+        .unwrap_or(false);
+    if !owes {
+        return false;
+    }
+    let wrote = conn
+        .execute_batch("BEGIN IMMEDIATE")
+        .map_err(StoreError::from)
+        .and_then(|()| settle(conn, slot, owing))
+        .and_then(|_| Ok(conn.execute_batch("COMMIT")?));
+    match wrote {
+        Ok(()) => {
+            owing.committed();
+            true
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            if let Ok(mut e) = slot.lock() {
+                *e = None;
+            }
+            owing.lost();
+            tracing::warn!(error = %e, "writing owed incident roll-ups failed; they are mended from the alerts when next needed");
+            false
+        }
+    }
 }
 
 /// The writer's last transaction: writes what a loaded engine owes. Without an engine it

@@ -183,3 +183,103 @@ async fn a_refused_change_keeps_the_debts_and_the_engine() {
         (2, IncidentStatus::InProgress)
     );
 }
+
+/// A refused change that found the engine gone mends what it owed and then loses the
+/// mending with its rollback: the engine it loaded goes too, so the next settle mends again
+/// instead of trusting an engine that owes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_change_after_a_lost_engine_still_gets_the_debts_mended() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open_dir(dir.path()).unwrap();
+    let inc = two_batches(&s).await;
+    forget(&s.engine);
+    let operator = grant("Security operator", None, Permission::IncidentsManage);
+    let change = IncidentChange {
+        status: Some(IncidentStatus::InProgress),
+        ..IncidentChange::default()
+    };
+    let stale = s
+        .update_incident(&operator, &inc, &change, 7, None, t0())
+        .await;
+    assert!(stale.is_err(), "{stale:?}");
+    store(&s, "da-owe-2", 9, "owe-1").await;
+    assert_eq!(incident_of(&s, "da-owe-2").await, inc);
+    let read = s.get_incident(&inc).await.unwrap().unwrap().incident;
+    assert_eq!(read.alert_count, 3);
+    let conn = Connection::open(dir.path().join("rampart.db")).unwrap();
+    assert_eq!(wrong_rollups(&conn), 0);
+}
+
+/// An alert that links to the incident a split has just opened (and written), then a
+/// merge of that incident later in the batch: the split's incident is not taken for one
+/// ingest has yet to write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_to_an_incident_a_split_opened_is_owed_as_to_a_written_one() {
+    use crate::conformance::{new_alert, record};
+    use rampart_domain::correlate::CorrelationConfig;
+    use rampart_domain::entity::{EntityKey, EntityKind};
+    let key = |kind, value: &str| EntityKey {
+        kind,
+        value: value.into(),
+    };
+    let alert = |id: &str, minute: i64, devices: &[&str], user: Option<&str>| {
+        let at = Timestamp::from_micros(t0().micros() + minute * 60_000_000);
+        let mut keys: Vec<EntityKey> = devices.iter().map(|d| key(EntityKind::Device, d)).collect();
+        keys.extend(user.map(|u| key(EntityKind::User, u)));
+        new_alert(record(id, None, at), keys, b"{}")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = CorrelationConfig {
+        max_prevalence: 2,
+        ..CorrelationConfig::default()
+    };
+    let s = SqliteStore::open_dir_with(dir.path(), cfg).unwrap();
+    let lena = Some("corp\\lena");
+    // P: two hosts joined only by lena's account; Q: three alerts on one host.
+    let first = vec![
+        alert("da-sp-1", 0, &["sp-h1"], lena),
+        alert("da-sp-2", 1, &["sp-h2"], lena),
+        alert("da-sp-q1", 2, &["sp-h9"], None),
+        alert("da-sp-q2", 3, &["sp-h9"], None),
+        alert("da-sp-q3", 4, &["sp-h9"], None),
+    ];
+    s.ingest(first, Actor::producer("p"), t0()).await.unwrap();
+    let q = incident_of(&s, "da-sp-q1").await;
+    // lena on a third host turns her account common: P splits, and sp-h2's alert moves to
+    // a new incident, which the same alert joins through sp-h2. The next alert bridges that
+    // incident and Q: the larger, Q, absorbs it.
+    let second = vec![
+        alert("da-sp-3", 5, &["sp-h3", "sp-h2"], lena),
+        alert("da-sp-4", 6, &["sp-h2", "sp-h9"], None),
+    ];
+    s.ingest(second, Actor::producer("p"), t0()).await.unwrap();
+    for id in ["da-sp-2", "da-sp-3", "da-sp-4"] {
+        assert_eq!(incident_of(&s, id).await, q, "{id}");
+    }
+    assert_ne!(incident_of(&s, "da-sp-1").await, q);
+    let read = s.get_incident(&q).await.unwrap().unwrap().incident;
+    assert_eq!(read.alert_count, 6);
+    let conn = Connection::open(dir.path().join("rampart.db")).unwrap();
+    assert_eq!(wrong_rollups(&conn), 0);
+}
+
+/// With nothing more to do, the writer writes what is owed by itself, so other processes
+/// and backups do not see incident rows lag for long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_writer_writes_what_is_owed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open_dir(dir.path()).unwrap();
+    store(&s, "da-owe-idle", 0, "owe-idle").await;
+    let inc = incident_of(&s, "da-owe-idle").await;
+    // Polled, not timed: the writer waits a second without jobs, then writes.
+    let mut written = false;
+    for _ in 0..100 {
+        if stored_count(dir.path(), &inc) == Some(1) && all_settled(dir.path()) {
+            written = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(written, "still owed after ten seconds");
+    drop(s);
+}

@@ -52,6 +52,10 @@ enum Ran {
 /// The writer's last work before it stops (see `close`).
 pub(crate) type OnClose = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
 
+/// How long the writer waits for a job before it does idle work, and that work, which runs
+/// its own transactions and says whether it committed any.
+pub(crate) type OnIdle = (std::time::Duration, Box<dyn Fn(&Connection) -> bool + Send>);
+
 trait Job: Send {
     /// Whether the job runs in a transaction of its own (see the module docs).
     fn alone(&self) -> bool;
@@ -141,6 +145,7 @@ impl Writer {
         on_rollback: Box<dyn Fn() + Send>,
         on_commit: Box<dyn Fn() + Send>,
         on_close: OnClose,
+        on_idle: OnIdle,
     ) -> Result<Writer, StoreError> {
         let (tx, rx) = crossbeam_channel::unbounded::<Box<dyn Job>>();
         let checkpointer = file.and_then(Checkpointer::start);
@@ -150,7 +155,14 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("rampart-sqlite-writer".into())
             .spawn(move || {
-                run(&conn, checkpointer, &rx, &*on_rollback, &*on_commit);
+                run(
+                    &conn,
+                    checkpointer,
+                    &rx,
+                    &*on_rollback,
+                    &*on_commit,
+                    &on_idle,
+                );
                 close(&conn, on_close);
             })
             .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
@@ -227,15 +239,24 @@ fn run(
     rx: &crossbeam_channel::Receiver<Box<dyn Job>>,
     on_rollback: &dyn Fn(),
     on_commit: &dyn Fn(),
+    (idle, on_idle): &OnIdle,
 ) {
     // A job that must run alone, received while a batch was being gathered.
     let mut held: Option<Box<dyn Job>> = None;
     loop {
         let first = match held.take() {
             Some(j) => j,
-            None => match rx.recv() {
+            None => match rx.recv_timeout(*idle) {
                 Ok(j) => j,
-                Err(_) => break,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    if on_idle(conn) {
+                        if let Some(c) = &checkpointer {
+                            c.committed();
+                        }
+                    }
+                    continue;
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
             },
         };
         let alone = first.alone();
