@@ -29,7 +29,7 @@ pub(crate) fn create(
     insert(conn, id, &Rolled::seed(first), now)
 }
 
-/// Inserts an incident with its roll-up ([`put_rolled`]'s parameters). No "created" history
+/// Inserts an incident with its roll-up ([`Bound::values`]). No "created" history
 /// row: like an alert's, it is synthesised from createdDateTime on read, which saves a write
 /// per new incident at ingest.
 const INSERT_ROLLED: &str =
@@ -381,8 +381,6 @@ impl Rollups {
                     o.apply(&mut r);
                 }
                 FreshRow {
-                    sources: to_json(&r.sources),
-                    categories: to_json(&r.categories),
                     id,
                     r,
                     created,
@@ -524,7 +522,7 @@ fn rolled_by(stmt: &mut Statement<'_>, id: &str) -> Result<Option<(i64, Rolled)>
         .optional()?)
 }
 
-/// Updates an incident's roll-up ([`put_rolled`]'s parameters), by rowid (the flush, which
+/// Updates an incident's roll-up ([`Bound::values`], the first ten), by rowid (the flush, which
 /// has just read the row) or by id.
 macro_rules! update_rolled {
     ($key:literal) => {
@@ -548,27 +546,58 @@ fn write_rolled(conn: &Connection, id: &str, r: &Rolled, now: Timestamp) -> Resu
     )
 }
 
-/// Runs `stmt` (an insert or an update) with an incident's rolled-up columns as `?1`–`?10`:
-/// id (or rowid), count, severity, sources, categories, name, first, last activity, now,
-/// active count.
+/// An incident's rolled-up columns as a statement binds them, with the JSON lists encoded.
+struct Bound<'a> {
+    r: &'a Rolled,
+    sources: String,
+    categories: String,
+}
+
+impl<'a> Bound<'a> {
+    fn of(r: &'a Rolled) -> Bound<'a> {
+        Bound {
+            r,
+            sources: to_json(&r.sources),
+            categories: to_json(&r.categories),
+        }
+    }
+
+    /// `?1`–`?11`: `key` (id or rowid), count, severity, sources, categories, name, first
+    /// and last activity, `at` (created, or last update for an update), active count,
+    /// `updated` (last update of an insert). An update binds the first ten.
+    fn values<'b>(
+        &'b self,
+        key: &'b dyn rusqlite::ToSql,
+        at: &'b i64,
+        updated: &'b i64,
+    ) -> [&'b dyn rusqlite::ToSql; 11] {
+        let r = self.r;
+        [
+            key,
+            &r.count,
+            &r.severity,
+            &self.sources,
+            &self.categories,
+            &r.name,
+            &r.first,
+            &r.last,
+            at,
+            &r.active,
+            updated,
+        ]
+    }
+}
+
+/// Runs an update prepared from [`update_rolled!`] with an incident's rolled-up columns,
+/// `key` its id or rowid and `now` its last update.
 fn put_rolled(
     stmt: &mut Statement<'_>,
-    id: &dyn rusqlite::ToSql,
+    key: &dyn rusqlite::ToSql,
     r: &Rolled,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    stmt.execute(params![
-        id,
-        r.count,
-        r.severity,
-        to_json(&r.sources),
-        to_json(&r.categories),
-        r.name,
-        r.first,
-        r.last,
-        now.micros(),
-        r.active
-    ])?;
+    let (b, at) = (Bound::of(r), now.micros());
+    stmt.execute(&b.values(key, &at, &at)[..10])?;
     Ok(())
 }
 
@@ -576,8 +605,6 @@ fn put_rolled(
 struct FreshRow {
     id: String,
     r: Rolled,
-    sources: String,
-    categories: String,
     created: i64,
     updated: i64,
 }
@@ -590,7 +617,7 @@ static INSERT_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')";
     format!(
         "INSERT OR IGNORE INTO incidents (id, alert_count, severity, sources, categories,
-            display_name, first_activity, last_activity, created, last_update, active_count, status)
+            display_name, first_activity, last_activity, created, active_count, last_update, status)
          VALUES {}",
         vec![row; FRESH_PER_INSERT].join(", ")
     )
@@ -604,21 +631,10 @@ fn insert_fresh_rows(conn: &Connection, rows: &[FreshRow]) -> Result<(), StoreEr
     if chunks.len() > 0 {
         let mut many = conn.prepare_cached(&INSERT_MANY)?;
         for chunk in chunks.by_ref() {
+            let bound: Vec<Bound<'_>> = chunk.iter().map(|f| Bound::of(&f.r)).collect();
             let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 11);
-            for f in chunk {
-                values.extend([
-                    &f.id as &dyn rusqlite::ToSql,
-                    &f.r.count,
-                    &f.r.severity,
-                    &f.sources,
-                    &f.categories,
-                    &f.r.name,
-                    &f.r.first,
-                    &f.r.last,
-                    &f.created,
-                    &f.updated,
-                    &f.r.active,
-                ]);
+            for (f, b) in chunk.iter().zip(&bound) {
+                values.extend(b.values(&f.id, &f.created, &f.updated));
             }
             many.execute(values.as_slice())?;
         }
@@ -639,19 +655,7 @@ fn put_fresh(
     created: i64,
     updated: i64,
 ) -> Result<(), StoreError> {
-    stmt.execute(params![
-        id,
-        r.count,
-        r.severity,
-        to_json(&r.sources),
-        to_json(&r.categories),
-        r.name,
-        r.first,
-        r.last,
-        created,
-        r.active,
-        updated
-    ])?;
+    stmt.execute(Bound::of(r).values(&id, &created, &updated))?;
     Ok(())
 }
 

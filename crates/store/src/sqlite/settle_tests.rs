@@ -60,6 +60,38 @@ async fn two_batches(s: &SqliteStore) -> String {
     inc
 }
 
+/// A third alert on the incident's device joins it, and every incident's totals agree with
+/// its alerts.
+async fn third_alert_joins(s: &SqliteStore, dir: &Path, inc: &str) {
+    store(s, "da-owe-2", 9, "owe-1").await;
+    assert_eq!(incident_of(s, "da-owe-2").await, inc);
+    let read = s.get_incident(inc).await.unwrap().unwrap().incident;
+    assert_eq!(read.alert_count, 3);
+    let conn = Connection::open(dir.join("rampart.db")).unwrap();
+    assert_eq!(wrong_rollups(&conn), 0);
+}
+
+/// An operator, and a change that sets an incident in progress.
+fn in_progress() -> (rampart_domain::access::Grant, IncidentChange) {
+    let change = IncidentChange {
+        status: Some(IncidentStatus::InProgress),
+        ..IncidentChange::default()
+    };
+    (
+        grant("Security operator", None, Permission::IncidentsManage),
+        change,
+    )
+}
+
+/// That change with a stale version: refused after it settled.
+async fn refused_change(s: &SqliteStore, inc: &str) {
+    let (operator, change) = in_progress();
+    let stale = s
+        .update_incident(&operator, inc, &change, 7, None, t0())
+        .await;
+    assert!(stale.is_err(), "{stale:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_owes_rollups_and_a_reader_settles_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -113,12 +145,7 @@ async fn debts_forgotten_with_the_engine_are_mended() {
     assert_eq!(read.alert_count, 2);
     assert_eq!(read.status, IncidentStatus::Active);
     assert_eq!(read.created, t0(), "opened when its first alert was stored");
-    store(&s, "da-owe-2", 9, "owe-1").await;
-    assert_eq!(incident_of(&s, "da-owe-2").await, inc);
-    let read = s.get_incident(&inc).await.unwrap().unwrap().incident;
-    assert_eq!(read.alert_count, 3);
-    let conn = Connection::open(dir.path().join("rampart.db")).unwrap();
-    assert_eq!(wrong_rollups(&conn), 0);
+    third_alert_joins(&s, dir.path(), &inc).await;
 }
 
 /// What a crash leaves on disk (alerts stored, their incidents' rows behind or missing,
@@ -161,19 +188,12 @@ async fn a_refused_change_keeps_the_debts_and_the_engine() {
     let dir = tempfile::tempdir().unwrap();
     let s = SqliteStore::open_dir(dir.path()).unwrap();
     let inc = two_batches(&s).await;
-    let operator = grant("Security operator", None, Permission::IncidentsManage);
-    let change = IncidentChange {
-        status: Some(IncidentStatus::InProgress),
-        ..IncidentChange::default()
-    };
-    let stale = s
-        .update_incident(&operator, &inc, &change, 7, None, t0())
-        .await;
-    assert!(stale.is_err(), "{stale:?}");
+    refused_change(&s, &inc).await;
     assert!(s.engine.lock().unwrap().is_some(), "the engine was kept");
     assert_eq!(stored_count(dir.path(), &inc), None, "still owed");
     let read = s.get_incident(&inc).await.unwrap().unwrap().incident;
     assert_eq!(read.alert_count, 2);
+    let (operator, change) = in_progress();
     let changed = s
         .update_incident(&operator, &inc, &change, read.version, None, t0())
         .await
@@ -193,21 +213,8 @@ async fn a_refused_change_after_a_lost_engine_still_gets_the_debts_mended() {
     let s = SqliteStore::open_dir(dir.path()).unwrap();
     let inc = two_batches(&s).await;
     forget(&s.engine);
-    let operator = grant("Security operator", None, Permission::IncidentsManage);
-    let change = IncidentChange {
-        status: Some(IncidentStatus::InProgress),
-        ..IncidentChange::default()
-    };
-    let stale = s
-        .update_incident(&operator, &inc, &change, 7, None, t0())
-        .await;
-    assert!(stale.is_err(), "{stale:?}");
-    store(&s, "da-owe-2", 9, "owe-1").await;
-    assert_eq!(incident_of(&s, "da-owe-2").await, inc);
-    let read = s.get_incident(&inc).await.unwrap().unwrap().incident;
-    assert_eq!(read.alert_count, 3);
-    let conn = Connection::open(dir.path().join("rampart.db")).unwrap();
-    assert_eq!(wrong_rollups(&conn), 0);
+    refused_change(&s, &inc).await;
+    third_alert_joins(&s, dir.path(), &inc).await;
 }
 
 /// An alert that links to the incident a split has just opened (and written), then a
