@@ -313,7 +313,7 @@ pub(crate) fn apply(
             Effect::NewIncident { id } => fresh.push(id),
             Effect::Link { incident, via } => {
                 // A new incident starts out rolled up from its first alert; an existing
-                // one is owed an increment at the end of the batch.
+                // one is owed an increment until the debts are written.
                 if fresh.contains(&incident) {
                     rollups.create(&incident, rec, now);
                 } else {

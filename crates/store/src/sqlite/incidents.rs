@@ -169,8 +169,9 @@ type ById<V> = HashMap<String, V, foldhash::fast::RandomState>;
 /// incidents that merges or splits reshaped.
 ///
 /// Incidents opened by ingest are held here and inserted once, with everything linked to
-/// them since, instead of inserted and then read back and updated. Only a merge that
-/// involves one writes it early (its SQL reads the rows).
+/// them since, instead of inserted and then read back and updated. One a merge absorbs
+/// first is inserted already redirected; one a split or re-send reshapes is inserted early
+/// so that its recomputation finds the row.
 ///
 /// With correlation on, the engine keeps what ingest owes across batches and writes it
 /// together at most [`SETTLE_AFTER`] later ([`Rollups::end_batch`]): in a backfill most
@@ -271,12 +272,10 @@ impl Rollups {
         let Some(at) = self.fresh_at.remove(from) else {
             return Ok(false);
         };
-        let Some((_, mut r, created)) = self.fresh.get_mut(at).and_then(Option::take) else {
+        let Some((id, r, created)) = self.fresh.get_mut(at).and_then(Option::take) else {
             return Ok(false);
         };
-        if let Some(o) = self.adds.remove(from) {
-            o.apply(&mut r);
-        }
+        let FreshRow { r, .. } = self.finish_fresh(id, r, created);
         conn.prepare_cached(
             "INSERT INTO incidents (id, alert_count, severity, sources, categories, display_name,
                 first_activity, last_activity, created, last_update, active_count, status,
@@ -314,26 +313,32 @@ impl Rollups {
             return Ok(());
         };
         if let Some((id, r, created)) = self.fresh.get_mut(at).and_then(Option::take) {
-            self.insert_fresh(&mut *conn.prepare_cached(INSERT_ROLLED)?, &id, r, created)?;
+            let f = self.finish_fresh(id, r, created);
+            put_fresh(
+                &mut *conn.prepare_cached(INSERT_ROLLED)?,
+                &f.id,
+                &f.r,
+                f.created,
+                f.updated,
+            )?;
         }
         Ok(())
     }
 
-    /// Inserts a fresh incident with everything the batch linked to it, through `insert`
-    /// (prepared from [`INSERT_ROLLED`]).
-    fn insert_fresh(
-        &mut self,
-        insert: &mut Statement<'_>,
-        id: &str,
-        mut r: Rolled,
-        created: i64,
-    ) -> Result<(), StoreError> {
+    /// A fresh incident's row with everything linked to it since it was opened; its last
+    /// update is when the latest of those alerts linked.
+    fn finish_fresh(&mut self, id: String, mut r: Rolled, created: i64) -> FreshRow {
         let mut updated = created;
-        if let Some(o) = self.adds.remove(id) {
+        if let Some(o) = self.adds.remove(&id) {
             updated = updated.max(o.at);
             o.apply(&mut r);
         }
-        put_fresh(insert, id, &r, created, updated)
+        FreshRow {
+            id,
+            r,
+            created,
+            updated,
+        }
     }
 
     /// Whether nothing is owed.
@@ -374,19 +379,7 @@ impl Rollups {
         self.fresh_at.clear();
         let rows: Vec<FreshRow> = fresh
             .into_iter()
-            .map(|(id, mut r, created)| {
-                let mut updated = created;
-                if let Some(o) = self.adds.remove(&id) {
-                    updated = updated.max(o.at);
-                    o.apply(&mut r);
-                }
-                FreshRow {
-                    id,
-                    r,
-                    created,
-                    updated,
-                }
-            })
+            .map(|(id, r, created)| self.finish_fresh(id, r, created))
             .collect();
         insert_fresh_rows(conn, &rows)?;
         // In id order: ids are time-ordered (UUIDv7), so the rows come in rowid order and

@@ -154,18 +154,12 @@ pub(crate) fn when_idle(conn: &Connection, slot: &Mutex<Option<Engine>>, owing: 
     if !owes {
         return false;
     }
-    let wrote = conn
-        .execute_batch("BEGIN IMMEDIATE")
-        .map_err(StoreError::from)
-        .and_then(|()| settle(conn, slot, owing))
-        .and_then(|_| Ok(conn.execute_batch("COMMIT")?));
-    match wrote {
-        Ok(()) => {
+    match super::writer::transaction(conn, |c| settle(c, slot, owing)) {
+        Ok(_) => {
             owing.committed();
             true
         }
         Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
             if let Ok(mut e) = slot.lock() {
                 *e = None;
             }

@@ -296,13 +296,7 @@ fn run(
 /// The writer's last transaction, `on_close`'s, then the WAL folded back into the main
 /// file.
 fn close(conn: &Connection, on_close: OnClose) {
-    let last = conn
-        .execute_batch("BEGIN IMMEDIATE")
-        .map_err(StoreError::from)
-        .and_then(|()| on_close(conn))
-        .and_then(|()| Ok(conn.execute_batch("COMMIT")?));
-    if let Err(e) = last {
-        let _ = conn.execute_batch("ROLLBACK");
+    if let Err(e) = transaction(conn, on_close) {
         tracing::warn!(error = %e, "the writer's last transaction failed");
     }
     match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
@@ -316,6 +310,20 @@ fn close(conn: &Connection, on_close: OnClose) {
             tracing::warn!(error = %e, "final WAL checkpoint failed; the WAL file still holds the data")
         }
     }
+}
+
+/// Runs `work` in a transaction of its own, outside the job queue (the writer's idle and
+/// last work); rolls it back if `work` or the commit fails.
+pub(crate) fn transaction<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let out = work(conn).and_then(|v| Ok(conn.execute_batch("COMMIT").map(|()| v)?));
+    if out.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    out
 }
 
 /// Runs one transaction. Guarded group jobs each get a savepoint, so a failing one rolls
